@@ -1,0 +1,45 @@
+// End-to-end test of the built component (target/plugins/messenger-transactional.wasm)
+// run under Node via jco; skipped when it has not been built.
+//   scripts/plugins/js.sh test   (builds first)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const wasm = fileURLToPath(new URL('../../../target/plugins/messenger-transactional.wasm', import.meta.url));
+const built = existsSync(wasm);
+
+test('component: fire, skip and err through the WIT boundary', { skip: !built && `${wasm} not built` }, async () => {
+  const { loadPlugin } = await import('../../sdk/js/harness.mjs');
+  const plugin = await loadPlugin(wasm, { config: { greeting: 'Hi!' } });
+  const event = (name, properties) => ({ id: 'e1', name, userId: undefined, timestampMs: 1700000000000n, properties });
+
+  const line = plugin.transform(event('order.shipped', '{"channel":"line","line_user_id":"U1","order_id":"A-1","tracking_number":"T9"}'));
+  assert.equal(line.tag, 'ok');
+  assert.equal(line.val.tag, 'fire');
+  const [req] = line.val.val;
+  assert.equal(req.method, 'post');
+  assert.equal(req.url, 'https://api.line.me/v2/bot/message/push');
+  assert.deepEqual(req.headers, [['content-type', 'application/json'], ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}']]);
+  assert.ok(req.body instanceof Uint8Array);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(req.body)), {
+    to: 'U1',
+    messages: [{ type: 'text', text: 'Hi! Your order A-1 has shipped (tracking T9)' }],
+  });
+
+  const fb = plugin.transform(event('order.shipped', '{"channel":"messenger","psid":"42","order_id":"A-2"}'));
+  assert.equal(fb.val.tag, 'fire');
+  assert.match(fb.val.val[0].url, /^https:\/\/graph\.facebook\.com\/v19\.0\/me\/messages\?access_token=\{\{secret:MESSENGER_PAGE_TOKEN\}\}$/);
+
+  assert.deepEqual(plugin.transform(event('user.signed_up', '{}')), {
+    tag: 'ok', val: { tag: 'skip', val: 'event "user.signed_up" is not handled (only order.shipped)' },
+  });
+  const err = plugin.transform(event('order.shipped', 'not json'));
+  assert.equal(err.tag, 'err');
+  assert.match(err.val, /not valid JSON/);
+
+  assert.deepEqual(plugin.logs, [
+    { level: 'info', message: 'order A-1 shipped: notifying via LINE' },
+    { level: 'info', message: 'order A-2 shipped: notifying via Messenger' },
+  ]);
+});
