@@ -1,0 +1,309 @@
+//! The `wasmhook` command line: argument parsing, wiring, exit codes.
+//!
+//! - `wasmhook check PLUGIN.wasm`: does the component implement the
+//!   contract? Exit 0 yes, 1 no, 2 unreadable file or bad arguments.
+//! - `wasmhook run PLUGIN.wasm --event FILE|-`: one invocation, no network;
+//!   prints one JSON object. Exit 0 fire/skip, 1 plugin error, 2 bad input.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::model::{Decision, LogLine};
+use crate::runtime::{Invocation, LoadError, PluginLimits, PluginSpec, Runtime, RuntimeConfig};
+use crate::store::MemoryKv;
+
+/// Event-driven webhook host: WebAssembly plugins decide, the host delivers.
+#[derive(Debug, Parser)]
+#[command(name = "wasmhook", version, about)]
+pub struct Cli {
+    /// Directory for compiled components (default: $WASMHOOK_CACHE_DIR or ~/.cache/wasmhook/components).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the compile cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that a component implements wasmhook:plugin/transformer.
+    Check {
+        /// The component file.
+        plugin: PathBuf,
+        /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin once on one event and print its decision as JSON.
+    Run(RunArgs),
+}
+
+/// Arguments of `wasmhook run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The component file.
+    pub plugin: PathBuf,
+    /// Event file in the ingest format, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    pub event: String,
+    /// A plugin setting visible through config.get (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub config: Vec<(String, String)>,
+    /// Deadline for the invocation in milliseconds.
+    #[arg(long, default_value_t = PluginLimits::default().timeout_ms)]
+    pub timeout_ms: u64,
+    /// Memory cap in MiB.
+    #[arg(long, default_value_t = PluginLimits::default().memory_mb)]
+    pub memory_mb: u64,
+    /// Fuel budget (enables fuel metering and reports fuel consumed).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Directory mounted read-only at /assets.
+    #[arg(long, value_name = "DIR")]
+    pub assets: Option<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Entry point: parse arguments, run, map to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let cache_dir = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(crate::runtime::default_cache_dir)
+    };
+    match cli.command {
+        Command::Check { plugin, json } => check(&plugin, json, cache_dir),
+        Command::Run(args) => run(args, cache_dir),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WASMHOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime(cache_dir: Option<PathBuf>, fuel: bool, memory_mb: u64) -> Result<Runtime, LoadError> {
+    Runtime::new(RuntimeConfig {
+        cache_dir,
+        fuel,
+        max_memory_mb: memory_mb.max(512),
+        max_instances: 4,
+        ..RuntimeConfig::default()
+    })
+}
+
+fn read_component(path: &Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("wasmhook: cannot read {}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn check(path: &Path, as_json: bool, cache_dir: Option<PathBuf>) -> ExitCode {
+    let bytes = match read_component(path) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let rt = match runtime(cache_dir, false, 512) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wasmhook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let info = match rt.inspect(&bytes) {
+        Ok(info) => info,
+        Err(e) => {
+            print_check_failure(path, as_json, &e, None);
+            return ExitCode::from(1);
+        }
+    };
+    let spec = PluginSpec {
+        name: "check".into(),
+        config: BTreeMap::new(),
+        assets_dir: None,
+        limits: PluginLimits::default(),
+        kv: Arc::new(MemoryKv::new()),
+    };
+    if let Err(e) = rt.load(&bytes, spec) {
+        print_check_failure(path, as_json, &e, Some(&info));
+        return ExitCode::from(1);
+    }
+    let how = if info.cache_hit {
+        "loaded from cache"
+    } else {
+        "compiled"
+    };
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "ok": true, "plugin": path.display().to_string(), "world": "wasmhook:plugin/transformer@0.1.0",
+                "size": info.size, "hash": info.hash, "compile_ms": info.compile_time.as_secs_f64() * 1e3,
+                "cache_hit": info.cache_hit, "imports": info.imports, "exports": info.exports,
+            })
+        );
+    } else {
+        println!(
+            "ok: {} implements wasmhook:plugin/transformer@0.1.0",
+            path.display()
+        );
+        println!("  size:    {} bytes", info.size);
+        println!("  sha256:  {}", info.hash);
+        println!("  {how} in {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
+        println!("  imports:");
+        for i in &info.imports {
+            println!("    {i}");
+        }
+        println!("  exports:");
+        for e in &info.exports {
+            println!("    {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_check_failure(
+    path: &Path,
+    as_json: bool,
+    e: &LoadError,
+    info: Option<&crate::runtime::ComponentInfo>,
+) {
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "ok": false, "plugin": path.display().to_string(), "error": e.to_string(),
+                "imports": info.map(|i| i.imports.clone()), "exports": info.map(|i| i.exports.clone()),
+            })
+        );
+        return;
+    }
+    eprintln!("wasmhook: {}: {e}", path.display());
+    if let Some(info) = info {
+        eprintln!("  imports: {}", info.imports.join(", "));
+        eprintln!("  exports: {}", info.exports.join(", "));
+    }
+}
+
+fn read_event_text(source: &str) -> Result<(String, String), String> {
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the event from standard input: {e}"))?;
+        Ok(("<stdin>".into(), text))
+    } else {
+        let text = std::fs::read_to_string(source)
+            .map_err(|e| format!("cannot read event file {source}: {e}"))?;
+        Ok((source.to_owned(), text))
+    }
+}
+
+fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("wasmhook: {msg}");
+        ExitCode::from(2)
+    };
+    let (source, text) = match read_event_text(&args.event) {
+        Ok(t) => t,
+        Err(msg) => return fail(msg),
+    };
+    let event = match crate::ingest::parse_event(&text) {
+        Ok(e) => e,
+        Err(e) => return fail(format!("{source}: {e}")),
+    };
+    let bytes = match read_component(&args.plugin) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let rt = match runtime(cache_dir, args.fuel.is_some(), args.memory_mb) {
+        Ok(rt) => rt,
+        Err(e) => return fail(e.to_string()),
+    };
+    let spec = PluginSpec {
+        name: args
+            .plugin
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned()),
+        config: args.config.into_iter().collect(),
+        assets_dir: args.assets,
+        limits: PluginLimits {
+            timeout_ms: args.timeout_ms,
+            memory_mb: args.memory_mb,
+            fuel: args.fuel,
+            ..PluginLimits::default()
+        },
+        kv: Arc::new(MemoryKv::new()),
+    };
+    let plugin = match rt.load(&bytes, spec) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{}: {e}", args.plugin.display())),
+    };
+    let invocation = plugin.invoke(&event);
+    let ok = invocation.outcome.is_ok();
+    println!("{}", invocation_json(&invocation));
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The JSON printed by `wasmhook run`.
+pub fn invocation_json(inv: &Invocation) -> Value {
+    let mut out = match &inv.outcome {
+        Ok(Decision::Fire { requests }) => json!({
+            "decision": "fire",
+            "requests": requests.iter().map(|r| {
+                let mut obj = json!({
+                    "method": r.method.as_str(),
+                    "url": r.url,
+                    "headers": r.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                });
+                match std::str::from_utf8(&r.body) {
+                    Ok(text) => obj["body"] = json!(text),
+                    Err(_) => obj["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&r.body)),
+                }
+                obj
+            }).collect::<Vec<_>>(),
+        }),
+        Ok(Decision::Skip { reason }) => json!({"decision": "skip", "reason": reason}),
+        Err(e) => json!({"decision": "error", "kind": e.kind().as_str(), "error": e.to_string()}),
+    };
+    out["logs"] = json!(inv.logs.iter().map(log_json).collect::<Vec<_>>());
+    out["elapsed_us"] = json!(inv.elapsed.as_micros() as u64);
+    if let Some(fuel) = inv.fuel_consumed {
+        out["fuel_consumed"] = json!(fuel);
+    }
+    out
+}
+
+fn log_json(line: &LogLine) -> Value {
+    json!({"level": line.level.as_str(), "source": line.source.as_str(), "message": line.message})
+}

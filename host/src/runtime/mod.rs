@@ -1,0 +1,28 @@
+//! The WebAssembly runtime: compiles plugin components, enforces their
+//! sandbox, and turns one event into one validated decision.
+//!
+//! This module owns everything wasmtime: the `Engine` (pooling allocator,
+//! epoch deadlines, optional fuel), the on-disk compile cache, the one
+//! `bindgen!`, per-instance `Store` state and limits, and the host side of
+//! the `log`/`config`/`kv` imports. No wasmtime type leaves it: callers see
+//! [`Runtime`], [`Plugin`], and plain `crate::model` values. It knows
+//! nothing of HTTP status codes or SQL.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod host_imports;
+mod inspect;
+mod limits;
+mod output;
+mod plugin;
+mod state;
+mod stdio;
+
+pub use cache::default_cache_dir;
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{ErrorKind, LoadError, PluginError};
+pub use inspect::ComponentInfo;
+pub use limits::PluginLimits;
+pub use plugin::{ASSETS_GUEST_PATH, Invocation, Plugin, PluginSpec};

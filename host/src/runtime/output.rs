@@ -1,0 +1,249 @@
+//! Conversions between generated WIT types and `crate::model`, and the
+//! validation of everything a plugin returns. Nothing a plugin builds is
+//! seen by the rest of the host before it passes these checks.
+
+use super::bindings::types;
+use super::error::PluginError;
+use super::limits::PluginLimits;
+use crate::model::{Decision, Event, Method, OutboundRequest};
+
+/// The event as the guest sees it.
+pub(crate) fn to_wit_event(event: &Event) -> types::Event {
+    types::Event {
+        id: event.id.clone(),
+        name: event.name.clone(),
+        user_id: event.user_id.clone(),
+        timestamp_ms: event.timestamp_ms,
+        properties: serde_json::Value::Object(event.properties.clone()).to_string(),
+    }
+}
+
+/// Validate a guest decision and convert it.
+pub(crate) fn validate_decision(
+    decision: types::Decision,
+    limits: &PluginLimits,
+) -> Result<Decision, PluginError> {
+    match decision {
+        types::Decision::Skip(reason) => Ok(Decision::Skip { reason }),
+        types::Decision::Fire(requests) => {
+            if requests.len() > limits.max_requests {
+                return Err(PluginError::InvalidOutput(format!(
+                    "the plugin returned {} requests; at most {} are allowed per event (max_requests)",
+                    requests.len(),
+                    limits.max_requests
+                )));
+            }
+            let requests = requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    validate_request(r, limits)
+                        .map_err(|msg| PluginError::InvalidOutput(format!("request {i}: {msg}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Decision::Fire { requests })
+        }
+    }
+}
+
+fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<OutboundRequest, String> {
+    validate_url(&r.url, limits.max_url_bytes)?;
+    if r.headers.len() > limits.max_headers {
+        return Err(format!(
+            "{} headers; at most {} are allowed",
+            r.headers.len(),
+            limits.max_headers
+        ));
+    }
+    for (name, value) in &r.headers {
+        http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        http::HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|_| format!("invalid value for header {name:?} (control characters such as CR/LF are not allowed)"))?;
+        check_placeholders(value).map_err(|e| format!("header {name:?}: {e}"))?;
+    }
+    if r.body.len() > limits.max_body_bytes {
+        return Err(format!(
+            "body of {} bytes exceeds the {}-byte limit (max_body_bytes)",
+            r.body.len(),
+            limits.max_body_bytes
+        ));
+    }
+    if let Ok(text) = std::str::from_utf8(&r.body) {
+        check_placeholders(text).map_err(|e| format!("body: {e}"))?;
+    }
+    Ok(OutboundRequest {
+        method: match r.method {
+            types::Method::Get => Method::Get,
+            types::Method::Post => Method::Post,
+            types::Method::Put => Method::Put,
+            types::Method::Patch => Method::Patch,
+            types::Method::Delete => Method::Delete,
+        },
+        url: r.url,
+        headers: r.headers,
+        body: r.body,
+    })
+}
+
+const PLACEHOLDER_OPEN: &str = "{{secret:";
+
+/// Every `{{secret:` must be followed by a name of `[A-Za-z0-9_]` and `}}`.
+fn check_placeholders(s: &str) -> Result<(), String> {
+    let mut rest = s;
+    while let Some(at) = rest.find(PLACEHOLDER_OPEN) {
+        let after = &rest[at + PLACEHOLDER_OPEN.len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if name_len == 0 || !after[name_len..].starts_with("}}") {
+            return Err("malformed secret placeholder: expected {{secret:NAME}} with NAME of letters, digits and _".into());
+        }
+        rest = &after[name_len + 2..];
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL with a host; no control characters or spaces
+/// (which URL parsers silently strip); secret placeholders only after the
+/// authority, since the destination must be known before secrets are
+/// filled in.
+fn validate_url(url: &str, max_bytes: usize) -> Result<(), String> {
+    if url.len() > max_bytes {
+        return Err(format!(
+            "URL of {} bytes exceeds the {max_bytes}-byte limit",
+            url.len()
+        ));
+    }
+    if url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("URL contains whitespace or control characters".into());
+    }
+    check_placeholders(url).map_err(|e| format!("URL: {e}"))?;
+    let authority_end = url.find("://").map(|i| {
+        i + 3
+            + url[i + 3..]
+                .find(['/', '?', '#'])
+                .unwrap_or(url.len() - i - 3)
+    });
+    if let Some(end) = authority_end
+        && url[..end].contains("{{")
+    {
+        return Err("secret placeholders are not allowed in the URL's scheme, host or port".into());
+    }
+    let parsed = url::Url::parse(&url.replace(PLACEHOLDER_OPEN, "secret-").replace("}}", ""))
+        .map_err(|e| format!("URL {url:?} is not an absolute URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "URL scheme {:?} is not allowed; use http or https",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("URL {url:?} has no host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(url: &str) -> types::Request {
+        types::Request {
+            method: types::Method::Post,
+            url: url.into(),
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn url_rules() {
+        let max = 8192;
+        for ok in [
+            "https://api.example.com/v1/x",
+            "http://example.com",
+            "https://example.com:8443/a?b=c#d",
+            "https://hooks.slack.com/services/{{secret:SLACK_PATH}}",
+            "https://graph.facebook.com/me?access_token={{secret:TOKEN}}",
+        ] {
+            assert!(
+                validate_url(ok, max).is_ok(),
+                "{ok}: {:?}",
+                validate_url(ok, max)
+            );
+        }
+        for (bad, why) in [
+            ("not a url", "whitespace"),
+            ("/relative/path", "absolute"),
+            ("ftp://example.com/x", "scheme"),
+            ("file:///etc/passwd", "scheme"),
+            ("https://exa\nmple.com", "control"),
+            ("https://{{secret:HOST}}/x", "host"),
+            ("https://example.com/{{secret:}}", "malformed"),
+            ("https://example.com/{{secret:A", "malformed"),
+            ("data:text/plain,hi", "scheme"),
+        ] {
+            let err = validate_url(bad, max).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(9000));
+        assert!(validate_url(&long, max).unwrap_err().contains("limit"));
+    }
+
+    #[test]
+    fn header_and_body_rules() {
+        let limits = PluginLimits::default();
+        let mut r = req("https://example.com");
+        r.headers = vec![
+            ("x-ok".into(), "fine".into()),
+            ("x-bad".into(), "a\r\nInjected: 1".into()),
+        ];
+        let err = validate_request(r, &limits).unwrap_err();
+        assert!(err.contains("x-bad") && err.contains("CR/LF"), "{err}");
+
+        let mut r = req("https://example.com");
+        r.headers = vec![("bad name".into(), "v".into())];
+        assert!(
+            validate_request(r, &limits)
+                .unwrap_err()
+                .contains("header name")
+        );
+
+        let mut r = req("https://example.com");
+        r.body = vec![b'x'; limits.max_body_bytes + 1];
+        assert!(
+            validate_request(r, &limits)
+                .unwrap_err()
+                .contains("max_body_bytes")
+        );
+
+        let mut r = req("https://example.com");
+        r.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
+        r.body = b"{\"key\":\"{{secret:KEY}}\"}".to_vec();
+        let ok = validate_request(r, &limits).unwrap();
+        assert_eq!(ok.headers[0].1, "Bearer {{secret:TOKEN}}");
+    }
+
+    #[test]
+    fn request_count_is_capped_and_errors_name_the_index() {
+        let limits = PluginLimits {
+            max_requests: 2,
+            ..PluginLimits::default()
+        };
+        let three = types::Decision::Fire(vec![
+            req("https://a.com"),
+            req("https://b.com"),
+            req("https://c.com"),
+        ]);
+        let err = validate_decision(three, &limits).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::InvalidOutput(m) if m.contains("3 requests") && m.contains("max_requests")),
+            "{err}"
+        );
+
+        let second_bad = types::Decision::Fire(vec![req("https://a.com"), req("gopher://b.com")]);
+        let err = validate_decision(second_bad, &limits).unwrap_err();
+        assert!(err.to_string().contains("request 1:"), "{err}");
+    }
+}

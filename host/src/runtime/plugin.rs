@@ -1,0 +1,304 @@
+//! A loaded plugin: one `InstancePre`, its settings, and the invocation
+//! path (fresh instance per event, or bounded instance reuse).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::bindings::{Transformer, TransformerPre};
+use super::engine::Runtime;
+use super::error::{LoadError, PluginError};
+use super::inspect::ComponentInfo;
+use super::limits::PluginLimits;
+use super::output::{to_wit_event, validate_decision};
+use super::state::{PluginShared, State};
+use super::stdio::Captured;
+use crate::model::{Decision, Event, LogLine};
+use crate::store::KvStore;
+
+/// Where the assets directory appears inside the guest.
+pub const ASSETS_GUEST_PATH: &str = "/assets";
+
+/// Most idle instances kept per plugin in reuse mode.
+const MAX_WARM_INSTANCES: usize = 8;
+
+/// Everything needed to load a plugin besides its bytes.
+#[derive(Clone)]
+pub struct PluginSpec {
+    /// Unique plugin name (also its `kv` namespace).
+    pub name: String,
+    /// Settings visible through `config.get`.
+    pub config: BTreeMap<String, String>,
+    /// Optional directory mounted read-only at `/assets`.
+    pub assets_dir: Option<PathBuf>,
+    /// Resource limits.
+    pub limits: PluginLimits,
+    /// Backing store for the `kv` import.
+    pub kv: Arc<dyn KvStore>,
+}
+
+/// The result of one invocation.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The validated decision, or why there is none.
+    pub outcome: Result<Decision, PluginError>,
+    /// Captured log lines (log import, stdout, stderr).
+    pub logs: Vec<LogLine>,
+    /// Wall-clock time of the invocation, instantiation included.
+    pub elapsed: Duration,
+    /// Fuel used, when fuel metering is on for this plugin.
+    pub fuel_consumed: Option<u64>,
+}
+
+/// An instance kept for reuse.
+struct Warm {
+    store: Store<State>,
+    bindings: Transformer,
+    uses: u32,
+}
+
+struct PluginInner {
+    runtime: Runtime,
+    pre: TransformerPre<State>,
+    shared: Arc<PluginShared>,
+    assets_dir: Option<PathBuf>,
+    info: ComponentInfo,
+    warm: Mutex<Vec<Warm>>,
+}
+
+/// A plugin ready to be invoked. Cheap to clone; safe to share across
+/// threads. Invocations are synchronous: call them from a blocking thread.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+impl Runtime {
+    /// Load a component file as a plugin.
+    pub fn load_file(&self, path: &std::path::Path, spec: PluginSpec) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load(&bytes, spec)
+    }
+
+    /// Compile (or load from cache), check against the contract, and
+    /// pre-link a component.
+    pub fn load(&self, bytes: &[u8], spec: PluginSpec) -> Result<Plugin, LoadError> {
+        let compiled = self.compile(bytes)?;
+        let info = self.info(&compiled);
+        self.check_world(&info)?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&compiled.component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = TransformerPre::new(instance_pre)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        if let Some(dir) = &spec.assets_dir {
+            cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()).map_err(|e| {
+                LoadError::Settings(format!(
+                    "plugin {}: assets directory {}: {e}",
+                    spec.name,
+                    dir.display()
+                ))
+            })?;
+        }
+        if spec.limits.memory_mb > self.inner.config.max_memory_mb {
+            return Err(LoadError::Settings(format!(
+                "plugin {}: memory_mb = {} exceeds the runtime maximum of {} MiB",
+                spec.name, spec.limits.memory_mb, self.inner.config.max_memory_mb
+            )));
+        }
+        if spec.limits.fuel.is_some() && !self.inner.config.fuel {
+            return Err(LoadError::Settings(format!(
+                "plugin {}: a fuel limit needs fuel metering enabled on the runtime",
+                spec.name
+            )));
+        }
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                runtime: self.clone(),
+                pre,
+                shared: Arc::new(PluginShared {
+                    name: spec.name,
+                    config: spec.config,
+                    kv: spec.kv,
+                    limits: spec.limits,
+                }),
+                assets_dir: spec.assets_dir,
+                info,
+                warm: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+}
+
+impl Plugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// Facts about the component.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.inner.info
+    }
+
+    /// The plugin's limits.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.inner.shared.limits
+    }
+
+    /// Run the plugin on one event. Never panics on guest misbehaviour: a
+    /// trap, timeout, memory or fuel exhaustion, or invalid output is
+    /// returned as a [`PluginError`] and costs only this invocation.
+    pub fn invoke(&self, event: &Event) -> Invocation {
+        let start = Instant::now();
+        let limits = &self.inner.shared.limits;
+        let mut warm = match self.take_warm() {
+            Some(w) => w,
+            None => match self.instantiate() {
+                Ok(w) => w,
+                Err((store, e)) => {
+                    let outcome = Err(classify(e, store.data(), limits));
+                    return self.finish(store, outcome, start, None);
+                }
+            },
+        };
+        let fuel_start = self.arm(&mut warm.store);
+        let result = warm
+            .bindings
+            .call_transform(&mut warm.store, &to_wit_event(event));
+        let outcome = match result {
+            Ok(Ok(decision)) => validate_decision(decision, limits),
+            Ok(Err(message)) => Err(PluginError::Plugin(message)),
+            Err(e) => Err(classify(e, warm.store.data(), limits)),
+        };
+        warm.uses += 1;
+        let fuel = fuel_start.map(|f| f.saturating_sub(warm.store.get_fuel().unwrap_or(0)));
+        let reusable = outcome
+            .as_ref()
+            .map_or_else(PluginError::instance_reusable, |_| true);
+        if reusable && warm.uses < limits.instance_reuse {
+            let logs = warm.store.data_mut().finish_logs();
+            self.put_warm(warm);
+            return Invocation {
+                outcome,
+                logs,
+                elapsed: start.elapsed(),
+                fuel_consumed: fuel,
+            };
+        }
+        self.finish(warm.store, outcome, start, fuel)
+    }
+
+    fn finish(
+        &self,
+        mut store: Store<State>,
+        outcome: Result<Decision, PluginError>,
+        start: Instant,
+        fuel: Option<u64>,
+    ) -> Invocation {
+        let logs = store.data_mut().finish_logs();
+        drop(store);
+        Invocation {
+            outcome,
+            logs,
+            elapsed: start.elapsed(),
+            fuel_consumed: fuel,
+        }
+    }
+
+    /// Set the deadline and fuel for the next stretch of guest code, and
+    /// reset per-invocation state. Returns the fuel budget, if metered.
+    fn arm(&self, store: &mut Store<State>) -> Option<u64> {
+        let limits = &self.inner.shared.limits;
+        store.data_mut().begin_invocation();
+        let tick = self
+            .inner
+            .runtime
+            .inner
+            .config
+            .epoch_tick
+            .as_millis()
+            .max(1) as u64;
+        store.set_epoch_deadline(limits.timeout_ms.div_ceil(tick) + 1);
+        store.epoch_deadline_trap();
+        limits.fuel.inspect(|&fuel| {
+            let _ = store.set_fuel(fuel);
+        })
+    }
+
+    fn take_warm(&self) -> Option<Warm> {
+        if self.inner.shared.limits.instance_reuse <= 1 {
+            return None;
+        }
+        self.inner
+            .warm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+    }
+
+    fn put_warm(&self, warm: Warm) {
+        let mut pool = self.inner.warm.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_WARM_INSTANCES {
+            pool.push(warm);
+        }
+    }
+
+    /// A fresh store and instance. On failure the store is returned too, so
+    /// that logs written during start-up and the limiter state survive.
+    fn instantiate(&self) -> Result<Warm, (Store<State>, wasmtime::Error)> {
+        let shared = self.inner.shared.clone();
+        let stdout = Captured::new(shared.limits.max_stdio_bytes);
+        let stderr = Captured::new(shared.limits.max_stdio_bytes);
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        let preopen_error = self.inner.assets_dir.as_ref().and_then(|dir| {
+            builder
+                .preopened_dir(dir, ASSETS_GUEST_PATH, FsPerms::ReadOnly)
+                .err()
+        });
+        let mut store = Store::new(
+            &self.inner.runtime.inner.engine,
+            State::new(builder.build(), shared, stdout, stderr),
+        );
+        store.limiter(|s| &mut s.limiter);
+        if let Some(e) = preopen_error {
+            return Err((store, e.context("opening the assets directory")));
+        }
+        self.arm(&mut store);
+        match self.inner.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Warm {
+                store,
+                bindings,
+                uses: 0,
+            }),
+            Err(e) => Err((store, e)),
+        }
+    }
+}
+
+/// Turn a wasmtime error from instantiation or a call into a typed error.
+fn classify(e: wasmtime::Error, state: &State, limits: &PluginLimits) -> PluginError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginError::Timeout {
+            timeout_ms: limits.timeout_ms,
+        },
+        Some(Trap::OutOfFuel) => PluginError::OutOfFuel {
+            fuel: limits.fuel.unwrap_or(0),
+        },
+        _ if state.limiter.denied => PluginError::MemoryLimit {
+            memory_mb: limits.memory_mb,
+        },
+        Some(trap) => PluginError::Trap(trap.to_string()),
+        None => PluginError::Trap(e.root_cause().to_string()),
+    }
+}
