@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or an old one:
+#   1. install missing toolchains and build every plugin component,
+#   2. the plugins' own tests in their languages (JavaScript: node --test),
+#   3. formatting and lints (cargo fmt --check, clippy -D warnings),
+#   4. every Rust test in the workspace (host unit tests, end-to-end tests
+#      in tests/, SDK and plugin unit tests compiled natively).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/build-plugins.sh
+echo "== JavaScript plugin tests" >&2
+bash scripts/plugins/js.sh test
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test" >&2
+cargo test --workspace

@@ -1,0 +1,297 @@
+//! The `wasmhook check` and `wasmhook run` commands, run as real processes:
+//! exit codes, JSON output, and error messages.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::{cache_dir, plugin_path, repo_root};
+
+fn wasmhook(args: &[&str]) -> Output {
+    wasmhook_stdin(args, None)
+}
+
+fn wasmhook_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wasmhook");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json_stdout(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn path(name: &str) -> String {
+    plugin_path(name).display().to_string()
+}
+
+fn event_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn check_accepts_each_language_and_lists_imports() {
+    for name in ["slack-notify", "messenger-transactional", "game-reward"] {
+        let out = wasmhook(&["check", &path(name)]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("implements wasmhook:plugin/transformer@0.1.0"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("wasmhook:plugin/config@0.1.0"), "{stdout}");
+        assert!(stdout.contains("transform (func)"), "{stdout}");
+        assert!(stdout.contains("size:"), "{stdout}");
+    }
+}
+
+#[test]
+fn check_json_reports_size_hash_and_compile_time() {
+    let out = wasmhook(&["check", "--json", &path("hostile")]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_stdout(&out);
+    assert_eq!(v["ok"], true);
+    assert_eq!(
+        v["size"],
+        std::fs::metadata(plugin_path("hostile")).unwrap().len()
+    );
+    assert_eq!(v["hash"].as_str().unwrap().len(), 64);
+    assert!(v["compile_ms"].as_f64().unwrap() >= 0.0);
+    assert!(
+        v["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "wasmhook:plugin/kv@0.1.0")
+    );
+}
+
+#[test]
+fn check_refuses_another_world_and_wasi_http_naming_why() {
+    let out = wasmhook(&["check", &path("wrong-world")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing export `transform"), "{stderr}");
+    assert!(stderr.contains("exports:"), "{stderr}");
+
+    let out = wasmhook(&["check", &path("wants-http")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wasi:http/outgoing-handler"), "{stderr}");
+    assert!(
+        stderr.contains("plugins return requests; the host sends them"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_of_a_missing_file_exits_2() {
+    let out = wasmhook(&["check", "no/such/plugin.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/plugin.wasm"));
+}
+
+#[test]
+fn run_readme_example_fires_with_the_documented_shape() {
+    // The command shown in README.md.
+    let out = wasmhook(&[
+        "run",
+        "target/plugins/slack-notify.wasm",
+        "--event",
+        "examples/events/slack-notify.json",
+        "--config",
+        "channel=#orders",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    assert_eq!(v["decision"], "fire");
+    let req = &v["requests"][0];
+    assert_eq!(req["method"], "POST");
+    assert_eq!(
+        req["url"],
+        "https://hooks.slack.com/services/{{secret:SLACK_WEBHOOK_PATH}}"
+    );
+    assert_eq!(
+        req["headers"][0],
+        serde_json::json!(["content-type", "application/json"])
+    );
+    let body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["channel"], "#orders");
+    assert_eq!(
+        body["text"],
+        "*order.paid* from u-42: order #1042, 3 items, $57.00"
+    );
+    assert!(v["logs"].is_array());
+    assert!(v["elapsed_us"].as_u64().is_some());
+    let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["decision", "requests", "logs", "elapsed_us"]);
+}
+
+#[test]
+fn run_reads_the_event_from_stdin_and_reports_skips() {
+    let out = wasmhook_stdin(
+        &[
+            "run",
+            &path("hostile"),
+            "--event",
+            "-",
+            "--config",
+            "mode=skip",
+        ],
+        Some(r#"{"name":"anything"}"#),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_stdout(&out);
+    assert_eq!(v["decision"], "skip");
+    assert_eq!(v["reason"], "skipped by request");
+}
+
+#[test]
+fn run_prints_non_utf8_bodies_as_base64() {
+    let ev = event_file(r#"{"name":"x"}"#);
+    let ev_path = ev.path().display().to_string();
+    let out = wasmhook(&[
+        "run",
+        &path("hostile"),
+        "--event",
+        &ev_path,
+        "--config",
+        "mode=binary-body",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_stdout(&out);
+    let req = &v["requests"][0];
+    assert!(req.get("body").is_none());
+    assert_eq!(req["body_base64"], "/wD+AQ==");
+}
+
+#[test]
+fn run_errors_exit_1_with_their_kind() {
+    let ev = event_file(r#"{"name":"x"}"#);
+    let ev_path = ev.path().display().to_string();
+    for (mode, extra, kind) in [
+        ("loop", vec!["--timeout-ms", "30"], "timeout"),
+        ("trap", vec![], "trap"),
+        (
+            "memory",
+            vec!["--memory-mb", "16", "--timeout-ms", "5000"],
+            "memory",
+        ),
+        (
+            "loop",
+            vec!["--fuel", "100000", "--timeout-ms", "10000"],
+            "fuel",
+        ),
+        ("too-many", vec!["--config", "count=17"], "invalid_output"),
+        ("error", vec![], "plugin"),
+    ] {
+        let mode_arg = format!("mode={mode}");
+        let mut args = vec![
+            "run",
+            "target/plugins/hostile.wasm",
+            "--event",
+            &ev_path,
+            "--config",
+            &mode_arg,
+        ];
+        args.extend(extra);
+        let out = wasmhook(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json_stdout(&out);
+        assert_eq!(v["decision"], "error", "{mode}");
+        assert_eq!(v["kind"], kind, "{mode}: {v}");
+        assert!(!v["error"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn run_bad_input_exits_2_naming_the_problem() {
+    let bad_json = event_file("{\n  \"name\": \"x\",\n}\n");
+    let bad_path = bad_json.path().display().to_string();
+    let out = wasmhook(&["run", &path("hostile"), "--event", &bad_path]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&bad_path) && stderr.contains("line 3"),
+        "{stderr}"
+    );
+
+    let no_name = event_file(r#"{"user_id":"u"}"#);
+    let out = wasmhook(&[
+        "run",
+        &path("hostile"),
+        "--event",
+        &no_name.path().display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`name` is required"));
+
+    let out = wasmhook(&["run", &path("hostile"), "--event", "missing.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
+
+    let out = wasmhook(&[
+        "run",
+        &path("hostile"),
+        "--event",
+        "-",
+        "--config",
+        "novalue",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
+
+    let out = wasmhook(&["run", &path("hostile")]);
+    assert_eq!(out.status.code(), Some(2), "missing --event");
+
+    let out = wasmhook_stdin(
+        &["run", &path("wrong-world"), "--event", "-"],
+        Some(r#"{"name":"x"}"#),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing export"));
+}

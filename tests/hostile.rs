@@ -1,0 +1,219 @@
+//! Misbehaving plugins cost only their own invocation: each hostile mode
+//! of the `hostile` fixture yields its typed error, and the same runtime
+//! (and the same plugin) keeps working afterwards.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::json;
+use support::{TestPlugin, event};
+use wasmhook::model::{Decision, LogSource};
+use wasmhook::runtime::{ErrorKind, Invocation, PluginError};
+
+fn run(plugin: TestPlugin) -> Invocation {
+    plugin.load().invoke(&event("x", json!({})))
+}
+
+fn kind(inv: &Invocation) -> ErrorKind {
+    match &inv.outcome {
+        Err(e) => e.kind(),
+        Ok(d) => panic!("expected an error, got {d:?}"),
+    }
+}
+
+/// A healthy invocation on the shared runtime still succeeds.
+fn engine_still_works() {
+    let inv = run(TestPlugin::hostile("ok"));
+    assert!(
+        matches!(inv.outcome, Ok(Decision::Fire { .. })),
+        "{:?}",
+        inv.outcome
+    );
+}
+
+#[test]
+fn an_infinite_loop_times_out() {
+    let inv = run(TestPlugin::hostile("loop").limits(|l| l.timeout_ms = 50));
+    assert_eq!(kind(&inv), ErrorKind::Timeout);
+    assert_eq!(
+        inv.outcome.unwrap_err(),
+        PluginError::Timeout { timeout_ms: 50 }
+    );
+    engine_still_works();
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel_when_metered() {
+    let inv = run(TestPlugin::hostile("loop")
+        .with_fuel(1_000_000)
+        .limits(|l| l.timeout_ms = 10_000));
+    assert_eq!(kind(&inv), ErrorKind::Fuel);
+    assert_eq!(inv.fuel_consumed, Some(1_000_000));
+}
+
+#[test]
+fn a_memory_hog_hits_the_memory_limit() {
+    let inv = run(TestPlugin::hostile("memory").limits(|l| {
+        l.memory_mb = 16;
+        l.timeout_ms = 5_000;
+    }));
+    assert_eq!(
+        inv.outcome.as_ref().unwrap_err(),
+        &PluginError::MemoryLimit { memory_mb: 16 }
+    );
+    engine_still_works();
+}
+
+#[test]
+fn a_trap_is_reported_as_a_trap() {
+    let inv = run(TestPlugin::hostile("trap"));
+    assert_eq!(kind(&inv), ErrorKind::Trap);
+    engine_still_works();
+}
+
+#[test]
+fn a_plugin_error_is_reported_with_its_message() {
+    let inv = run(TestPlugin::hostile("error"));
+    assert_eq!(
+        inv.outcome.unwrap_err(),
+        PluginError::Plugin("plugin refused the event".into())
+    );
+}
+
+#[test]
+fn too_many_requests_is_invalid_output() {
+    let inv = run(TestPlugin::hostile("too-many").config("count", "17"));
+    assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(
+        msg.contains("17 requests") && msg.contains("max_requests"),
+        "{msg}"
+    );
+    // exactly at the limit is fine
+    let inv = run(TestPlugin::hostile("too-many").config("count", "16"));
+    assert!(matches!(&inv.outcome, Ok(Decision::Fire { requests }) if requests.len() == 16));
+}
+
+#[test]
+fn a_hundred_thousand_requests_are_refused_not_sent() {
+    let inv = run(TestPlugin::hostile("too-many").limits(|l| l.timeout_ms = 5_000));
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(msg.contains("100000 requests"), "{msg}");
+    engine_still_works();
+}
+
+#[test]
+fn an_oversized_body_is_invalid_output() {
+    let inv = run(TestPlugin::hostile("big-body"));
+    assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+    assert!(
+        inv.outcome
+            .unwrap_err()
+            .to_string()
+            .contains("max_body_bytes")
+    );
+}
+
+#[test]
+fn a_header_with_crlf_is_invalid_output() {
+    let inv = run(TestPlugin::hostile("bad-header"));
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(msg.contains("x-injected") && msg.contains("CR/LF"), "{msg}");
+}
+
+#[test]
+fn a_relative_url_is_invalid_output() {
+    let inv = run(TestPlugin::hostile("bad-url"));
+    assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+}
+
+#[test]
+fn a_log_flood_is_capped_and_the_drop_is_reported() {
+    let inv = run(TestPlugin::hostile("log-flood")
+        .config("count", "5000")
+        .limits(|l| l.timeout_ms = 5_000));
+    assert!(
+        matches!(&inv.outcome, Ok(Decision::Skip { reason }) if reason == "logged=5000"),
+        "{:?}",
+        inv.outcome
+    );
+    let kept = inv
+        .logs
+        .iter()
+        .filter(|l| l.source != LogSource::Host)
+        .count();
+    assert_eq!(kept, 100);
+    assert!(inv.logs.iter().all(|l| l.message.len() < 2200));
+    let notes: Vec<_> = inv
+        .logs
+        .iter()
+        .filter(|l| l.source == LogSource::Host)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.message.contains("log lines dropped")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.message.contains("bytes of stdout dropped")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_kv_loop_is_stopped_by_the_operation_budget() {
+    let inv = run(TestPlugin::hostile("kv-loop").limits(|l| l.timeout_ms = 10_000));
+    assert_eq!(kind(&inv), ErrorKind::Trap);
+    let inv = run(TestPlugin::hostile("kv-loop").config("count", "100"));
+    assert!(
+        matches!(&inv.outcome, Ok(Decision::Skip { reason }) if reason == "n=100"),
+        "{:?}",
+        inv.outcome
+    );
+}
+
+#[test]
+fn a_trapped_instance_is_never_reused() {
+    // In reuse mode, a trap discards the instance; the next event gets a
+    // fresh one and succeeds.
+    let plugin = TestPlugin::hostile("ok")
+        .limits(|l| l.instance_reuse = 100)
+        .load();
+    let trap = TestPlugin::hostile("trap")
+        .limits(|l| l.instance_reuse = 100)
+        .load();
+    for _ in 0..3 {
+        assert_eq!(
+            trap.invoke(&event("x", json!({})))
+                .outcome
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Trap
+        );
+        assert!(plugin.invoke(&event("x", json!({}))).outcome.is_ok());
+    }
+}
+
+#[test]
+fn every_hostile_mode_in_a_row_leaves_the_runtime_healthy() {
+    for (mode, cfg) in [
+        ("loop", None),
+        ("memory", None),
+        ("trap", None),
+        ("too-many", None),
+        ("big-body", None),
+        ("bad-header", None),
+        ("log-flood", Some(("count", "2000"))),
+        ("kv-loop", None),
+    ] {
+        let mut p = TestPlugin::hostile(mode).limits(|l| l.timeout_ms = 200);
+        if let Some((k, v)) = cfg {
+            p = p.config(k, v);
+        }
+        let _ = run(p);
+    }
+    engine_still_works();
+}
