@@ -9,7 +9,10 @@
 //! - [`cli`]: the `wasmhook` command line (`check`, `run`).
 
 pub mod cli;
+pub mod config;
+pub mod delivery;
 pub mod ingest;
 pub mod model;
+pub mod policy;
 pub mod runtime;
 pub mod store;
