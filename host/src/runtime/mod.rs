@@ -15,6 +15,7 @@ mod error;
 mod host_imports;
 mod inspect;
 mod limits;
+mod log_forward;
 mod output;
 mod plugin;
 mod state;

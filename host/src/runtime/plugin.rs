@@ -130,6 +130,7 @@ impl Runtime {
                     config: spec.config,
                     kv: spec.kv,
                     limits: spec.limits,
+                    log_forwarder: super::log_forward::LogForwarder::new(),
                 }),
                 assets_dir: spec.assets_dir,
                 info,
@@ -167,7 +168,9 @@ impl Plugin {
                 Ok(w) => w,
                 Err((store, e)) => {
                     let outcome = Err(classify(e, store.data(), limits));
-                    return self.finish(store, outcome, start, None);
+                    let invocation = self.finish(store, outcome, start, None);
+                    self.forward_logs(event, &invocation);
+                    return invocation;
                 }
             },
         };
@@ -185,17 +188,30 @@ impl Plugin {
         let reusable = outcome
             .as_ref()
             .map_or_else(PluginError::instance_reusable, |_| true);
-        if reusable && warm.uses < limits.instance_reuse {
+        let invocation = if reusable && warm.uses < limits.instance_reuse {
             let logs = warm.store.data_mut().finish_logs();
             self.put_warm(warm);
-            return Invocation {
+            Invocation {
                 outcome,
                 logs,
                 elapsed: start.elapsed(),
                 fuel_consumed: fuel,
-            };
+            }
+        } else {
+            self.finish(warm.store, outcome, start, fuel)
+        };
+        self.forward_logs(event, &invocation);
+        invocation
+    }
+
+    fn forward_logs(&self, event: &Event, invocation: &Invocation) {
+        let shared = &self.inner.shared;
+        shared
+            .log_forwarder
+            .forward(&shared.name, &event.id, &invocation.logs);
+        if let Err(e) = &invocation.outcome {
+            tracing::warn!(target: "plugin", plugin = %shared.name, event_id = %event.id, kind = %e.kind(), "{e}");
         }
-        self.finish(warm.store, outcome, start, fuel)
     }
 
     fn finish(

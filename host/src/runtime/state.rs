@@ -22,6 +22,8 @@ pub(crate) struct PluginShared {
     pub(crate) kv: Arc<dyn KvStore>,
     /// Limits for every invocation.
     pub(crate) limits: PluginLimits,
+    /// Rate-capped forwarding of log lines to the host log.
+    pub(crate) log_forwarder: super::log_forward::LogForwarder,
 }
 
 /// Log lines of one invocation, capped in count and line length.

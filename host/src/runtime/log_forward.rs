@@ -1,0 +1,127 @@
+//! Forwarding of captured plugin log lines to the host's log (`tracing`),
+//! tagged with the plugin name and event id, behind a per-plugin token
+//! bucket so that a chatty plugin cannot flood the host's log.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::model::{LogLevel, LogLine};
+
+/// Lines per second a plugin may write to the host log, sustained.
+const LINES_PER_SECOND: f64 = 50.0;
+/// Burst allowance.
+const BURST: f64 = 200.0;
+
+/// A token bucket with an explicit clock, so it can be tested without time
+/// passing.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+    /// Lines refused since the last report.
+    suppressed: u64,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Self {
+            tokens: burst,
+            last: now,
+            rate,
+            burst,
+            suppressed: 0,
+        }
+    }
+
+    /// Take one token; false when the bucket is empty.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last);
+        self.last = now;
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    /// How many lines were refused since the last call.
+    pub(crate) fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
+/// The per-plugin forwarder.
+pub(crate) struct LogForwarder {
+    bucket: Mutex<TokenBucket>,
+}
+
+impl LogForwarder {
+    pub(crate) fn new() -> Self {
+        Self {
+            bucket: Mutex::new(TokenBucket::new(LINES_PER_SECOND, BURST, Instant::now())),
+        }
+    }
+
+    /// Emit the lines of one invocation to `tracing`.
+    pub(crate) fn forward(&self, plugin: &str, event_id: &str, lines: &[LogLine]) {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        for line in lines {
+            if !bucket.take(now) {
+                continue;
+            }
+            let source = line.source.as_str();
+            let msg = &line.message;
+            match line.level {
+                LogLevel::Trace => {
+                    tracing::trace!(target: "plugin", plugin, event_id, source, "{msg}")
+                }
+                LogLevel::Debug => {
+                    tracing::debug!(target: "plugin", plugin, event_id, source, "{msg}")
+                }
+                LogLevel::Info => {
+                    tracing::info!(target: "plugin", plugin, event_id, source, "{msg}")
+                }
+                LogLevel::Warn => {
+                    tracing::warn!(target: "plugin", plugin, event_id, source, "{msg}")
+                }
+                LogLevel::Error => {
+                    tracing::error!(target: "plugin", plugin, event_id, source, "{msg}")
+                }
+            }
+        }
+        let suppressed = bucket.take_suppressed();
+        if suppressed > 0 {
+            tracing::warn!(
+                target: "plugin",
+                plugin,
+                suppressed,
+                "plugin log rate limit ({LINES_PER_SECOND}/s) reached; lines dropped from the host log"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_the_sustained_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 5.0, t0);
+        assert_eq!((0..8).filter(|_| b.take(t0)).count(), 5);
+        assert_eq!(b.take_suppressed(), 3);
+        // after half a second, five more tokens
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!((0..8).filter(|_| b.take(t1)).count(), 5);
+        // the bucket never holds more than the burst
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..20).filter(|_| b.take(t2)).count(), 5);
+    }
+}
