@@ -1,0 +1,195 @@
+//! Secret substitution: `{{secret:NAME}}` in the URL's path and query, in
+//! header values and in a UTF-8 body is replaced by the secret's value, but
+//! only for a [`Destination`] that already passed the policy and whose host
+//! is in that secret's `hosts`.
+//!
+//! The filled request is for the wire only: never log it, store it or
+//! return it from the API (they keep the placeholder form, or use
+//! [`EgressPolicy::mask_secrets`]). Errors name secrets, never values.
+//! Substitution is a single pass: a value that itself contains
+//! `{{secret:…}}` is not expanded again. A body that is not UTF-8 is left
+//! as it is.
+
+use std::borrow::Cow;
+
+use url::Url;
+
+use crate::model::OutboundRequest;
+
+use super::check::{EgressPolicy, has_control};
+use super::destination::{Destination, raw_before_path};
+use super::error::PolicyDenied;
+
+const OPEN: &str = "{{secret:";
+const CLOSE: &str = "}}";
+
+/// Where a placeholder is being replaced.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Url,
+    Header(&'a str),
+    Body,
+}
+
+impl Place<'_> {
+    fn describe(self) -> String {
+        match self {
+            Place::Url => "the URL".into(),
+            Place::Header(name) => format!("header {name:?}"),
+            Place::Body => "the body".into(),
+        }
+    }
+}
+
+/// What to put in place of a placeholder.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The secret's value.
+    Fill,
+    /// The placeholder itself (after all the same checks).
+    Mask,
+}
+
+impl EgressPolicy {
+    /// Replace every `{{secret:NAME}}` with the secret's value. Call only
+    /// with the [`Destination`] that `check_request` (or `check_redirect`)
+    /// returned for this request. Refuses unknown secrets, secrets whose
+    /// `hosts` do not include `dest.host()`, placeholders outside the URL's
+    /// path and query, and values with control characters in headers.
+    ///
+    /// The returned URL is the `url` crate's normalised serialisation
+    /// (without fragment): send exactly that, so the client cannot read the
+    /// URL differently from the policy.
+    pub fn fill_secrets(
+        &self,
+        req: &OutboundRequest,
+        dest: &Destination,
+    ) -> Result<OutboundRequest, PolicyDenied> {
+        self.render(req, dest, Mode::Fill)
+    }
+
+    /// [`Self::fill_secrets`] with every check, but leaving the
+    /// placeholders in place: the request exactly as it would be sent, with
+    /// secrets masked (for dry runs and the API).
+    pub fn mask_secrets(
+        &self,
+        req: &OutboundRequest,
+        dest: &Destination,
+    ) -> Result<OutboundRequest, PolicyDenied> {
+        self.render(req, dest, Mode::Mask)
+    }
+
+    fn render(
+        &self,
+        req: &OutboundRequest,
+        dest: &Destination,
+        mode: Mode,
+    ) -> Result<OutboundRequest, PolicyDenied> {
+        if raw_before_path(&req.url).contains("{{") {
+            return Err(PolicyDenied::PlaceholderInAuthority);
+        }
+        // In mask mode the URL gets an inert, URL-safe marker per secret so
+        // that normalisation leaves it intact; it becomes the placeholder
+        // again afterwards.
+        let url = self.substitute(&req.url, Place::Url, dest, mode, |name| match mode {
+            Mode::Fill => None,
+            Mode::Mask => Some(marker(name)),
+        })?;
+        let mut parsed = Url::parse(&url).map_err(|e| PolicyDenied::InvalidUrl {
+            reason: format!("after filling in secrets: {e}"),
+        })?;
+        parsed.set_fragment(None);
+        let filled = Destination::from_url(parsed, false)?;
+        if !filled.same_origin(dest) {
+            return Err(PolicyDenied::DestinationMismatch);
+        }
+        let mut url = filled.url().as_str().to_owned();
+        if mode == Mode::Mask {
+            for name in self.secrets.keys() {
+                url = url.replace(&marker(name), &format!("{OPEN}{name}{CLOSE}"));
+            }
+        }
+
+        let mut headers = Vec::with_capacity(req.headers.len());
+        for (name, value) in &req.headers {
+            let value = self.substitute(value, Place::Header(name), dest, mode, |_| None)?;
+            headers.push((name.clone(), value.into_owned()));
+        }
+        let body = match std::str::from_utf8(&req.body) {
+            Ok(text) => self
+                .substitute(text, Place::Body, dest, mode, |_| None)?
+                .into_owned()
+                .into_bytes(),
+            Err(_) => req.body.clone(),
+        };
+        Ok(OutboundRequest {
+            method: req.method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// Replace the placeholders in `text`; `override_with` may supply the
+    /// replacement for a name (used for mask markers).
+    fn substitute<'t>(
+        &self,
+        text: &'t str,
+        place: Place<'_>,
+        dest: &Destination,
+        mode: Mode,
+        override_with: impl Fn(&str) -> Option<String>,
+    ) -> Result<Cow<'t, str>, PolicyDenied> {
+        if !text.contains(OPEN) {
+            return Ok(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(OPEN) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + OPEN.len()..];
+            let name_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if name_len == 0 || !after[name_len..].starts_with(CLOSE) {
+                return Err(PolicyDenied::MalformedPlaceholder {
+                    location: place.describe(),
+                });
+            }
+            let name = &after[..name_len];
+            let secret = self
+                .secrets
+                .get(name)
+                .ok_or_else(|| PolicyDenied::UnknownSecret {
+                    secret: name.to_owned(),
+                })?;
+            if !secret.hosts.iter().any(|h| h.matches(dest.host_kind())) {
+                return Err(PolicyDenied::SecretNotAllowedForHost {
+                    secret: name.to_owned(),
+                    host: dest.host().to_owned(),
+                });
+            }
+            if !matches!(place, Place::Body) && has_control(secret.value.expose()) {
+                return Err(PolicyDenied::SecretValueInvalid {
+                    secret: name.to_owned(),
+                    location: place.describe(),
+                });
+            }
+            match (override_with(name), mode) {
+                (Some(replacement), _) => out.push_str(&replacement),
+                (None, Mode::Fill) => out.push_str(secret.value.expose()),
+                (None, Mode::Mask) => {
+                    out.push_str(&rest[at..at + OPEN.len() + name_len + CLOSE.len()])
+                }
+            }
+            rest = &after[name_len + CLOSE.len()..];
+        }
+        out.push_str(rest);
+        Ok(Cow::Owned(out))
+    }
+}
+
+/// A URL-safe stand-in for a placeholder while a masked URL is normalised.
+fn marker(name: &str) -> String {
+    format!("wasmhook-masked-secret-{name}-")
+}

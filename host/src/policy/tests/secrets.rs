@@ -1,0 +1,231 @@
+//! Secret substitution: where placeholders are filled, for which hosts, and
+//! that no denial ever carries a secret value.
+
+use super::*;
+use crate::policy::Destination;
+
+const TOKEN: &str = "tok-SUPER-s3cret";
+const PATH: &str = "T000/B000/XXXX";
+const WILD: &str = "wild-VALUE-42";
+const CRLF: &str = "line1\r\nHost: evil";
+const NESTED: &str = "{{secret:TOKEN}}";
+
+fn secret_policy() -> EgressPolicy {
+    EgressPolicy::new(PolicySpec {
+        allowed_hosts: vec![
+            "https://api.allowed.com".into(),
+            "https://*.wild.com".into(),
+        ],
+        secrets: secrets(&[
+            ("TOKEN", TOKEN, &["api.allowed.com"]),
+            ("PATH", PATH, &["API.Allowed.com."]),
+            ("WILD", WILD, &["*.wild.com"]),
+            ("CRLF", CRLF, &["api.allowed.com"]),
+            ("NESTED", NESTED, &["api.allowed.com"]),
+        ]),
+        ..PolicySpec::default()
+    })
+    .unwrap()
+}
+
+fn checked(policy: &EgressPolicy, req: &OutboundRequest) -> Destination {
+    policy
+        .check_request(req)
+        .expect("request passes the policy")
+}
+
+#[test]
+fn placeholders_are_filled_in_path_query_headers_and_body() {
+    let policy = secret_policy();
+    let req = OutboundRequest {
+        method: Method::Post,
+        url: "https://api.allowed.com/services/{{secret:PATH}}?key={{secret:TOKEN}}#frag".into(),
+        headers: vec![
+            ("authorization".into(), "Bearer {{secret:TOKEN}}".into()),
+            ("x-plain".into(), "no placeholders".into()),
+        ],
+        body: br#"{"token":"{{secret:TOKEN}}","again":"{{secret:TOKEN}}"}"#.to_vec(),
+    };
+    let dest = checked(&policy, &req);
+    let filled = policy.fill_secrets(&req, &dest).unwrap();
+    assert_eq!(
+        filled.url,
+        format!("https://api.allowed.com/services/{PATH}?key={TOKEN}")
+    );
+    assert_eq!(
+        filled.headers[0],
+        ("authorization".into(), format!("Bearer {TOKEN}"))
+    );
+    assert_eq!(
+        filled.headers[1],
+        ("x-plain".into(), "no placeholders".into())
+    );
+    assert_eq!(
+        String::from_utf8(filled.body).unwrap(),
+        format!(r#"{{"token":"{TOKEN}","again":"{TOKEN}"}}"#)
+    );
+    assert_eq!(filled.method, Method::Post);
+
+    let masked = policy.mask_secrets(&req, &dest).unwrap();
+    assert_eq!(
+        masked.url,
+        "https://api.allowed.com/services/{{secret:PATH}}?key={{secret:TOKEN}}"
+    );
+    assert_eq!(masked.headers, req.headers);
+    assert_eq!(masked.body, req.body);
+}
+
+#[test]
+fn filling_is_single_pass_and_leaves_binary_bodies_alone() {
+    let policy = secret_policy();
+    let mut req = post("https://api.allowed.com/");
+    req.headers = vec![("x-nested".into(), "{{secret:NESTED}}".into())];
+    req.body = vec![0xff, 0xfe, b'{', b'{'];
+    let dest = checked(&policy, &req);
+    let filled = policy.fill_secrets(&req, &dest).unwrap();
+    assert_eq!(filled.headers[0].1, NESTED);
+    assert_eq!(filled.body, req.body);
+}
+
+#[test]
+fn secrets_go_only_where_they_are_allowed() {
+    let policy = secret_policy();
+    // (url, header value, body, expected denial or None)
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
+        ("https://a.wild.com/", "{{secret:WILD}}", "", None),
+        ("https://a.b.wild.com/{{secret:WILD}}", "", "", None),
+        (
+            "https://a.wild.com/",
+            "Bearer {{secret:TOKEN}}",
+            "",
+            Some("SecretNotAllowedForHost"),
+        ),
+        (
+            "https://a.wild.com/?t={{secret:TOKEN}}",
+            "",
+            "",
+            Some("SecretNotAllowedForHost"),
+        ),
+        (
+            "https://a.wild.com/",
+            "",
+            "{{secret:PATH}}",
+            Some("SecretNotAllowedForHost"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "{{secret:WILD}}",
+            "",
+            Some("SecretNotAllowedForHost"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "{{secret:NOPE}}",
+            "",
+            Some("UnknownSecret"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "",
+            "{{secret:token}}",
+            Some("UnknownSecret"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "{{secret:}}",
+            "",
+            Some("MalformedPlaceholder"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "",
+            "{{secret:TOKEN",
+            Some("MalformedPlaceholder"),
+        ),
+        (
+            "https://api.allowed.com/{{secret:TOKEN}",
+            "",
+            "",
+            Some("MalformedPlaceholder"),
+        ),
+        (
+            "https://api.allowed.com/",
+            "{{secret:CRLF}}",
+            "",
+            Some("SecretValueInvalid"),
+        ),
+        (
+            "https://api.allowed.com/{{secret:CRLF}}",
+            "",
+            "",
+            Some("SecretValueInvalid"),
+        ),
+        ("https://api.allowed.com/", "", "{{secret:CRLF}}", None),
+    ];
+    let values = [TOKEN, PATH, WILD, CRLF];
+    for (url, header, body, want) in cases {
+        let mut req = post(url);
+        req.headers = vec![("x-h".into(), header.to_string())];
+        req.body = body.as_bytes().to_vec();
+        let dest = checked(&policy, &req);
+        for mode in ["fill", "mask"] {
+            let got = match mode {
+                "fill" => policy.fill_secrets(&req, &dest),
+                _ => policy.mask_secrets(&req, &dest),
+            };
+            match (got, want) {
+                (Result::Ok(_), None) => {}
+                (Err(e), Some(k)) => {
+                    assert_eq!(kind(&e), *k, "{mode} {url} {header} {body}: {e}");
+                    let shown = format!("{e} {e:?}");
+                    for v in values {
+                        assert!(!shown.contains(v), "{shown} leaks a secret value");
+                    }
+                    if let PolicyDenied::SecretNotAllowedForHost { secret, .. } = &e {
+                        assert!(
+                            shown.contains(&format!("secrets.{secret}.hosts")),
+                            "{shown}"
+                        );
+                    }
+                }
+                (got, want) => panic!("{mode} {url}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn placeholders_may_not_move_the_destination() {
+    let policy = secret_policy();
+    // The runtime refuses these already; the policy refuses them again.
+    for url in [
+        "https://{{secret:TOKEN}}.allowed.com/",
+        "https://api.allowed.com:{{secret:TOKEN}}/",
+        "https://{{secret:TOKEN}}@api.allowed.com/",
+    ] {
+        let req = post(url);
+        let got = policy
+            .check_request(&req)
+            .and_then(|dest| policy.fill_secrets(&req, &dest));
+        let err = got.expect_err(url);
+        let reason = kind(&err);
+        assert!(
+            ["PlaceholderInAuthority", "InvalidUrl", "UserInfo"].contains(&reason),
+            "{url}: {err}"
+        );
+    }
+    // A destination checked for one URL cannot be used to fill another.
+    let dest = checked(&policy, &post("https://api.allowed.com/"));
+    let other = post("https://a.wild.com/{{secret:TOKEN}}");
+    let err = policy.fill_secrets(&other, &dest).unwrap_err();
+    assert_eq!(kind(&err), "DestinationMismatch");
+}
+
+#[test]
+fn the_policy_and_its_spec_never_print_secret_values() {
+    let policy = secret_policy();
+    let shown = format!("{policy:?}");
+    for v in [TOKEN, PATH, WILD] {
+        assert!(!shown.contains(v), "{shown}");
+    }
+}
