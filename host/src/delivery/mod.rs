@@ -1,1 +1,52 @@
-//! Placeholder: filled in by its owner.
+//! Outbound delivery: sends one already-vetted HTTP request and reports
+//! what happened.
+//!
+//! The worker hands in a request that the policy has checked and whose
+//! secrets are filled in; delivery signs it (Standard Webhooks), sends it
+//! over a pooled HTTP/1.1 + HTTP/2 client whose connector re-checks every
+//! resolved address, and classifies the result into an explicit
+//! [`AttemptOutcome`]. It also provides the pure retry schedule, the
+//! per-destination concurrency limiter and the unhealthy-host breaker the
+//! worker uses around each attempt.
+//!
+//! Delivery knows nothing of WebAssembly, plugins' decisions or the store's
+//! SQL; it plugs into the egress policy only through [`AddressGuard`] and
+//! [`RedirectGuard`].
+//!
+//! # Layout
+//! - [`sign`]: Standard Webhooks signing and verification.
+//! - [`retry`]: the jittered schedule and `Retry-After` parsing.
+//! - [`outcome`]: classifying an attempt; the [`AttemptReport`].
+//! - [`guard`]: the guard and resolver seams; `policy_guard` implements
+//!   them for [`crate::policy::EgressPolicy`] ([`PolicyRedirects`]).
+//! - [`connect`]: the vetting connector (resolve → guard → TCP → TLS).
+//! - [`tls`]: rustls client configuration.
+//! - [`client`]: [`Deliverer`], one per plugin.
+//! - [`limits`] and [`breaker`]: per-destination concurrency and health.
+
+pub mod breaker;
+pub mod client;
+pub mod connect;
+pub mod guard;
+pub mod limits;
+pub mod outcome;
+mod policy_guard;
+mod request;
+pub mod retry;
+pub mod sign;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
+
+pub use breaker::{Admission, BreakerConfig, HostHealth};
+pub use client::{ClientOptions, Deliverer, DeliveryError, SendRequest};
+pub use guard::{
+    AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop, Resolver, StaticResolver,
+    SystemResolver,
+};
+pub use limits::{DestinationLimiter, DestinationPermit, destination_key};
+pub use outcome::{AttemptOutcome, AttemptReport};
+pub use policy_guard::PolicyRedirects;
+pub use retry::{DEFAULT_JITTER, DEFAULT_SCHEDULE, next_delay, parse_retry_after, retry_delay};
+pub use sign::{SigningKey, VerifyError};
