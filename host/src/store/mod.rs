@@ -1,12 +1,70 @@
-//! Persistence: the plugin key-value store (and, with the pipeline, the
-//! durable event queue and delivery log).
+//! Persistence: the durable event queue, the invocation and delivery queues,
+//! the delivery log, and the plugin key-value store.
 //!
-//! Backends implement the traits here; nothing in this module knows about
-//! HTTP or WebAssembly.
+//! Everything durable goes through one object-safe async trait, [`Store`],
+//! held as `Arc<dyn Store>`. [`SqliteStore`] is the embedded backend; a
+//! distributed one (Postgres, NATS JetStream) must pass the same
+//! [`conformance`] suite. Nothing in this module knows about HTTP or
+//! WebAssembly, and no SQL lives outside `store/sqlite/`. The store never
+//! reads the clock: every call that needs "now" takes `now_ms`, so callers
+//! (and tests) own time.
+//!
+//! # Data model
+//!
+//! - **events**: one row per accepted event, unique by the event's `id`
+//!   (a second insert with the same id is a [`Inserted::Duplicate`] and
+//!   creates nothing).
+//! - **invocations**: one job per (event, subscribed plugin), created in the
+//!   same transaction as the event.
+//! - **deliveries**: one row per request a plugin fired, created in the same
+//!   transaction that records the plugin's decision. The request is stored
+//!   in placeholder form (`{{secret:NAME}}`); secret values are never
+//!   stored. Each delivery has a stable id (`msg_…`, used as the
+//!   `webhook-id` header).
+//! - **attempts**: the log of every send of a delivery.
+//! - **kv**: the plugins' key-value store, one namespace per plugin.
+//!
+//! # State machines
+//!
+//! Both queues use leases with a visibility timeout (at-least-once): a
+//! leased job is invisible until `now + lease_ms`; if its holder does not
+//! settle it by then (crash, hang), the next lease call hands it out again
+//! with a new [`LeaseToken`]. Settling with a stale token is fenced off.
+//!
+//! ```text
+//! invocation:  pending ──lease──▶ leased ──complete_invocation──▶ done
+//!                 ▲                 │
+//!                 └─lease expired / release_invocation
+//!
+//! delivery:    pending ──lease──▶ leased ──record_attempt──▶ succeeded
+//!                 ▲                 │  │                    ▶ failed (dead letter)
+//!                 │                 │  └─RetryAt(t)──▶ pending, due at t
+//!                 └─lease expired / release_delivery
+//!              succeeded | failed ──retry_delivery(ies)──▶ pending, due now
+//! ```
+//!
+//! A leased job is still `pending` in the management views; its
+//! `leased_until` says it is in flight.
 
+pub mod conformance;
+mod contract;
 mod kv;
+mod queue;
+mod records;
+mod sqlite;
 
+pub use contract::Store;
 pub use kv::{KvStore, MemoryKv};
+pub use queue::{
+    AckResult, Attempt, AttemptOutcome, Completion, DeliveryJob, Inserted, InvocationJob,
+    InvocationOutcome, LeaseToken, NewEvent, NextStep, Verdict,
+};
+pub use records::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, InvocationRecord,
+    InvocationStats, InvocationStatus, PluginStats, QueueDepth, RetryFilter, RetryResult,
+    StatusCounts,
+};
+pub use sqlite::SqliteStore;
 
 /// A storage backend failed.
 #[derive(Debug, thiserror::Error)]
@@ -14,4 +72,15 @@ pub enum StoreError {
     /// The backend is unavailable or returned an error.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The store has shut down (its writer stopped); nothing more can be
+    /// written through this handle.
+    #[error("the store is closed")]
+    Closed,
+    /// Stored data could not be decoded (a bug, or a database written by an
+    /// incompatible version).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A pagination cursor that this backend did not issue.
+    #[error("invalid cursor")]
+    InvalidCursor,
 }

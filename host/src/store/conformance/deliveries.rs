@@ -1,0 +1,330 @@
+//! Scenarios for the delivery queue: attempts, retries, dead letters,
+//! fencing and manual replay.
+
+use std::sync::Arc;
+
+use crate::store::{
+    AckResult, Attempt, AttemptOutcome, DeliveryStatus, NextStep, RetryFilter, RetryResult, Store,
+};
+
+use super::{LEASE, T0, deliveries_for, lease_all, request};
+
+pub(super) fn attempt(started_ms: u64, code: Option<u16>, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        started_ms,
+        duration_ms: 12,
+        status_code: code,
+        error: (outcome != AttemptOutcome::Success).then(|| format!("{outcome:?} at {started_ms}")),
+        outcome,
+    }
+}
+
+/// A successful attempt started at `now`.
+pub(super) fn success(now: u64) -> Attempt {
+    attempt(now, Some(200), AttemptOutcome::Success)
+}
+
+/// A delivery is due when created, hidden while leased, due again at the
+/// retry time an attempt asks for, and dead-lettered on `Failed`; every
+/// attempt is logged in order; success ends it.
+pub async fn delivery_retry_schedule_and_dead_letter(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let ids = deliveries_for(&*store, "e1", "p", 2, T0).await;
+    let (doomed, lucky) = (&ids[0], &ids[1]);
+
+    let jobs = lease_all(&*store, T0).await;
+    assert_eq!(jobs.len(), 2);
+    let job = jobs.iter().find(|j| &j.id == doomed).unwrap();
+    assert_eq!(job.attempts_so_far, 0);
+    assert_eq!(job.request, request(0));
+    assert_eq!((job.plugin.as_str(), job.event_id.as_str()), ("p", "e1"));
+    assert_eq!(job.created_ms, T0);
+    assert!(
+        lease_all(&*store, T0 + 1).await.is_empty(),
+        "leased: hidden"
+    );
+
+    let first = attempt(T0 + 1, Some(503), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(
+            doomed,
+            &job.lease,
+            first.clone(),
+            NextStep::RetryAt(T0 + 5_000),
+            T0 + 13,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let rec = store.get_delivery(doomed).await.unwrap().unwrap();
+    assert_eq!(rec.status, DeliveryStatus::Pending);
+    assert_eq!(
+        (rec.next_attempt_ms, rec.leased_until),
+        (Some(T0 + 5_000), None)
+    );
+    assert_eq!(rec.updated_ms, T0 + 13);
+
+    // The other delivery succeeds at once.
+    let other = jobs.iter().find(|j| &j.id == lucky).unwrap();
+    let ok = attempt(T0 + 2, Some(200), AttemptOutcome::Success);
+    let ack = store
+        .record_attempt(
+            lucky,
+            &other.lease,
+            ok.clone(),
+            NextStep::Succeeded,
+            T0 + 14,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let rec = store.get_delivery(lucky).await.unwrap().unwrap();
+    assert_eq!(rec.status, DeliveryStatus::Succeeded);
+    assert_eq!(
+        (rec.attempts.clone(), rec.next_attempt_ms),
+        (vec![ok], None)
+    );
+
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(T0 + 5_000));
+    assert!(
+        lease_all(&*store, T0 + 4_999).await.is_empty(),
+        "not due yet"
+    );
+    let retry = lease_all(&*store, T0 + 5_000).await;
+    assert_eq!(retry.len(), 1);
+    assert_eq!((&retry[0].id, retry[0].attempts_so_far), (doomed, 1));
+
+    let second = attempt(T0 + 5_000, None, AttemptOutcome::Timeout);
+    let ack = store
+        .record_attempt(
+            doomed,
+            &retry[0].lease,
+            second.clone(),
+            NextStep::Failed("retries exhausted".into()),
+            T0 + 5_030,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let rec = store.get_delivery(doomed).await.unwrap().unwrap();
+    assert_eq!(rec.status, DeliveryStatus::Failed);
+    assert_eq!(rec.failure.as_deref(), Some("retries exhausted"));
+    assert_eq!(rec.attempts, vec![first, second], "every attempt, in order");
+    assert_eq!((rec.next_attempt_ms, rec.leased_until), (None, None));
+    assert!(
+        lease_all(&*store, u64::MAX / 2).await.is_empty(),
+        "dead letters stay put"
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+
+    // Settling twice with the same lease is refused, but logged.
+    let again = attempt(T0 + 6_000, Some(500), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(
+            doomed,
+            &retry[0].lease,
+            again,
+            NextStep::RetryAt(T0),
+            T0 + 6_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::LeaseLost);
+    let rec = store.get_delivery(doomed).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.status, rec.attempts.len()),
+        (DeliveryStatus::Failed, 3)
+    );
+
+    let unknown = attempt(T0, None, AttemptOutcome::Network);
+    let ack = store
+        .record_attempt(
+            "msg_nope",
+            &retry[0].lease,
+            unknown,
+            NextStep::Succeeded,
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::NotFound);
+    assert!(store.get_delivery("msg_nope").await.unwrap().is_none());
+}
+
+/// A holder whose lease expired and was taken over cannot change the
+/// delivery (its attempt is still logged); release puts a delivery back
+/// without an attempt.
+pub async fn stale_delivery_lease_is_fenced(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let id = deliveries_for(&*store, "e1", "p", 1, T0).await.remove(0);
+
+    let a = store.lease_deliveries(T0, 100, 10).await.unwrap().remove(0);
+    let b = store
+        .lease_deliveries(T0 + 100, LEASE, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((a.id.as_str(), b.id.as_str()), (id.as_str(), id.as_str()));
+    assert_ne!(a.lease, b.lease);
+
+    // A (stale) reports a failure after B took over: logged, not applied.
+    let stale = attempt(T0 + 1, Some(502), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(&id, &a.lease, stale, NextStep::RetryAt(T0 + 200), T0 + 150)
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::LeaseLost);
+    let rec = store.get_delivery(&id).await.unwrap().unwrap();
+    assert_eq!(rec.status, DeliveryStatus::Pending);
+    assert_eq!(rec.leased_until, Some(T0 + 100 + LEASE), "B still holds it");
+    assert_eq!(rec.attempts.len(), 1);
+    assert!(
+        lease_all(&*store, T0 + 200).await.is_empty(),
+        "A's retry time ignored"
+    );
+    assert_eq!(
+        store.release_delivery(&id, &a.lease, T0).await.unwrap(),
+        AckResult::LeaseLost
+    );
+
+    // B releases it (say, the host is paused by the breaker).
+    let ack = store
+        .release_delivery(&id, &b.lease, T0 + 9_000)
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let rec = store.get_delivery(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.next_attempt_ms, rec.leased_until),
+        (Some(T0 + 9_000), None)
+    );
+    assert_eq!(rec.attempts.len(), 1, "a release logs no attempt");
+    assert_eq!(
+        store.release_delivery(&id, &b.lease, T0).await.unwrap(),
+        AckResult::LeaseLost,
+        "a released lease is gone"
+    );
+    assert_eq!(
+        store
+            .release_delivery("msg_nope", &b.lease, T0)
+            .await
+            .unwrap(),
+        AckResult::NotFound
+    );
+    assert!(lease_all(&*store, T0 + 8_999).await.is_empty());
+    let c = lease_all(&*store, T0 + 9_000).await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].attempts_so_far, 1, "A's logged attempt counts");
+
+    let ok = attempt(T0 + 9_000, Some(204), AttemptOutcome::Success);
+    let ack = store
+        .record_attempt(&id, &c[0].lease, ok, NextStep::Succeeded, T0 + 9_001)
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    assert_eq!(
+        store.get_delivery(&id).await.unwrap().unwrap().status,
+        DeliveryStatus::Succeeded
+    );
+}
+
+/// Settle every leased job at `now` with `next`.
+async fn settle_all(store: &dyn Store, now: u64, next: NextStep) {
+    for job in lease_all(store, now).await {
+        let outcome = match next {
+            NextStep::Succeeded => AttemptOutcome::Success,
+            _ => AttemptOutcome::Status,
+        };
+        let ack = store
+            .record_attempt(
+                &job.id,
+                &job.lease,
+                attempt(now, Some(500), outcome),
+                next.clone(),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack, AckResult::Applied);
+    }
+}
+
+/// A manual retry requeues a finished delivery (due now, fresh schedule,
+/// log kept); pending ones are left alone; bulk retry honours its filter.
+pub async fn manual_retry_requeues(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let a_old = deliveries_for(&*store, "e1", "a", 2, T0).await;
+    settle_all(&*store, T0, NextStep::Failed("410 Gone".into())).await;
+    let a_new = deliveries_for(&*store, "e2", "a", 1, T0 + 1_000).await;
+    let b = deliveries_for(&*store, "e3", "b", 1, T0 + 1_000).await;
+    settle_all(&*store, T0 + 1_000, NextStep::Failed("dead".into())).await;
+    let ok = deliveries_for(&*store, "e4", "a", 1, T0 + 2_000).await;
+    settle_all(&*store, T0 + 2_000, NextStep::Succeeded).await;
+    let waiting = deliveries_for(&*store, "e5", "a", 1, T0 + 3_000).await;
+
+    let now = T0 + 10_000;
+    assert_eq!(
+        store.retry_delivery(&waiting[0], now).await.unwrap(),
+        RetryResult::AlreadyPending
+    );
+    assert_eq!(
+        store.retry_delivery("msg_nope", now).await.unwrap(),
+        RetryResult::NotFound
+    );
+    assert_eq!(
+        store.retry_delivery(&ok[0], now).await.unwrap(),
+        RetryResult::Requeued
+    );
+    let rec = store.get_delivery(&ok[0]).await.unwrap().unwrap();
+    assert_eq!(rec.status, DeliveryStatus::Pending);
+    assert_eq!(
+        (rec.next_attempt_ms, rec.failure.clone()),
+        (Some(now), None)
+    );
+    assert_eq!((rec.attempts.len(), rec.updated_ms), (1, now), "log kept");
+    assert_eq!(
+        store.retry_delivery(&ok[0], now).await.unwrap(),
+        RetryResult::AlreadyPending
+    );
+
+    // Bulk: plugin a, failed, created in [T0 + 1_000, ∞) → only a_new.
+    let filter = RetryFilter {
+        plugin: Some("a".into()),
+        from_ms: Some(T0 + 1_000),
+        ..RetryFilter::default()
+    };
+    assert_eq!(
+        store.retry_deliveries(filter.clone(), now).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.retry_deliveries(filter, now).await.unwrap(),
+        0,
+        "now pending"
+    );
+    let pending = RetryFilter {
+        status: DeliveryStatus::Pending,
+        ..RetryFilter::default()
+    };
+    assert_eq!(store.retry_deliveries(pending, now).await.unwrap(), 0);
+    // Created before T0 + 1_000, any plugin → a_old (2), not b.
+    let old = RetryFilter {
+        to_ms: Some(T0 + 1_000),
+        ..RetryFilter::default()
+    };
+    assert_eq!(store.retry_deliveries(old, now).await.unwrap(), 2);
+    assert_eq!(
+        store.get_delivery(&b[0]).await.unwrap().unwrap().status,
+        DeliveryStatus::Failed
+    );
+
+    let mut due: Vec<_> = lease_all(&*store, now).await;
+    due.sort_by(|x, y| x.id.cmp(&y.id));
+    let mut expected: Vec<_> = [&a_old[..], &a_new, &ok, &waiting].concat();
+    expected.sort();
+    let got: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, expected);
+    for job in &due {
+        assert_eq!(job.attempts_so_far, 0, "a replay gets the full schedule");
+    }
+}

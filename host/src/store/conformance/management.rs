@@ -1,0 +1,269 @@
+//! Scenarios for the management reads: listing, statistics, queue depth.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::runtime::ErrorKind;
+use crate::store::{
+    AckResult, DeliveryQuery, DeliveryStatus, InvocationOutcome, InvocationStats, NextStep,
+    PluginStats, QueueDepth, StatusCounts, Store, StoreError, Verdict,
+};
+
+use super::{LEASE, T0, deliveries_for, fire, lease_all, new_event, request};
+
+async fn page(store: &dyn Store, query: DeliveryQuery) -> (Vec<String>, Option<String>) {
+    let page = store.list_deliveries(query).await.expect("list");
+    (
+        page.items.into_iter().map(|d| d.id).collect(),
+        page.next_cursor,
+    )
+}
+
+/// Listings are newest first; following `next_cursor` visits every
+/// delivery exactly once, and deliveries created meanwhile do not shift
+/// later pages. Filters apply; a foreign cursor is refused.
+pub async fn pagination_is_stable(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let mut created = Vec::new();
+    for i in 0..2u64 {
+        let plugin = if i.is_multiple_of(2) { "a" } else { "b" };
+        created.extend(deliveries_for(&*store, &format!("e{i}"), plugin, 5, T0 + i).await);
+    }
+    for job in lease_all(&*store, T0 + 2).await {
+        let ok = super::deliveries::success(T0 + 2);
+        let ack = store
+            .record_attempt(&job.id, &job.lease, ok, NextStep::Succeeded, T0 + 2)
+            .await
+            .unwrap();
+        assert_eq!(ack, AckResult::Applied);
+    }
+    for i in 2..5u64 {
+        let plugin = if i.is_multiple_of(2) { "a" } else { "b" };
+        created.extend(deliveries_for(&*store, &format!("e{i}"), plugin, 5, T0 + i).await);
+    }
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+
+    let q = |cursor: Option<String>| DeliveryQuery {
+        limit: 10,
+        cursor,
+        ..DeliveryQuery::default()
+    };
+    let (p1, c1) = page(&*store, q(None)).await;
+    assert_eq!(p1, newest_first[..10]);
+    let c1 = c1.expect("more pages");
+
+    // New deliveries arrive between page reads.
+    let late = deliveries_for(&*store, "late", "a", 3, T0 + 50).await;
+
+    let (p2, c2) = page(&*store, q(Some(c1.clone()))).await;
+    assert_eq!(p2, newest_first[10..20]);
+    let (p3, c3) = page(&*store, q(c2)).await;
+    assert_eq!(p3, newest_first[20..]);
+    assert_eq!(c3, None, "last page");
+    let (again, _) = page(&*store, q(Some(c1))).await;
+    assert_eq!(again, p2, "re-reading a page gives the same page");
+
+    let (fresh, _) = page(&*store, q(None)).await;
+    let expected: Vec<String> = late
+        .iter()
+        .rev()
+        .chain(&newest_first)
+        .take(10)
+        .cloned()
+        .collect();
+    assert_eq!(
+        fresh, expected,
+        "a new first page starts with the newcomers"
+    );
+
+    let (all, none) = page(&*store, DeliveryQuery::default()).await;
+    assert_eq!(
+        (all.len(), none),
+        (28, None),
+        "limit 0 means the default page size"
+    );
+
+    let succeeded = DeliveryQuery {
+        status: Some(DeliveryStatus::Succeeded),
+        limit: 4,
+        ..DeliveryQuery::default()
+    };
+    let (s1, sc) = page(&*store, succeeded.clone()).await;
+    let (s2, sc) = page(
+        &*store,
+        DeliveryQuery {
+            cursor: sc,
+            ..succeeded.clone()
+        },
+    )
+    .await;
+    let (s3, sc) = page(
+        &*store,
+        DeliveryQuery {
+            cursor: sc,
+            ..succeeded
+        },
+    )
+    .await;
+    assert_eq!([s1, s2, s3].concat(), newest_first[15..]);
+    assert_eq!(sc, None);
+
+    let b_pending = DeliveryQuery {
+        status: Some(DeliveryStatus::Pending),
+        plugin: Some("b".into()),
+        ..DeliveryQuery::default()
+    };
+    let (bp, _) = page(&*store, b_pending).await;
+    assert_eq!(bp, newest_first[5..10], "e3 is the only pending event of b");
+    let detail = store
+        .list_deliveries(DeliveryQuery {
+            limit: 1,
+            ..DeliveryQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        detail.items[0].request,
+        request(2),
+        "items are full records"
+    );
+
+    let bad = DeliveryQuery {
+        cursor: Some("garbage!".into()),
+        ..DeliveryQuery::default()
+    };
+    assert!(matches!(
+        store.list_deliveries(bad).await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+/// Per-plugin counts by outcome and status; queue depth distinguishes
+/// pending from due; next due time covers both queues.
+pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    assert!(store.plugin_stats().await.unwrap().is_empty());
+    assert_eq!(store.queue_depth(T0).await.unwrap(), QueueDepth::default());
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+
+    store
+        .insert_events(vec![
+            new_event("e1", &["a", "b"], T0),
+            new_event("e2", &["a"], T0 + 100),
+        ])
+        .await
+        .unwrap();
+    let depth = store.queue_depth(T0).await.unwrap();
+    assert_eq!((depth.invocations_pending, depth.invocations_due), (3, 2));
+
+    let jobs = store.lease_invocations(T0, LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let depth = store.queue_depth(T0).await.unwrap();
+    assert_eq!(
+        (depth.invocations_pending, depth.invocations_due),
+        (3, 0),
+        "in flight"
+    );
+    for job in jobs {
+        let (outcome, requests) = if job.plugin == "a" {
+            (fire(), vec![request(0), request(1)])
+        } else {
+            let skip = Verdict::Skip {
+                reason: "no".into(),
+            };
+            (
+                InvocationOutcome {
+                    verdict: skip,
+                    ..fire()
+                },
+                vec![],
+            )
+        };
+        store
+            .complete_invocation(job.id, outcome, requests, T0 + 10)
+            .await
+            .unwrap();
+    }
+    let e2 = store.lease_invocations(T0 + 100, LEASE, 10).await.unwrap();
+    let error = Verdict::Error {
+        kind: ErrorKind::Trap,
+        message: "unreachable".into(),
+    };
+    store
+        .complete_invocation(
+            e2[0].id,
+            InvocationOutcome {
+                verdict: error,
+                ..fire()
+            },
+            vec![],
+            T0 + 100,
+        )
+        .await
+        .unwrap();
+
+    let one = store.lease_deliveries(T0 + 100, LEASE, 1).await.unwrap();
+    assert_eq!(one.len(), 1, "limit respected");
+    let ok = super::deliveries::success(T0 + 100);
+    store
+        .record_attempt(&one[0].id, &one[0].lease, ok, NextStep::Succeeded, T0 + 100)
+        .await
+        .unwrap();
+    store
+        .insert_events(vec![new_event("e3", &["b"], T0 + 500)])
+        .await
+        .unwrap();
+
+    let expected = BTreeMap::from([
+        (
+            "a".to_owned(),
+            PluginStats {
+                invocations: InvocationStats {
+                    pending: 0,
+                    fire: 1,
+                    skip: 0,
+                    error: 1,
+                },
+                deliveries: StatusCounts {
+                    pending: 1,
+                    succeeded: 1,
+                    failed: 0,
+                },
+            },
+        ),
+        (
+            "b".to_owned(),
+            PluginStats {
+                invocations: InvocationStats {
+                    pending: 1,
+                    skip: 1,
+                    ..InvocationStats::default()
+                },
+                deliveries: StatusCounts::default(),
+            },
+        ),
+    ]);
+    assert_eq!(store.plugin_stats().await.unwrap(), expected);
+
+    let at = |now| store.queue_depth(now);
+    let (before, after) = (at(T0 + 5).await.unwrap(), at(T0 + 500).await.unwrap());
+    assert_eq!(
+        before,
+        QueueDepth {
+            invocations_pending: 1,
+            invocations_due: 0,
+            deliveries_pending: 1,
+            deliveries_due: 0,
+        }
+    );
+    assert_eq!(
+        after,
+        QueueDepth {
+            invocations_pending: 1,
+            invocations_due: 1,
+            deliveries_pending: 1,
+            deliveries_due: 1,
+        }
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(T0 + 10));
+}

@@ -1,0 +1,188 @@
+//! Scenarios for the plugin key-value store and for durability across a
+//! restart.
+
+use std::sync::Arc;
+
+use crate::store::{
+    AckResult, AttemptOutcome, Completion, Inserted, InvocationStatus, NextStep, Store,
+};
+
+use super::{LEASE, T0, fire, new_event, request};
+
+/// Threads hammering one counter.
+const THREADS: usize = 8;
+/// Increments per thread.
+const INCREMENTS: usize = 1000;
+
+/// Namespaces are isolated; set/get/delete behave; increments are atomic
+/// under contention (8 threads × 1000 = 8000) and use the 8-byte
+/// little-endian encoding of `MemoryKv`.
+pub async fn kv_is_namespaced_and_atomic(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let kv = store.kv();
+    // The kv interface blocks: drive it from blocking threads, as the Wasm
+    // host imports do.
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(kv.get("a", "k").unwrap(), None);
+        kv.set("a", "k", b"one").unwrap();
+        kv.set("a", "empty", b"").unwrap();
+        kv.set("a", "ключ", &[0, 255, 7]).unwrap();
+        assert_eq!(kv.get("a", "k").unwrap(), Some(b"one".to_vec()));
+        assert_eq!(kv.get("b", "k").unwrap(), None, "namespaces are isolated");
+        assert_eq!(kv.get("a", "empty").unwrap(), Some(vec![]));
+        assert_eq!(kv.get("a", "ключ").unwrap(), Some(vec![0, 255, 7]));
+        kv.set("a", "k", b"two").unwrap();
+        assert_eq!(kv.get("a", "k").unwrap(), Some(b"two".to_vec()));
+        kv.delete("a", "k").unwrap();
+        kv.delete("a", "never-set").unwrap();
+        assert_eq!(kv.get("a", "k").unwrap(), None);
+
+        kv.set("a", "n", b"hello").unwrap();
+        assert_eq!(kv.increment("a", "n", 3).unwrap(), 3, "non-counter → 0");
+        assert_eq!(kv.increment("a", "n", -10).unwrap(), -7);
+        assert_eq!(kv.increment("b", "n", 1).unwrap(), 1, "separate counter");
+        assert_eq!(
+            kv.get("a", "n").unwrap(),
+            Some((-7i64).to_le_bytes().to_vec())
+        );
+        kv.set("a", "max", &i64::MAX.to_le_bytes()).unwrap();
+        assert_eq!(kv.increment("a", "max", 1).unwrap(), i64::MIN, "wraps");
+
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    for _ in 0..INCREMENTS {
+                        kv.increment("hot", "counter", 1).unwrap();
+                    }
+                });
+            }
+        });
+        let total = (THREADS * INCREMENTS) as i64;
+        assert_eq!(
+            kv.get("hot", "counter").unwrap(),
+            Some(total.to_le_bytes().to_vec())
+        );
+        assert_eq!(kv.increment("hot", "counter", 0).unwrap(), total);
+    })
+    .await
+    .expect("kv scenario panicked");
+}
+
+/// Everything acknowledged survives closing and reopening the storage:
+/// events, jobs (done, in flight, not yet due), deliveries and their
+/// scheduled retries, attempts and kv; work in flight when the first
+/// instance went away is handed out again once its lease expires.
+///
+/// `open` must connect to the *same* storage on every call.
+pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
+    let first = open();
+    let inserted = first
+        .insert_events(vec![
+            new_event("e1", &["a", "b"], T0),
+            new_event("later", &["a"], T0 + 1_000_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(inserted, [Inserted::New, Inserted::New]);
+    let jobs = first.lease_invocations(T0, 10_000, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let a = jobs.iter().find(|j| j.plugin == "a").unwrap();
+    let done = first
+        .complete_invocation(a.id, fire(), vec![request(0), request(1)], T0 + 1)
+        .await
+        .unwrap();
+    let Completion::Recorded { delivery_ids } = done else {
+        panic!("expected Recorded, got {done:?}");
+    };
+    let deliveries = first.lease_deliveries(T0 + 1, LEASE, 10).await.unwrap();
+    let d0 = deliveries.iter().find(|d| d.id == delivery_ids[0]).unwrap();
+    let failed_once = super::deliveries::attempt(T0 + 1, Some(503), AttemptOutcome::Status);
+    let ack = first
+        .record_attempt(
+            &d0.id,
+            &d0.lease,
+            failed_once,
+            NextStep::RetryAt(T0 + 300_000),
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let kv = first.kv();
+    tokio::task::spawn_blocking(move || {
+        kv.set("a", "k", b"v").unwrap();
+        kv.increment("a", "n", 5).unwrap();
+    })
+    .await
+    .unwrap();
+    drop(first);
+
+    let second = open();
+    let e1 = second.get_event("e1").await.unwrap().expect("event kept");
+    let inv = |p: &str| {
+        e1.invocations
+            .iter()
+            .find(|i| i.plugin == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(inv("a").status, InvocationStatus::Done);
+    assert_eq!(inv("a").outcome, Some(fire()));
+    assert_eq!(inv("b").status, InvocationStatus::Pending);
+    assert_eq!(inv("b").leased_until, Some(T0 + 10_000));
+    let ids: Vec<_> = e1.deliveries.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids, delivery_ids);
+    assert_eq!(e1.deliveries[0].attempts.len(), 1);
+    assert_eq!(e1.deliveries[0].request, request(0));
+    assert!(second.get_event("later").await.unwrap().is_some());
+    let dup = second
+        .insert_events(vec![new_event("e1", &["a"], T0 + 5)])
+        .await
+        .unwrap();
+    assert_eq!(dup, [Inserted::Duplicate], "idempotency survives a restart");
+
+    // The in-flight invocation comes back when its lease expires.
+    assert!(
+        second
+            .lease_invocations(T0 + 9_999, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let back = second
+        .lease_invocations(T0 + 10_000, LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0].plugin.as_str(), back[0].attempt), ("b", 2));
+
+    // So does the in-flight delivery; the scheduled retry keeps its time.
+    let expiry = T0 + 1 + LEASE;
+    assert!(
+        second
+            .lease_deliveries(expiry - 1, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let d1 = second
+        .lease_deliveries(expiry, 1_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(d1.len(), 1);
+    assert_eq!((&d1[0].id, d1[0].attempts_so_far), (&delivery_ids[1], 0));
+    let d0 = second
+        .lease_deliveries(T0 + 300_000, LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(d0.len(), 1);
+    assert_eq!((&d0[0].id, d0[0].attempts_so_far), (&delivery_ids[0], 1));
+
+    let kv = second.kv();
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(kv.get("a", "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(kv.increment("a", "n", 1).unwrap(), 6);
+    })
+    .await
+    .unwrap();
+}

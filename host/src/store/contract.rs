@@ -1,0 +1,155 @@
+//! The [`Store`] trait: the one way anything durable is read or written.
+//!
+//! It is shaped for a distributed backend as much as for the embedded one:
+//! leases with visibility timeouts instead of locks, delayed jobs instead of
+//! timers, at-least-once hand-out, fencing tokens, opaque cursors, and time
+//! passed in by the caller. It knows nothing of HTTP or WebAssembly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::OutboundRequest;
+
+use super::StoreError;
+use super::kv::KvStore;
+use super::queue::{
+    AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
+    LeaseToken, NewEvent, NextStep,
+};
+use super::records::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
+    RetryResult,
+};
+
+/// Durable storage for the pipeline. Every method that returns `Ok` after a
+/// write has made that write durable (it survives a crash of the process
+/// and, for backends that promise it, of the machine).
+///
+/// Queue semantics are at-least-once: a job whose lease expires is handed
+/// out again, so a worker that died mid-job is replaced. Callers keep
+/// `lease_ms` comfortably above the longest time a job may take (plugin
+/// timeout, delivery timeout).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- ingest -------------------------------------------------------
+
+    /// Insert a batch of events atomically, with one invocation job per
+    /// subscribed plugin (due at the event's `received_ms`). An event whose
+    /// id is already stored is skipped ([`Inserted::Duplicate`]) and gets no
+    /// jobs. The answer has one entry per input, in order, and is returned
+    /// only once the batch is durable.
+    async fn insert_events(&self, batch: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError>;
+
+    // ---- invocation queue ----------------------------------------------
+
+    /// Lease up to `limit` invocation jobs that are due at `now_ms`, or
+    /// whose earlier lease has expired. Each is invisible to other lease
+    /// calls until `now_ms + lease_ms`. Oldest due first.
+    async fn lease_invocations(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<InvocationJob>, StoreError>;
+
+    /// Record a job's outcome and create one pending delivery (due at
+    /// `now_ms`) per request, in one transaction. The requests must still
+    /// be in placeholder form. Idempotent: the first completion wins and
+    /// later ones (from a worker whose lease expired) change nothing, so
+    /// deliveries are never duplicated. Not fenced by lease: a late but
+    /// valid result is accepted if nobody completed the job first.
+    async fn complete_invocation(
+        &self,
+        job_id: u64,
+        outcome: InvocationOutcome,
+        requests: Vec<OutboundRequest>,
+        now_ms: u64,
+    ) -> Result<Completion, StoreError>;
+
+    /// Give a leased invocation back without running it (e.g. shutting
+    /// down): it becomes due at `due_ms` and the lease is not counted as an
+    /// attempt.
+    async fn release_invocation(
+        &self,
+        job_id: u64,
+        lease: &LeaseToken,
+        due_ms: u64,
+    ) -> Result<AckResult, StoreError>;
+
+    // ---- delivery queue --------------------------------------------------
+
+    /// Lease up to `limit` pending deliveries whose next attempt is due at
+    /// `now_ms`, or whose earlier lease has expired. Oldest due first.
+    async fn lease_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError>;
+
+    /// Log one attempt of a leased delivery and move it on as `next` says,
+    /// in one transaction; the lease ends. With a lost lease the attempt is
+    /// still logged (it happened) but the state is left to the lease's
+    /// current holder ([`AckResult::LeaseLost`]).
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+        attempt: Attempt,
+        next: NextStep,
+        now_ms: u64,
+    ) -> Result<AckResult, StoreError>;
+
+    /// Give a leased delivery back without an attempt (destination paused
+    /// by the breaker, shutting down): it becomes due at `retry_at_ms`.
+    async fn release_delivery(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+        retry_at_ms: u64,
+    ) -> Result<AckResult, StoreError>;
+
+    // ---- management --------------------------------------------------------
+
+    /// An event with its invocations and deliveries (with attempts).
+    async fn get_event(&self, event_id: &str) -> Result<Option<EventDetail>, StoreError>;
+
+    /// One delivery with its attempts.
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<DeliveryRecord>, StoreError>;
+
+    /// A page of deliveries, newest first (see [`DeliveryQuery`]).
+    async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError>;
+
+    /// Requeue a succeeded or failed delivery: pending, due at `now_ms`,
+    /// with a fresh retry schedule. Its attempt log is kept.
+    async fn retry_delivery(
+        &self,
+        delivery_id: &str,
+        now_ms: u64,
+    ) -> Result<RetryResult, StoreError>;
+
+    /// Requeue every delivery matching `filter` as [`Store::retry_delivery`]
+    /// does; returns how many were requeued.
+    async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError>;
+
+    /// Invocation and delivery counts per plugin, for every plugin that has
+    /// stored work.
+    async fn plugin_stats(&self) -> Result<BTreeMap<String, PluginStats>, StoreError>;
+
+    /// How much work is queued, and how much of it is due at `now_ms`.
+    async fn queue_depth(&self, now_ms: u64) -> Result<QueueDepth, StoreError>;
+
+    /// The earliest time at which a lease call could return something it
+    /// would not return now: the next due job or expiring lease, among
+    /// pending invocations and deliveries. `None` when both queues are
+    /// empty. Lets a worker sleep until then (or until new work is
+    /// signalled).
+    async fn next_due_ms(&self) -> Result<Option<u64>, StoreError>;
+
+    /// The durable plugin key-value store. Its methods are synchronous and
+    /// block: call them from blocking threads (the Wasm host imports), never
+    /// from an async task.
+    fn kv(&self) -> Arc<dyn KvStore>;
+}

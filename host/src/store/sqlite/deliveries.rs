@@ -1,0 +1,243 @@
+//! SQL for the delivery queue: lease, record an attempt, release, and
+//! manual retries.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbResult;
+use super::codec::{REQUEST_COLUMNS, RawRequest, int, request_from_row, uint};
+use super::invocations::parse_token;
+use crate::store::StoreError;
+use crate::store::queue::{AckResult, Attempt, DeliveryJob, LeaseToken, NextStep};
+use crate::store::records::{DeliveryStatus, RetryFilter, RetryResult};
+
+/// A new delivery id: `msg_` + a UUIDv7 (time-ordered, unique) built from
+/// the caller's clock.
+pub(super) fn new_delivery_id(now_ms: u64) -> String {
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        now_ms / 1000,
+        u32::try_from(now_ms % 1000).unwrap_or(0) * 1_000_000,
+    );
+    format!("msg_{}", uuid::Uuid::new_v7(ts).simple())
+}
+
+/// Lease due (or lease-expired) deliveries.
+pub(super) fn lease(
+    conn: &Connection,
+    now_ms: u64,
+    lease_ms: u64,
+    limit: usize,
+) -> Result<Vec<DeliveryJob>, StoreError> {
+    let mut select = conn
+        .prepare_cached(&format!(
+            "SELECT d.seq, d.id, e.id, d.plugin, d.lease_token, d.round_attempts, d.created_ms,
+                    {REQUEST_COLUMNS}
+               FROM deliveries d JOIN events e ON e.seq = d.event_seq
+              WHERE d.status = 'pending' AND d.visible_ms <= ?1
+              ORDER BY d.visible_ms, d.seq
+              LIMIT ?2"
+        ))
+        .db()?;
+    type Row = (i64, String, String, String, i64, i64, i64, RawRequest);
+    let rows: Vec<Row> = select
+        .query_map(params![int(now_ms), int(limit as u64)], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                request_from_row(row, 7)?,
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<_>>()
+        .db()?;
+
+    let until = int(now_ms.saturating_add(lease_ms));
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE deliveries SET lease_token = ?2, leased_until = ?3, visible_ms = ?3
+              WHERE seq = ?1",
+        )
+        .db()?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for (seq, id, event_id, plugin, token, round, created, request) in rows {
+        let token = token + 1;
+        update.execute(params![seq, token, until]).db()?;
+        jobs.push(DeliveryJob {
+            id,
+            lease: LeaseToken::new(token.to_string()),
+            plugin,
+            event_id,
+            request: request.decode()?,
+            attempts_so_far: u32::try_from(round).unwrap_or(u32::MAX),
+            created_ms: uint(created),
+        });
+    }
+    Ok(jobs)
+}
+
+/// The fencing condition shared by the calls that settle a lease.
+const HOLDS_LEASE: &str =
+    "seq = ?1 AND lease_token = ?2 AND status = 'pending' AND leased_until IS NOT NULL";
+
+/// Log an attempt; apply `next` if the lease is still held.
+pub(super) fn record_attempt(
+    conn: &Connection,
+    delivery_id: &str,
+    lease: &LeaseToken,
+    attempt: &Attempt,
+    next: &NextStep,
+    now_ms: u64,
+) -> Result<AckResult, StoreError> {
+    let Some(seq) = seq_of(conn, delivery_id)? else {
+        return Ok(AckResult::NotFound);
+    };
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_seq, started_ms, duration_ms, status_code, error, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .db()?
+    .execute(params![
+        seq,
+        int(attempt.started_ms),
+        int(attempt.duration_ms),
+        attempt.status_code,
+        attempt.error,
+        attempt.outcome.as_str(),
+    ])
+    .db()?;
+    conn.prepare_cached("UPDATE deliveries SET round_attempts = round_attempts + 1 WHERE seq = ?1")
+        .db()?
+        .execute([seq])
+        .db()?;
+
+    let Some(token) = parse_token(lease) else {
+        return Ok(AckResult::LeaseLost);
+    };
+    let (status, due, failure) = match next {
+        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, None),
+        NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(int(*at)), None),
+        NextStep::Failed(why) => (DeliveryStatus::Failed, None, Some(why.as_str())),
+    };
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries
+                SET status = ?3, visible_ms = ?4, next_attempt_ms = ?4, leased_until = NULL,
+                    failure = ?5, updated_ms = ?6
+              WHERE {HOLDS_LEASE}"
+        ))
+        .db()?
+        .execute(params![
+            seq,
+            token,
+            status.as_str(),
+            due,
+            failure,
+            int(now_ms)
+        ])
+        .db()?;
+    Ok(if changed == 1 {
+        AckResult::Applied
+    } else {
+        AckResult::LeaseLost
+    })
+}
+
+/// Give a leased delivery back without an attempt.
+pub(super) fn release(
+    conn: &Connection,
+    delivery_id: &str,
+    lease: &LeaseToken,
+    retry_at_ms: u64,
+) -> Result<AckResult, StoreError> {
+    let Some(seq) = seq_of(conn, delivery_id)? else {
+        return Ok(AckResult::NotFound);
+    };
+    let Some(token) = parse_token(lease) else {
+        return Ok(AckResult::LeaseLost);
+    };
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries
+                SET visible_ms = ?3, next_attempt_ms = ?3, leased_until = NULL
+              WHERE {HOLDS_LEASE}"
+        ))
+        .db()?
+        .execute(params![seq, token, int(retry_at_ms)])
+        .db()?;
+    Ok(if changed == 1 {
+        AckResult::Applied
+    } else {
+        AckResult::LeaseLost
+    })
+}
+
+fn seq_of(conn: &Connection, delivery_id: &str) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT seq FROM deliveries WHERE id = ?1")
+        .db()?
+        .query_row([delivery_id], |row| row.get(0))
+        .optional()
+        .db()
+}
+
+/// What a manual retry sets: pending, due now, fresh schedule.
+const REQUEUE: &str = "status = 'pending', visible_ms = ?1, next_attempt_ms = ?1, \
+     leased_until = NULL, round_attempts = 0, failure = NULL, updated_ms = ?1";
+
+/// Requeue one finished delivery.
+pub(super) fn retry_one(
+    conn: &Connection,
+    delivery_id: &str,
+    now_ms: u64,
+) -> Result<RetryResult, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .db()?
+        .query_row([delivery_id], |row| row.get(0))
+        .optional()
+        .db()?;
+    match status.as_deref() {
+        None => Ok(RetryResult::NotFound),
+        Some("pending") => Ok(RetryResult::AlreadyPending),
+        Some(_) => {
+            conn.prepare_cached(&format!("UPDATE deliveries SET {REQUEUE} WHERE id = ?2"))
+                .db()?
+                .execute(params![int(now_ms), delivery_id])
+                .db()?;
+            Ok(RetryResult::Requeued)
+        }
+    }
+}
+
+/// Requeue every finished delivery matching `filter`.
+pub(super) fn retry_many(
+    conn: &Connection,
+    filter: &RetryFilter,
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    if filter.status == DeliveryStatus::Pending {
+        return Ok(0);
+    }
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET {REQUEUE}
+              WHERE status = ?2
+                AND (?3 IS NULL OR plugin = ?3)
+                AND (?4 IS NULL OR created_ms >= ?4)
+                AND (?5 IS NULL OR created_ms < ?5)"
+        ))
+        .db()?
+        .execute(params![
+            int(now_ms),
+            filter.status.as_str(),
+            filter.plugin,
+            filter.from_ms.map(int),
+            filter.to_ms.map(int),
+        ])
+        .db()?;
+    Ok(changed as u64)
+}

@@ -1,0 +1,118 @@
+//! SQL for events: idempotent insertion with invocation jobs, and the
+//! event detail view.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbResult;
+use super::codec::{
+    DELIVERY_COLUMNS, EVENT_COLUMNS, INVOCATION_COLUMNS, RawDelivery, RawInvocation,
+    encode_properties, event_from_row, int, uint,
+};
+use crate::store::StoreError;
+use crate::store::queue::{Inserted, NewEvent};
+use crate::store::records::EventDetail;
+
+/// Insert `batch` (writer side): duplicates by id are skipped.
+pub(super) fn insert_events(
+    conn: &Connection,
+    batch: &[NewEvent],
+) -> Result<Vec<Inserted>, StoreError> {
+    let mut insert_event = conn
+        .prepare_cached(
+            "INSERT INTO events (id, name, user_id, timestamp_ms, properties, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .db()?;
+    let mut insert_job = conn
+        .prepare_cached(
+            "INSERT INTO invocations (event_seq, plugin, status, visible_ms, created_ms)
+             VALUES (?1, ?2, 'pending', ?3, ?3)
+             ON CONFLICT (event_seq, plugin) DO NOTHING",
+        )
+        .db()?;
+    let mut out = Vec::with_capacity(batch.len());
+    for new in batch {
+        let e = &new.event;
+        let received = int(new.received_ms);
+        let changed = insert_event
+            .execute(params![
+                e.id,
+                e.name,
+                e.user_id,
+                int(e.timestamp_ms),
+                encode_properties(&e.properties)?,
+                received,
+            ])
+            .db()?;
+        if changed == 0 {
+            out.push(Inserted::Duplicate);
+            continue;
+        }
+        let seq = conn.last_insert_rowid();
+        for plugin in &new.plugins {
+            insert_job.execute(params![seq, plugin, received]).db()?;
+        }
+        out.push(Inserted::New);
+    }
+    Ok(out)
+}
+
+/// The detail view of one event (reader side).
+pub(super) fn get_event(conn: &Connection, id: &str) -> Result<Option<EventDetail>, StoreError> {
+    let found = conn
+        .query_row(
+            &format!("SELECT e.seq, e.received_ms, {EVENT_COLUMNS} FROM events e WHERE e.id = ?1"),
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    event_from_row(row, 2)?,
+                ))
+            },
+        )
+        .optional()
+        .db()?;
+    let Some((seq, received_ms, raw)) = found else {
+        return Ok(None);
+    };
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {INVOCATION_COLUMNS} FROM invocations i WHERE i.event_seq = ?1 ORDER BY i.id"
+        ))
+        .db()?;
+    let raws = stmt
+        .query_map([seq], RawInvocation::from_row)
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    let invocations = raws
+        .into_iter()
+        .map(RawInvocation::decode)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+              WHERE d.event_seq = ?1 ORDER BY d.seq"
+        ))
+        .db()?;
+    let raws = stmt
+        .query_map([seq], RawDelivery::from_row)
+        .db()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .db()?;
+    let deliveries = raws
+        .into_iter()
+        .map(|d| d.decode(conn))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Some(EventDetail {
+        event: raw.decode()?,
+        received_ms: uint(received_ms),
+        invocations,
+        deliveries,
+    }))
+}

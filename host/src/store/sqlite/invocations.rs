@@ -1,0 +1,185 @@
+//! SQL for the invocation queue: lease, complete (creating deliveries),
+//! release.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbResult;
+use super::codec::{EVENT_COLUMNS, RawEvent, encode_headers, event_from_row, int, uint};
+use super::deliveries::new_delivery_id;
+use crate::model::OutboundRequest;
+use crate::store::StoreError;
+use crate::store::queue::{
+    AckResult, Completion, InvocationJob, InvocationOutcome, LeaseToken, Verdict,
+};
+
+/// Parse one of our lease tokens; a foreign token matches nothing.
+pub(super) fn parse_token(lease: &LeaseToken) -> Option<i64> {
+    lease.as_str().parse().ok()
+}
+
+/// Lease due (or lease-expired) jobs.
+pub(super) fn lease(
+    conn: &Connection,
+    now_ms: u64,
+    lease_ms: u64,
+    limit: usize,
+) -> Result<Vec<InvocationJob>, StoreError> {
+    let mut select = conn
+        .prepare_cached(&format!(
+            "SELECT i.id, i.plugin, i.lease_token, i.attempts, {EVENT_COLUMNS}
+               FROM invocations i JOIN events e ON e.seq = i.event_seq
+              WHERE i.status = 'pending' AND i.visible_ms <= ?1
+              ORDER BY i.visible_ms, i.id
+              LIMIT ?2"
+        ))
+        .db()?;
+    let rows: Vec<(i64, String, i64, i64, RawEvent)> = select
+        .query_map(params![int(now_ms), int(limit as u64)], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                event_from_row(row, 4)?,
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<_>>()
+        .db()?;
+
+    let until = int(now_ms.saturating_add(lease_ms));
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE invocations
+                SET lease_token = ?2, attempts = ?3, leased_until = ?4, visible_ms = ?4
+              WHERE id = ?1",
+        )
+        .db()?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for (id, plugin, token, attempts, event) in rows {
+        let (token, attempts) = (token + 1, attempts + 1);
+        update.execute(params![id, token, attempts, until]).db()?;
+        jobs.push(InvocationJob {
+            id: uint(id),
+            lease: LeaseToken::new(token.to_string()),
+            event: event.decode()?,
+            plugin,
+            attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(jobs)
+}
+
+/// Record an outcome and create its deliveries; first completion wins.
+pub(super) fn complete(
+    conn: &Connection,
+    job_id: u64,
+    outcome: &InvocationOutcome,
+    requests: &[OutboundRequest],
+    now_ms: u64,
+) -> Result<Completion, StoreError> {
+    let id = int(job_id);
+    let found: Option<(String, i64, String)> = conn
+        .query_row(
+            "SELECT status, event_seq, plugin FROM invocations WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .db()?;
+    let Some((status, event_seq, plugin)) = found else {
+        return Ok(Completion::NotFound);
+    };
+    if status != "pending" {
+        return Ok(Completion::AlreadyCompleted);
+    }
+
+    let (reason, kind, message) = match &outcome.verdict {
+        Verdict::Fire => (None, None, None),
+        Verdict::Skip { reason } => (Some(reason.as_str()), None, None),
+        Verdict::Error { kind, message } => (None, Some(kind.as_str()), Some(message.as_str())),
+    };
+    let now = int(now_ms);
+    conn.prepare_cached(
+        "UPDATE invocations
+            SET status = 'done', leased_until = NULL, verdict = ?2, reason = ?3,
+                error_kind = ?4, error_message = ?5, duration_us = ?6, fuel = ?7,
+                completed_ms = ?8
+          WHERE id = ?1",
+    )
+    .db()?
+    .execute(params![
+        id,
+        outcome.verdict.as_str(),
+        reason,
+        kind,
+        message,
+        int(outcome.duration_us),
+        outcome.fuel.map(int),
+        now,
+    ])
+    .db()?;
+
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (id, invocation_id, event_seq, plugin, method, url, headers,
+                                     body, status, visible_ms, next_attempt_ms, created_ms,
+                                     updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9, ?9)",
+        )
+        .db()?;
+    let mut delivery_ids = Vec::with_capacity(requests.len());
+    for request in requests {
+        let delivery_id = new_delivery_id(now_ms);
+        insert
+            .execute(params![
+                delivery_id,
+                id,
+                event_seq,
+                plugin,
+                request.method.as_str(),
+                request.url,
+                encode_headers(&request.headers)?,
+                request.body,
+                now,
+            ])
+            .db()?;
+        delivery_ids.push(delivery_id);
+    }
+    Ok(Completion::Recorded { delivery_ids })
+}
+
+/// Give a leased job back; the lease does not count as an attempt.
+pub(super) fn release(
+    conn: &Connection,
+    job_id: u64,
+    lease: &LeaseToken,
+    due_ms: u64,
+) -> Result<AckResult, StoreError> {
+    let id = int(job_id);
+    if let Some(token) = parse_token(lease) {
+        let changed = conn
+            .prepare_cached(
+                "UPDATE invocations
+                    SET leased_until = NULL, visible_ms = ?3, attempts = MAX(attempts - 1, 0)
+                  WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
+                    AND leased_until IS NOT NULL",
+            )
+            .db()?
+            .execute(params![id, token, int(due_ms)])
+            .db()?;
+        if changed == 1 {
+            return Ok(AckResult::Applied);
+        }
+    }
+    let exists = conn
+        .query_row("SELECT 1 FROM invocations WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some();
+    Ok(if exists {
+        AckResult::LeaseLost
+    } else {
+        AckResult::NotFound
+    })
+}

@@ -1,0 +1,267 @@
+//! The embedded SQLite backend of [`Store`].
+//!
+//! One writer thread applies every write with group commit (see
+//! `writer.rs`); reads run on a pool of read-only connections on tokio's
+//! blocking threads. WAL mode, `synchronous = FULL`, foreign keys on, the
+//! schema migrated on open. All SQL of the crate lives in this directory:
+//! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
+//! (queue operations), `management.rs` (reads for the API), `kv.rs`.
+
+mod codec;
+mod deliveries;
+mod events;
+mod invocations;
+mod kv;
+mod management;
+mod readers;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::StoreError;
+use super::contract::Store;
+use super::kv::KvStore;
+use super::queue::{
+    AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
+    LeaseToken, NewEvent, NextStep,
+};
+use super::records::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
+    RetryResult,
+};
+use crate::model::OutboundRequest;
+use readers::Readers;
+use writer::Writer;
+
+/// `rusqlite` errors become [`StoreError::Backend`] at this boundary.
+trait DbResult<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> DbResult<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Backend(e.to_string()))
+    }
+}
+
+/// The connections, shared by the store and its kv handles. Dropping the
+/// last reference drains the writer and joins its thread.
+struct Inner {
+    writer: Writer,
+    readers: Readers,
+}
+
+/// The embedded SQLite store: one database file (plus its `-wal` and
+/// `-shm` companions). Cheap to clone; all clones share one writer.
+///
+/// One process should own a database file at a time; a second one would
+/// still be correct (SQLite locks) but would contend for the write lock.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path`, switch it to WAL,
+    /// migrate the schema, and start the writer thread. Blocks briefly.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(|e| {
+            StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        schema::configure_writer(&conn)?;
+        schema::migrate(&mut conn)?;
+        let inner = Inner {
+            writer: Writer::spawn(conn)?,
+            readers: Readers::new(path.clone()),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write transactions committed since open. Each commits a whole group
+    /// of writes with one fsync; writes ÷ commits is the group-commit
+    /// factor (a metric worth exporting).
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits()
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.write(work).await
+    }
+
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.readers.read(read))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_events(&self, batch: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| events::insert_events(conn, &batch))
+            .await
+    }
+
+    async fn lease_invocations(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<InvocationJob>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| invocations::lease(conn, now_ms, lease_ms, limit))
+            .await
+    }
+
+    async fn complete_invocation(
+        &self,
+        job_id: u64,
+        outcome: InvocationOutcome,
+        requests: Vec<OutboundRequest>,
+        now_ms: u64,
+    ) -> Result<Completion, StoreError> {
+        self.write(move |conn| invocations::complete(conn, job_id, &outcome, &requests, now_ms))
+            .await
+    }
+
+    async fn release_invocation(
+        &self,
+        job_id: u64,
+        lease: &LeaseToken,
+        due_ms: u64,
+    ) -> Result<AckResult, StoreError> {
+        let lease = lease.clone();
+        self.write(move |conn| invocations::release(conn, job_id, &lease, due_ms))
+            .await
+    }
+
+    async fn lease_deliveries(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| deliveries::lease(conn, now_ms, lease_ms, limit))
+            .await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+        attempt: Attempt,
+        next: NextStep,
+        now_ms: u64,
+    ) -> Result<AckResult, StoreError> {
+        let (id, lease) = (delivery_id.to_owned(), lease.clone());
+        self.write(move |conn| {
+            deliveries::record_attempt(conn, &id, &lease, &attempt, &next, now_ms)
+        })
+        .await
+    }
+
+    async fn release_delivery(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+        retry_at_ms: u64,
+    ) -> Result<AckResult, StoreError> {
+        let (id, lease) = (delivery_id.to_owned(), lease.clone());
+        self.write(move |conn| deliveries::release(conn, &id, &lease, retry_at_ms))
+            .await
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<EventDetail>, StoreError> {
+        let id = event_id.to_owned();
+        self.read(move |conn| events::get_event(conn, &id)).await
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        let id = delivery_id.to_owned();
+        self.read(move |conn| management::get_delivery(conn, &id))
+            .await
+    }
+
+    async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError> {
+        self.read(move |conn| management::list_deliveries(conn, &query))
+            .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        delivery_id: &str,
+        now_ms: u64,
+    ) -> Result<RetryResult, StoreError> {
+        let id = delivery_id.to_owned();
+        self.write(move |conn| deliveries::retry_one(conn, &id, now_ms))
+            .await
+    }
+
+    async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError> {
+        self.write(move |conn| deliveries::retry_many(conn, &filter, now_ms))
+            .await
+    }
+
+    async fn plugin_stats(&self) -> Result<BTreeMap<String, PluginStats>, StoreError> {
+        self.read(management::plugin_stats).await
+    }
+
+    async fn queue_depth(&self, now_ms: u64) -> Result<QueueDepth, StoreError> {
+        self.read(move |conn| management::queue_depth(conn, now_ms))
+            .await
+    }
+
+    async fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
+        self.read(management::next_due_ms).await
+    }
+
+    fn kv(&self) -> Arc<dyn KvStore> {
+        Arc::new(kv::SqliteKv {
+            inner: Arc::clone(&self.inner),
+        })
+    }
+}

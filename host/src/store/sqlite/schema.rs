@@ -1,0 +1,150 @@
+//! The SQLite schema, its migrations (tracked in `PRAGMA user_version`),
+//! and the connection settings.
+//!
+//! Durability choice: WAL with `synchronous = FULL`, so every commit is
+//! fsync'd before the writer answers. `NORMAL` would be safe against a
+//! process crash but could lose the last commits on power loss, and an
+//! acknowledged event must survive both; group commit keeps the fsync cost
+//! per event small.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::DbResult;
+use crate::store::StoreError;
+
+/// How long a connection waits for a lock held by another connection
+/// (another process on the same file, a checkpoint) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = r#"
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT    NOT NULL UNIQUE,
+    name         TEXT    NOT NULL,
+    user_id      TEXT,
+    timestamp_ms INTEGER NOT NULL,
+    properties   TEXT    NOT NULL,          -- JSON object
+    received_ms  INTEGER NOT NULL
+);
+
+-- One job per (event, plugin). `visible_ms` is when a lease call may hand it
+-- out: its due time, or while leased, the lease's expiry.
+CREATE TABLE invocations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_seq     INTEGER NOT NULL REFERENCES events (seq),
+    plugin        TEXT    NOT NULL,
+    status        TEXT    NOT NULL CHECK (status IN ('pending', 'done')),
+    visible_ms    INTEGER NOT NULL,
+    lease_token   INTEGER NOT NULL DEFAULT 0,
+    leased_until  INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    verdict       TEXT CHECK (verdict IN ('fire', 'skip', 'error')),
+    reason        TEXT,
+    error_kind    TEXT,
+    error_message TEXT,
+    duration_us   INTEGER,
+    fuel          INTEGER,
+    created_ms    INTEGER NOT NULL,
+    completed_ms  INTEGER,
+    UNIQUE (event_seq, plugin)
+);
+CREATE INDEX invocations_queue ON invocations (visible_ms) WHERE status = 'pending';
+CREATE INDEX invocations_stats ON invocations (plugin, status, verdict);
+
+-- `visible_ms` as above; NULL once succeeded or failed.
+CREATE TABLE deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    invocation_id   INTEGER NOT NULL REFERENCES invocations (id),
+    event_seq       INTEGER NOT NULL REFERENCES events (seq),
+    plugin          TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    url             TEXT    NOT NULL,
+    headers         TEXT    NOT NULL,       -- JSON [[name, value], ...]
+    body            BLOB    NOT NULL,
+    status          TEXT    NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    visible_ms      INTEGER,
+    next_attempt_ms INTEGER,
+    lease_token     INTEGER NOT NULL DEFAULT 0,
+    leased_until    INTEGER,
+    round_attempts  INTEGER NOT NULL DEFAULT 0,   -- attempts since last (re)queue
+    failure         TEXT,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
+CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending';
+CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+CREATE INDEX deliveries_by_plugin ON deliveries (plugin, status, seq);
+CREATE INDEX deliveries_by_event ON deliveries (event_seq);
+CREATE INDEX deliveries_by_invocation ON deliveries (invocation_id);
+
+CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_seq INTEGER NOT NULL REFERENCES deliveries (seq),
+    started_ms   INTEGER NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    status_code  INTEGER,
+    error        TEXT,
+    outcome      TEXT    NOT NULL
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery_seq);
+
+CREATE TABLE kv (
+    namespace TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    value     BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"#;
+
+/// Settings of the writer connection; run before [`migrate`].
+pub(super) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .db()?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "cannot switch the database to WAL mode (got `{mode}`)"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL").db()?;
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    Ok(())
+}
+
+/// Settings of a read-only connection.
+pub(super) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    conn.pragma_update(None, "query_only", true).db()?;
+    Ok(())
+}
+
+/// Bring the schema up to date, in one transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .db()?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .db()?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {version}, newer than this wasmhook \
+             understands ({}); upgrade wasmhook",
+            MIGRATIONS.len()
+        )));
+    }
+    for sql in &MIGRATIONS[version..] {
+        tx.execute_batch(sql).db()?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+        .db()?;
+    tx.commit().db()
+}

@@ -1,0 +1,380 @@
+//! The conformance suite against SQLite, plus what only this backend
+//! promises: group commit, per-write atomicity inside a group, schema
+//! versioning, and durability across an abrupt process abort.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tempfile::TempDir;
+
+use super::{DbResult, SqliteStore, events};
+use crate::store::{NewEvent, Store, StoreError, conformance};
+
+/// A factory of fresh stores, each its own file in `dir`.
+fn fresh(dir: &TempDir) -> impl Fn() -> Arc<dyn Store> + '_ {
+    let n = AtomicUsize::new(0);
+    move || {
+        let file = format!("store-{}.db", n.fetch_add(1, Ordering::Relaxed));
+        Arc::new(SqliteStore::open(dir.path().join(file)).expect("open store"))
+    }
+}
+
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let dir = tempfile::tempdir().unwrap();
+            conformance::$name(fresh(&dir)).await;
+        }
+    )*};
+}
+
+conformance_tests!(
+    idempotent_ingest,
+    events_round_trip_exactly,
+    invocation_lease_expiry_redelivers,
+    complete_invocation_is_atomic_and_idempotent,
+    delivery_retry_schedule_and_dead_letter,
+    stale_delivery_lease_is_fenced,
+    manual_retry_requeues,
+    pagination_is_stable,
+    kv_is_namespaced_and_atomic,
+    stats_and_queue_depth,
+);
+
+#[tokio::test]
+async fn survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    conformance::survives_restart(|| -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&path).unwrap())
+    })
+    .await;
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
+    NewEvent {
+        event: crate::model::Event {
+            id: id.to_owned(),
+            name: "test".into(),
+            user_id: None,
+            timestamp_ms: T0,
+            properties: serde_json::Map::new(),
+        },
+        plugins: plugins.iter().map(|p| (*p).to_owned()).collect(),
+        received_ms: T0,
+    }
+}
+
+/// Occupy the writer thread until the returned sender is dropped or used;
+/// returns once the writer is inside the blocking write, so everything
+/// submitted afterwards lands in the next group.
+fn block_writer(store: &SqliteStore) -> (std::sync::mpsc::Sender<()>, super::writer::Receipt<()>) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (entered, is_in) = std::sync::mpsc::channel::<()>();
+    let receipt = store
+        .inner
+        .writer
+        .submit(move |_| {
+            let _ = entered.send(());
+            let _ = wait.recv();
+            Ok(())
+        })
+        .unwrap();
+    is_in.recv().expect("writer entered the blocking write");
+    (release, receipt)
+}
+
+#[tokio::test]
+async fn concurrent_writes_share_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+    let before = store.inner.writer.commits();
+    let (release, blocker) = block_writer(&store);
+    let receipts: Vec<_> = (0..100)
+        .map(|i| {
+            let batch = vec![new_event(&format!("e{i}"), &["p"])];
+            store
+                .inner
+                .writer
+                .submit(move |conn| events::insert_events(conn, &batch))
+                .unwrap()
+        })
+        .collect();
+    release.send(()).unwrap();
+    blocker.wait().await.unwrap();
+    for receipt in receipts {
+        assert_eq!(receipt.wait().await.unwrap().len(), 1);
+    }
+    assert_eq!(
+        store.inner.writer.commits() - before,
+        2,
+        "the blocker's group, then one group for all 100 inserts"
+    );
+    assert_eq!(
+        store.queue_depth(T0).await.unwrap().invocations_pending,
+        100
+    );
+}
+
+#[tokio::test]
+async fn a_failing_write_rolls_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+    let (release, blocker) = block_writer(&store);
+    let writer = &store.inner.writer;
+    let good = writer
+        .submit(|conn| events::insert_events(conn, &[new_event("good", &["p"])]))
+        .unwrap();
+    let bad = writer
+        .submit(|conn| {
+            events::insert_events(conn, &[new_event("bad", &["p"])])?;
+            Err::<(), _>(StoreError::Backend("boom".into()))
+        })
+        .unwrap();
+    let panics = writer
+        .submit(|conn| -> Result<(), StoreError> {
+            events::insert_events(conn, &[new_event("panics", &["p"])])?;
+            panic!("a bug in a write");
+        })
+        .unwrap();
+    release.send(()).unwrap();
+    blocker.wait().await.unwrap();
+
+    assert!(good.wait().await.is_ok());
+    assert!(matches!(bad.wait().await, Err(StoreError::Backend(m)) if m == "boom"));
+    assert!(panics.wait().await.is_err());
+    assert!(store.get_event("good").await.unwrap().is_some());
+    assert!(
+        store.get_event("bad").await.unwrap().is_none(),
+        "rolled back"
+    );
+    assert!(
+        store.get_event("panics").await.unwrap().is_none(),
+        "rolled back"
+    );
+    assert_eq!(store.queue_depth(T0).await.unwrap().invocations_pending, 1);
+    // The writer survived the panic.
+    store
+        .insert_events(vec![new_event("after", &[])])
+        .await
+        .unwrap();
+    assert!(store.get_event("after").await.unwrap().is_some());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("schema version 99"), "{err}");
+}
+
+#[test]
+fn an_unopenable_path_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("s.db");
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("missing-dir"), "{err}");
+}
+
+#[tokio::test]
+async fn the_database_is_wal_with_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+    let mode: String = store
+        .inner
+        .readers
+        .read(|conn| conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).db())
+        .unwrap();
+    let sync: i64 = store
+        .inner
+        .writer
+        .write(|conn| conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).db())
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), sync), ("wal", 2), "2 = FULL");
+}
+
+// ---- abrupt abort ---------------------------------------------------------
+
+/// Set in the child process: the database it writes to before aborting.
+const CHILD_ENV: &str = "WASMHOOK_STORE_ABORT_CHILD_DB";
+const EVENTS: usize = 200;
+
+/// The child writes, prints what was acknowledged, and aborts (no
+/// destructors, no clean shutdown) while more writes are in flight.
+fn abort_child(path: &Path) -> ! {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).unwrap());
+        let mut tasks = Vec::new();
+        for t in 0..20 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..EVENTS / 20 {
+                    let id = format!("e{}", t * (EVENTS / 20) + i);
+                    store
+                        .insert_events(vec![new_event(&id, &["p"])])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let leased = store.lease_invocations(T0, 1_000, 50).await.unwrap();
+        let request = crate::model::OutboundRequest {
+            method: crate::model::Method::Post,
+            url: "https://example.com/hook".into(),
+            headers: vec![],
+            body: b"{}".to_vec(),
+        };
+        let outcome = crate::store::InvocationOutcome {
+            verdict: crate::store::Verdict::Fire,
+            duration_us: 1,
+            fuel: None,
+        };
+        store
+            .complete_invocation(leased[0].id, outcome, vec![request], T0)
+            .await
+            .unwrap();
+        let job = store
+            .lease_deliveries(T0, 1_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        let attempt = crate::store::Attempt {
+            started_ms: T0,
+            duration_ms: 3,
+            status_code: Some(503),
+            error: None,
+            outcome: crate::store::AttemptOutcome::Status,
+        };
+        let next = crate::store::NextStep::RetryAt(T0 + 60_000);
+        store
+            .record_attempt(&job.id, &job.lease, attempt, next, T0)
+            .await
+            .unwrap();
+        let kv = store.kv();
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..10 {
+                kv.increment("p", "n", 1).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        println!("ACKED {EVENTS}");
+
+        // Keep writing while the process dies.
+        for i in 0.. {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let id = format!("noise{i}");
+                if store.insert_events(vec![new_event(&id, &[])]).await.is_ok() {
+                    println!("ACK {id}");
+                }
+            });
+            if i == 300 {
+                std::process::abort();
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    std::process::abort();
+}
+
+#[test]
+fn acknowledged_writes_survive_abort() {
+    if let Some(path) = std::env::var_os(CHILD_ENV) {
+        abort_child(Path::new(&path));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("abort.db");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::sqlite::tests::acknowledged_writes_survive_abort",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the child must abort");
+    assert!(
+        stdout.contains(&format!("ACKED {EVENTS}")),
+        "child stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let noise: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK noise"))
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        for i in 0..EVENTS {
+            let e = store.get_event(&format!("e{i}")).await.unwrap();
+            assert_eq!(e.expect("acked event kept").invocations.len(), 1);
+        }
+        for n in &noise {
+            let id = format!("noise{n}");
+            assert!(
+                store.get_event(&id).await.unwrap().is_some(),
+                "{id} acked, lost"
+            );
+        }
+        // 150 never leased, due now; 49 in flight until T0 + 1000.
+        assert_eq!(
+            store
+                .lease_invocations(T0 + 999, 1_000, 1_000)
+                .await
+                .unwrap()
+                .len(),
+            150
+        );
+        let back = store
+            .lease_invocations(T0 + 1_000, 1_000, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(back.len(), 49);
+        assert!(back.iter().all(|j| j.attempt == 2));
+        assert!(
+            store
+                .lease_deliveries(T0 + 59_999, 1_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry = store
+            .lease_deliveries(T0 + 60_000, 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!((retry.len(), retry[0].attempts_so_far), (1, 1));
+        let kv = store.kv();
+        let n = tokio::task::spawn_blocking(move || kv.get("p", "n").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(n, Some(10i64.to_le_bytes().to_vec()));
+    });
+}
