@@ -1,1 +1,112 @@
-//! Placeholder: filled in by its owner.
+//! Configuration: the `wasmhook.toml` format (issue 3's contract), loaded
+//! into plain structs with defaults.
+//!
+//! Loading is a pipeline: parse the TOML into a spanned tree, expand
+//! `${VAR}` in string values, deserialise (`deny_unknown_fields`
+//! everywhere), resolve relative paths against the file's directory, read
+//! secrets from the environment, then validate. Every failure is one
+//! [`ConfigError`] naming the file, line, column and key, and never showing
+//! a secret value.
+//!
+//! This module must not know runtime, policy or delivery internals: it
+//! produces plain data (and only borrows `policy`'s parsers to check
+//! egress entries early); the wiring code turns it into engine settings.
+//!
+//! # Layout
+//! - `types.rs`: [`Config`] and the `[server]`, `[auth]`, `[store]`,
+//!   `[runtime]` sections; `plugin.rs`: [`PluginConfig`] and its
+//!   `[plugins.secrets]` and `[plugins.delivery]` tables.
+//! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
+//! - `validate.rs`, `egress.rs`: checks after deserialisation.
+//! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
+//! - `glob.rs`: event-name patterns.
+
+mod de;
+mod egress;
+mod env;
+mod error;
+mod glob;
+mod locate;
+mod plugin;
+mod types;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::de::DeTable;
+
+pub use env::EnvLookup;
+pub use error::ConfigError;
+pub use glob::matches as event_pattern_matches;
+pub use plugin::{DeliveryConfig, PluginConfig, SecretConfig};
+pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
+
+use error::Issue;
+
+impl Config {
+    /// Load and validate the config file at `path`, reading `${VAR}`s and
+    /// secrets from the process environment. Relative paths in the file are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+            path: path.to_owned(),
+            cause,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        Config::parse(&text, path, base_dir, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse and validate config `text`. `path_for_messages` is the file
+    /// name errors show; relative paths are resolved against `base_dir`
+    /// (which is also where component files are checked to exist); `env`
+    /// looks up environment variables (injectable for tests).
+    pub fn parse(
+        text: &str,
+        path_for_messages: &Path,
+        base_dir: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, ConfigError> {
+        let located = |issue: Issue, root: &DeTable<'_>| {
+            let span = issue.span.or_else(|| locate::span_of(root, &issue.path));
+            let (line, column) = span.map_or((1, 1), |s| locate::line_col(text, s.start));
+            ConfigError::Invalid {
+                file: path_for_messages.to_owned(),
+                line,
+                column,
+                key: issue.path.to_string(),
+                message: issue.message,
+            }
+        };
+
+        let mut root = DeTable::parse(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| locate::line_col(text, s.start));
+            ConfigError::Invalid {
+                file: path_for_messages.to_owned(),
+                line,
+                column,
+                key: String::new(),
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        env::expand_table(root.get_mut(), env).map_err(|issue| located(issue, root.get_ref()))?;
+
+        let tree = root.get_ref().clone();
+        let mut config = Config::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
+            let issue = Issue {
+                path: e
+                    .span()
+                    .map(|s| locate::path_at(&tree, &s))
+                    .unwrap_or_default(),
+                span: e.span(),
+                message: e.message().trim_end().to_owned(),
+            };
+            located(issue, &tree)
+        })?;
+        validate::finish(&mut config, base_dir, env).map_err(|issue| located(issue, &tree))?;
+        Ok(config)
+    }
+}

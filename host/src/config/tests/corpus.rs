@@ -1,0 +1,250 @@
+//! Every config error, one broken file each (`testdata/broken/*.toml`):
+//! the exact message with file, line, column and key.
+
+use std::path::Path;
+
+use super::{SECRET_VALUES, base_dir, test_env};
+use crate::config::{Config, ConfigError};
+
+macro_rules! case {
+    ($name:literal, $want:expr) => {
+        (
+            $name,
+            include_str!(concat!("../testdata/broken/", $name, ".toml")),
+            $want,
+        )
+    };
+}
+
+/// (file stem, contents, expected message after `<stem>.toml:`). `{base}`
+/// stands for the directory the config is resolved against.
+const CASES: &[(&str, &str, &str)] = &[
+    case!(
+        "assets_not_found",
+        "9:10: plugins[0].assets: assets directory {base}/templates not found"
+    ),
+    case!(
+        "bad_host_pattern",
+        "9:44: plugins[0].allowed_hosts[1]: invalid host pattern \"ftp://files.example.com\": the scheme must be http or https"
+    ),
+    case!(
+        "unreachable_host_pattern",
+        "9:44: plugins[0].allowed_hosts[1]: \"http://169.254.169.254\" names 169.254.169.254, which is link-local (cloud metadata); it can never be reached unless you also add 169.254.169.254 to allow_private_networks"
+    ),
+    case!(
+        "bad_private_network",
+        "9:41: plugins[0].allow_private_networks[1]: invalid network \"10.1.2.3/8\": host bits are set; did you mean 10.0.0.0/8?"
+    ),
+    case!(
+        "secret_host_is_url",
+        "11:51: plugins[0].secrets.HUBSPOT_TOKEN.hosts[0]: \"https://api.hubapi.com\" is not a host name: write a host name only, without scheme, port or path"
+    ),
+    case!(
+        "bad_listen",
+        "2:10: server.listen: \"localhost\" is not an IP address and port, e.g. \"127.0.0.1:8080\" or \"[::]:8080\""
+    ),
+    case!(
+        "bad_method",
+        "9:28: plugins[0].allowed_methods[1]: unknown method \"HEAD\", expected one of GET, POST, PUT, PATCH, DELETE"
+    ),
+    case!(
+        "bad_name",
+        "6:8: plugins[0].name: \"CRM Sync\" is not a valid plugin name; use 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit"
+    ),
+    case!(
+        "bad_store_backend",
+        "6:11: store.backend: unknown variant `redis`, expected `sqlite`"
+    ),
+    case!(
+        "bad_variable_syntax",
+        "3:17: auth.admin_tokens[0]: unterminated ${ in \"${ADMIN_TOKEN\" (write $${ for a literal ${)"
+    ),
+    case!(
+        "component_not_found",
+        "7:13: plugins[0].component: component file {base}/target/plugins/crm.wasm not found"
+    ),
+    case!(
+        "config_value_table",
+        "11:10: plugins[0].config.nested: invalid type: map, expected a string, number or boolean"
+    ),
+    case!(
+        "delivery_timeout_zero",
+        "9:22: plugins[0].delivery.timeout_s: 0 is out of range; expected 1 to 3600"
+    ),
+    case!(
+        "duplicate_names",
+        "11:8: plugins[1].name: duplicate plugin name \"crm\"; names must be unique"
+    ),
+    case!(
+        "empty_event_pattern",
+        "8:22: plugins[0].events[1]: empty event pattern"
+    ),
+    case!(
+        "empty_retry_schedule",
+        "10:20: plugins[0].delivery.retry_schedule_s: must list at least one retry delay"
+    ),
+    case!("empty_store_path", "6:8: store.path: must not be empty"),
+    case!("empty_token", "2:37: auth.ingest_tokens[1]: token is empty"),
+    case!(
+        "fuel_without_runtime",
+        "9:8: plugins[0].fuel: fuel metering is off; set fuel = true in [runtime] to use fuel limits"
+    ),
+    case!(
+        "insecure_with_tokens",
+        "4:20: auth.insecure_no_auth: is set but tokens are configured too; remove the tokens or insecure_no_auth"
+    ),
+    case!(
+        "memory_out_of_range",
+        "9:13: plugins[0].memory_mb: 5000 is out of range; expected 1 to 4096"
+    ),
+    case!(
+        "missing_component",
+        "5:1: plugins[0]: missing field `component`"
+    ),
+    case!(
+        "negative_memory",
+        "9:13: plugins[0].memory_mb: invalid value: integer `-1`, expected u64"
+    ),
+    case!(
+        "no_admin_tokens",
+        "1:1: auth.admin_tokens: is empty, so nobody could call the management API; add a token"
+    ),
+    case!(
+        "no_auth_section",
+        "1:1: auth: no tokens configured; set auth.ingest_tokens and auth.admin_tokens, or insecure_no_auth = true for local testing"
+    ),
+    case!(
+        "no_events",
+        "8:10: plugins[0].events: is empty; list the event names (or patterns; \"*\" = all) to subscribe to"
+    ),
+    case!(
+        "no_methods",
+        "9:19: plugins[0].allowed_methods: is empty; list at least one method, or omit the key to allow all five"
+    ),
+    case!(
+        "no_tokens",
+        "4:1: auth: no tokens configured; set auth.ingest_tokens and auth.admin_tokens, or insecure_no_auth = true for local testing"
+    ),
+    case!(
+        "secret_bad_name",
+        "10:19: plugins[0].secrets.HUBSPOT-TOKEN: secret name \"HUBSPOT-TOKEN\" is invalid; use letters, digits and _ only"
+    ),
+    case!(
+        "secret_env_unset",
+        "10:25: plugins[0].secrets.HUBSPOT_TOKEN.env: environment variable HUBSPOT_TOKEN_V2 is not set"
+    ),
+    case!(
+        "secret_hosts_missing",
+        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: missing field `hosts`"
+    ),
+    case!(
+        "secret_value_inline",
+        "10:70: plugins[0].secrets.HUBSPOT_TOKEN.value: unknown field `value`, expected `env` or `hosts`"
+    ),
+    case!(
+        "secret_without_hosts",
+        "10:50: plugins[0].secrets.HUBSPOT_TOKEN.hosts: is empty; a secret must say which hosts it may be sent to"
+    ),
+    case!(
+        "shared_token",
+        "3:35: auth.admin_tokens[1]: this token is also an ingest token; use distinct tokens so ingest clients cannot call the management API"
+    ),
+    case!(
+        "signing_secret_base64",
+        "10:18: plugins[0].delivery.signing_secret: the part after \"whsec_\" must be non-empty, valid base64"
+    ),
+    case!(
+        "signing_secret_prefix",
+        "10:18: plugins[0].delivery.signing_secret: must start with \"whsec_\" followed by the base64-encoded key"
+    ),
+    case!("syntax_error", "5:8: unclosed table, expected `]`"),
+    case!(
+        "timeout_out_of_range",
+        "9:14: plugins[0].timeout_ms: 0 is out of range; expected 1 to 60000"
+    ),
+    case!(
+        "token_not_a_list",
+        "2:17: auth.ingest_tokens: invalid type: string, expected an array of strings (write [\"...\"])"
+    ),
+    case!(
+        "too_many_redirects",
+        "9:20: plugins[0].follow_redirects: 100 is out of range; expected 0 to 20"
+    ),
+    case!(
+        "unknown_plugin_key",
+        "9:1: plugins[0].timeot_ms: unknown field `timeot_ms`, expected one of `name`, `component`, `events`, `allowed_hosts`, `allowed_methods`, `allow_private_networks`, `timeout_ms`, `memory_mb`, `fuel`, `instance_reuse`, `max_requests`, `max_body_bytes`, `assets`, `follow_redirects`, `config`, `secrets`, `delivery`"
+    ),
+    case!(
+        "unknown_section",
+        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`"
+    ),
+    case!(
+        "unset_variable",
+        "3:18: auth.ingest_tokens[0]: environment variable WASMHOOK_INGEST_TOKEN is not set"
+    ),
+    case!(
+        "wrong_type",
+        "9:14: plugins[0].timeout_ms: invalid type: string \"fast\", expected u64"
+    ),
+    case!(
+        "zero_batch",
+        "2:20: server.max_batch_events: 0 is too small; expected at least 1"
+    ),
+    case!(
+        "zero_retry_delay",
+        "10:24: plugins[0].delivery.retry_schedule_s[1]: retry delays must be at least 1 second"
+    ),
+];
+
+#[test]
+fn every_broken_config_fails_with_file_line_column_and_key() {
+    let dir = base_dir();
+    let base = dir.path().to_str().expect("utf-8 temp dir");
+    let mut failures = Vec::new();
+    for (name, text, want) in CASES {
+        let file = format!("{name}.toml");
+        let got = match Config::parse(text, Path::new(&file), dir.path(), &test_env) {
+            Ok(_) => "<parsed without error>".to_owned(),
+            Err(err @ ConfigError::Invalid { .. }) => err.to_string(),
+            Err(err) => format!("<unexpected {err:?}>"),
+        };
+        for secret in SECRET_VALUES.iter().chain(&["tok-super-secret-value"]) {
+            assert!(!got.contains(secret), "{name}: secret leaked in {got:?}");
+        }
+        let want = format!("{file}:{}", want.replace("{base}", base));
+        if got != want {
+            let got = got
+                .strip_prefix(&format!("{file}:"))
+                .unwrap_or(&got)
+                .replace(base, "{base}");
+            failures.push(format!("    case!({name:?}, {got:?}),"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches; got:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_corpus_table_lists_every_broken_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/testdata/broken");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("testdata/broken exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CASES
+        .iter()
+        .map(|(name, ..)| format!("{name}.toml"))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, on_disk);
+}

@@ -1,0 +1,344 @@
+//! Tests of config loading: good configs, defaults, `${VAR}` expansion,
+//! secret redaction, the shipped example; `corpus.rs` covers every error.
+
+mod corpus;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::model::{Method, Secret};
+
+/// The environment every test sees.
+pub(super) fn test_env(name: &str) -> Option<String> {
+    let value = match name {
+        "INGEST_TOKEN" => "ingest-secret-1",
+        "ADMIN_TOKEN" => "admin-secret-2",
+        "HUBSPOT_TOKEN" => "pat-hubspot-secret",
+        "SIGNING_SECRET" => "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=",
+        "SIGNING_SECRET_RAW" => "raw-signing-secret",
+        "HOME_DIR" => "/home/test",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+/// Secret values of [`test_env`] that must never appear in messages.
+pub(super) const SECRET_VALUES: &[&str] = &[
+    "ingest-secret-1",
+    "admin-secret-2",
+    "pat-hubspot-secret",
+    "c2VjcmV0LWtleS1mb3ItdGVzdHM",
+    "raw-signing-secret",
+];
+
+/// A directory holding `plugin.wasm` and `assets/`, as configs expect.
+pub(super) fn base_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("plugin.wasm"), b"\0asm").expect("write component");
+    std::fs::create_dir(dir.path().join("assets")).expect("create assets");
+    dir
+}
+
+fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"), base, &test_env)
+}
+
+#[test]
+fn a_full_config_parses_to_the_values_written() {
+    let dir = base_dir();
+    let base = dir.path();
+    let config = parse(include_str!("../testdata/full.toml"), base).expect("valid config");
+
+    let server = &config.server;
+    assert_eq!(server.listen, "0.0.0.0:9090".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        (
+            server.max_body_bytes,
+            server.max_batch_events,
+            server.shutdown_grace_s
+        ),
+        (2048, 10, 3)
+    );
+
+    let ingest: Vec<&str> = config
+        .auth
+        .ingest_tokens
+        .iter()
+        .map(Secret::expose)
+        .collect();
+    assert_eq!(ingest, ["ingest-secret-1", "ingest-literal"]);
+    assert_eq!(config.auth.admin_tokens, [Secret::new("admin-secret-2")]);
+    assert!(!config.auth.insecure_no_auth);
+
+    assert_eq!(config.store.backend, StoreBackend::Sqlite);
+    assert_eq!(config.store.path, base.join("data/events.db"));
+    assert_eq!(config.runtime.cache_dir, Some(base.join("cache")));
+    assert!(config.runtime.fuel);
+
+    let [crm, audit] = &config.plugins[..] else {
+        panic!("expected two plugins, got {:?}", config.plugins);
+    };
+    assert_eq!(crm.name, "crm-unsubscribe");
+    assert_eq!(crm.component, base.join("plugin.wasm"));
+    assert_eq!(crm.events, ["email.unsubscribed", "user.*"]);
+    assert_eq!(
+        crm.allowed_hosts,
+        ["https://api.hubapi.com", "https://*.example.com:8443"]
+    );
+    assert_eq!(crm.allowed_methods, Some(vec![Method::Put, Method::Post]));
+    assert_eq!(crm.allow_private_networks, ["10.0.0.0/8", "fd00::/8"]);
+    assert_eq!(
+        (crm.timeout_ms, crm.memory_mb, crm.fuel),
+        (250, 128, Some(1_000_000))
+    );
+    assert_eq!(
+        (crm.instance_reuse, crm.max_requests, crm.max_body_bytes),
+        (50, 4, 4096)
+    );
+    assert_eq!(crm.assets, Some(base.join("assets")));
+    assert_eq!(crm.follow_redirects, 2);
+    let settings: BTreeMap<String, String> = [
+        ("home", "/home/test/x"),
+        ("literal", "${NOT_EXPANDED}"),
+        ("portal", "eu1"),
+        ("ratio", "0.5"),
+        ("retries", "3"),
+        ("verbose", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(crm.config, settings);
+    let hubspot = &crm.secrets["HUBSPOT_TOKEN"];
+    assert_eq!(hubspot.env, "HUBSPOT_TOKEN");
+    assert_eq!(hubspot.hosts, ["api.hubapi.com"]);
+    assert_eq!(hubspot.value.expose(), "pat-hubspot-secret");
+    let delivery = &crm.delivery;
+    assert_eq!(delivery.timeout_s, 5);
+    assert_eq!(delivery.retry_schedule_s, [1, 2, 3]);
+    assert_eq!(
+        delivery.signing_secret.as_ref().map(Secret::expose),
+        Some("whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=")
+    );
+    assert_eq!(
+        (
+            delivery.max_in_flight_per_host,
+            delivery.response_body_limit_bytes
+        ),
+        (2, 100)
+    );
+
+    assert_eq!(audit.component, base.join("./assets/../plugin.wasm"));
+    assert!(audit.subscribes_to("anything.at.all"));
+    assert!(crm.subscribes_to("user.deleted") && !crm.subscribes_to("email.opened"));
+}
+
+#[test]
+fn omitted_keys_take_their_defaults() {
+    let dir = base_dir();
+    let config = parse(include_str!("../testdata/minimal.toml"), dir.path()).expect("valid config");
+    assert_eq!(config.server, ServerConfig::default());
+    assert_eq!(
+        config.server.listen,
+        "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(config.server.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.server.max_batch_events, 1000);
+    assert_eq!(config.server.shutdown_grace_s, 10);
+    assert_eq!(config.store.backend, StoreBackend::Sqlite);
+    assert_eq!(config.store.path, dir.path().join("wasmhook.db"));
+    assert_eq!(config.runtime, RuntimeSection::default());
+
+    let plugin = &config.plugins[0];
+    let expected = PluginConfig {
+        name: "crm".into(),
+        component: dir.path().join("plugin.wasm"),
+        events: vec!["email.*".into()],
+        ..PluginConfig::default()
+    };
+    assert_eq!(*plugin, expected);
+    assert_eq!(
+        (plugin.timeout_ms, plugin.memory_mb, plugin.max_requests),
+        (100, 64, 16)
+    );
+    assert_eq!(
+        (
+            plugin.max_body_bytes,
+            plugin.instance_reuse,
+            plugin.follow_redirects
+        ),
+        (1 << 20, 0, 0)
+    );
+    assert_eq!((plugin.fuel, &plugin.allowed_methods), (None, &None));
+    let delivery = &plugin.delivery;
+    assert_eq!(delivery.timeout_s, 30);
+    assert_eq!(
+        delivery.retry_schedule_s,
+        [5, 300, 1800, 7200, 18000, 36000, 36000]
+    );
+    assert_eq!(delivery.signing_secret, None);
+    assert_eq!(
+        (
+            delivery.max_in_flight_per_host,
+            delivery.response_body_limit_bytes
+        ),
+        (16, 64 * 1024)
+    );
+}
+
+#[test]
+fn absolute_paths_are_kept_as_written() {
+    let dir = base_dir();
+    let component = dir.path().join("plugin.wasm");
+    let text = format!(
+        "[auth]\ninsecure_no_auth = true\n[store]\npath = \"/var/lib/wh.db\"\n\
+         [[plugins]]\nname = \"a\"\ncomponent = {:?}\nevents = [\"*\"]\n",
+        component.display().to_string()
+    );
+    let config = parse(&text, Path::new("/elsewhere")).expect("valid");
+    assert_eq!(config.store.path, PathBuf::from("/var/lib/wh.db"));
+    assert_eq!(config.plugins[0].component, component);
+}
+
+#[test]
+fn insecure_no_auth_runs_without_tokens() {
+    let config = parse("[auth]\ninsecure_no_auth = true\n", Path::new("")).expect("valid");
+    assert!(config.auth.insecure_no_auth);
+    assert!(config.auth.ingest_tokens.is_empty() && config.plugins.is_empty());
+}
+
+#[test]
+fn variables_expand_in_any_string_value() {
+    let env = |name: &str| match name {
+        "LISTEN" => Some("127.0.0.1:7000".to_owned()),
+        "DB" => Some("state".to_owned()),
+        _ => test_env(name),
+    };
+    let text = "[server]\nlisten = \"${LISTEN}\"\n[store]\npath = \"${DB}/wasmhook.db\"\n\
+                [auth]\ningest_tokens = [\"${INGEST_TOKEN}\"]\nadmin_tokens = [\"x$${ADMIN_TOKEN}\"]\n";
+    let config =
+        Config::parse(text, Path::new("t.toml"), Path::new("/etc/wh"), &env).expect("valid");
+    assert_eq!(config.server.listen.port(), 7000);
+    assert_eq!(
+        config.store.path,
+        PathBuf::from("/etc/wh/state/wasmhook.db")
+    );
+    assert_eq!(config.auth.ingest_tokens[0].expose(), "ingest-secret-1");
+    assert_eq!(config.auth.admin_tokens[0].expose(), "x${ADMIN_TOKEN}");
+}
+
+#[test]
+fn debug_output_of_a_whole_config_shows_no_secret() {
+    let dir = base_dir();
+    let config = parse(include_str!("../testdata/full.toml"), dir.path()).expect("valid config");
+    let debug = format!("{config:?} {config:#?}");
+    assert!(
+        debug.contains("Secret(***)"),
+        "secrets are shown redacted: {debug}"
+    );
+    assert!(debug.contains("HUBSPOT_TOKEN"), "secret names are shown");
+    for secret in SECRET_VALUES.iter().chain(&["ingest-literal"]) {
+        assert!(!debug.contains(secret), "{secret} leaked into {debug}");
+    }
+}
+
+#[test]
+fn load_reads_the_file_and_resolves_paths_next_to_it() {
+    let dir = base_dir();
+    let file = dir.path().join("wasmhook.toml");
+    std::fs::write(
+        &file,
+        "[auth]\ninsecure_no_auth = true\n[store]\npath = \"db/x.db\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&file).expect("valid config");
+    assert_eq!(config.store.path, dir.path().join("db/x.db"));
+
+    let missing = dir.path().join("nope.toml");
+    let err = Config::load(&missing).expect_err("missing file");
+    assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: cannot read the config file: ",
+            missing.display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    // Components resolve relative to the config file: ../target/plugins/.
+    let root = tempfile::tempdir().expect("temp dir");
+    let plugins = root.path().join("target/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for name in ["slack-notify", "messenger-transactional", "game-reward"] {
+        std::fs::write(plugins.join(format!("{name}.wasm")), b"\0asm").unwrap();
+    }
+    let examples = root.path().join("examples");
+    std::fs::create_dir(&examples).unwrap();
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "WASMHOOK_SIGNING_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            "WASMHOOK_INGEST_TOKEN"
+            | "WASMHOOK_ADMIN_TOKEN"
+            | "SLACK_WEBHOOK_PATH"
+            | "LINE_CHANNEL_TOKEN"
+            | "MESSENGER_PAGE_TOKEN"
+            | "GAME_API_KEY"
+            | "FCM_ACCESS_TOKEN" => Some(format!("value-of-{name}")),
+            _ => None,
+        }
+    };
+    let text = include_str!("../../../../examples/wasmhook.toml");
+    let config = Config::parse(text, Path::new("examples/wasmhook.toml"), &examples, &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["slack-notify", "messenger-transactional", "game-reward"]
+    );
+    let [slack, messenger, game] = &config.plugins[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        slack.component,
+        examples.join("../target/plugins/slack-notify.wasm")
+    );
+    assert_eq!(slack.allowed_hosts, ["https://hooks.slack.com"]);
+    assert_eq!(
+        slack.secrets["SLACK_WEBHOOK_PATH"].hosts,
+        ["hooks.slack.com"]
+    );
+    assert_eq!(
+        slack.secrets["SLACK_WEBHOOK_PATH"].value.expose(),
+        "value-of-SLACK_WEBHOOK_PATH"
+    );
+    assert!(slack.subscribes_to("order.paid") && !slack.subscribes_to("level.reached"));
+    assert_eq!(
+        messenger.allowed_hosts,
+        ["https://api.line.me", "https://graph.facebook.com"]
+    );
+    assert_eq!(
+        messenger.secrets["LINE_CHANNEL_TOKEN"].hosts,
+        ["api.line.me"]
+    );
+    assert_eq!(
+        messenger.secrets["MESSENGER_PAGE_TOKEN"].hosts,
+        ["graph.facebook.com"]
+    );
+    assert!(messenger.subscribes_to("order.shipped"));
+    assert_eq!(game.config["backend_url"], "https://game.example.com/api");
+    assert_eq!(game.config["firebase_project"], "my-game");
+    assert_eq!(game.config["min_level"], "10");
+    assert!(game.secrets.contains_key("GAME_API_KEY") && game.secrets.contains_key("PUSH_TOKEN"));
+    assert!(game.delivery.signing_secret.is_some());
+    assert_eq!(
+        config.auth.ingest_tokens[0].expose(),
+        "value-of-WASMHOOK_INGEST_TOKEN"
+    );
+}

@@ -1,0 +1,120 @@
+//! The top-level configuration structs (`[server]`, `[auth]`, `[store]`,
+//! `[runtime]`) with their defaults. Plain data: loading and validation
+//! live in `mod.rs` and `validate.rs`; plugin entries in `plugin.rs`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::de;
+use super::plugin::PluginConfig;
+use crate::model::Secret;
+
+/// A whole `wasmhook.toml`, loaded by [`Config::load`]: relative paths
+/// already resolved against the file's directory, `${VAR}`s and secrets
+/// already read from the environment, everything validated.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP listener and its limits.
+    pub server: ServerConfig,
+    /// Who may call ingest and the management API.
+    pub auth: AuthConfig,
+    /// Where accepted events, deliveries and plugin `kv` data persist.
+    pub store: StoreConfig,
+    /// Engine-wide plugin runtime settings (optional section `[runtime]`).
+    pub runtime: RuntimeSection,
+    /// The plugins, each a `[[plugins]]` entry; order is kept.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// `[server]`: the HTTP edge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind. Loopback by default so a fresh install is not
+    /// reachable from the network by accident.
+    #[serde(deserialize_with = "de::socket_addr")]
+    pub listen: SocketAddr,
+    /// Largest ingest request body; bigger ones get 413 before parsing, so
+    /// one client cannot make the host buffer arbitrary amounts.
+    pub max_body_bytes: usize,
+    /// Most events in one batch request; bounds the work (and the single
+    /// store transaction) one request can cause.
+    pub max_batch_events: usize,
+    /// On SIGTERM/SIGINT, how long in-flight work may take to finish before
+    /// the process exits and leaves the rest queued.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            max_body_bytes: 1024 * 1024,
+            max_batch_events: 1000,
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+/// `[auth]`: bearer tokens. Ingest and admin tokens are separate so that a
+/// product team's ingest token cannot replay or inspect deliveries.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Tokens accepted by `POST /v1/events`. Several, so tokens can be
+    /// rotated without downtime.
+    #[serde(deserialize_with = "de::secret_list")]
+    pub ingest_tokens: Vec<Secret>,
+    /// Tokens accepted by the management API (`/v1/deliveries`, ...).
+    #[serde(deserialize_with = "de::secret_list")]
+    pub admin_tokens: Vec<Secret>,
+    /// Run with no tokens at all. Explicit, because an open webhook relay
+    /// is a security problem; refused when tokens are configured too.
+    pub insecure_no_auth: bool,
+}
+
+/// `[store]`: persistence.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Which storage backend; only the embedded one exists so far, the
+    /// enum leaves room for a distributed one.
+    pub backend: StoreBackend,
+    /// Database file; resolved relative to the config file's directory so
+    /// the config works from any working directory.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sqlite,
+            path: PathBuf::from("wasmhook.db"),
+        }
+    }
+}
+
+/// Storage backends (`store.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded SQLite database in one file (WAL mode).
+    #[default]
+    Sqlite,
+}
+
+/// `[runtime]`: settings shared by all plugins.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Directory for compiled components, so restarts skip recompiling;
+    /// `None` uses the runtime's default (`$WASMHOOK_CACHE_DIR` or the user
+    /// cache dir). Resolved relative to the config file's directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Enable fuel metering in the engine. Costs some speed; required by
+    /// any plugin that sets `fuel`.
+    pub fuel: bool,
+}

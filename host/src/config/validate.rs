@@ -1,0 +1,309 @@
+//! Resolution and semantic checks run after deserialisation: relative paths
+//! against the config file's directory, secret values from the environment,
+//! then every rule a type cannot express (ranges, names, files that must
+//! exist, egress patterns). Each failure is an [`Issue`] naming the key.
+
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use super::env::EnvLookup;
+use super::error::{Issue, KeyPath};
+use super::plugin::{DeliveryConfig, PluginConfig};
+use super::types::{AuthConfig, Config};
+use crate::model::Secret;
+
+/// Resolve and check `config` in place; the first problem found wins.
+pub(crate) fn finish(
+    config: &mut Config,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<(), Issue> {
+    let root = KeyPath::root();
+    if config.store.path.as_os_str().is_empty() {
+        return Err(Issue::at(
+            root.key("store").key("path"),
+            "must not be empty",
+        ));
+    }
+    resolve_paths(config, base_dir);
+    check_server(config, &root.key("server"))?;
+    check_auth(&config.auth, &root.key("auth"))?;
+    let plugins = root.key("plugins");
+    let mut names = BTreeSet::new();
+    for (i, plugin) in config.plugins.iter_mut().enumerate() {
+        let path = plugins.index(i);
+        if !names.insert(plugin.name.clone()) {
+            return Err(Issue::at(
+                path.key("name"),
+                format!(
+                    "duplicate plugin name {:?}; names must be unique",
+                    plugin.name
+                ),
+            ));
+        }
+        check_plugin(plugin, config.runtime.fuel, &path)?;
+        resolve_secrets(plugin, &path, env)?;
+        super::egress::check(plugin, &path)?;
+    }
+    Ok(())
+}
+
+fn resolve_paths(config: &mut Config, base: &Path) {
+    config.store.path = base.join(&config.store.path);
+    if let Some(dir) = &mut config.runtime.cache_dir {
+        *dir = base.join(&*dir);
+    }
+    for plugin in &mut config.plugins {
+        plugin.component = base.join(&plugin.component);
+        if let Some(dir) = &mut plugin.assets {
+            *dir = base.join(&*dir);
+        }
+    }
+}
+
+fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
+    let server = &config.server;
+    at_least(server.max_body_bytes as u64, 1, &path.key("max_body_bytes"))?;
+    at_least(
+        server.max_batch_events as u64,
+        1,
+        &path.key("max_batch_events"),
+    )
+}
+
+fn check_auth(auth: &AuthConfig, path: &KeyPath) -> Result<(), Issue> {
+    let (ingest, admin) = (&auth.ingest_tokens, &auth.admin_tokens);
+    if auth.insecure_no_auth {
+        if !ingest.is_empty() || !admin.is_empty() {
+            return Err(Issue::at(
+                path.key("insecure_no_auth"),
+                "is set but tokens are configured too; remove the tokens or insecure_no_auth",
+            ));
+        }
+        return Ok(());
+    }
+    if ingest.is_empty() && admin.is_empty() {
+        return Err(Issue::at(
+            path.clone(),
+            "no tokens configured; set auth.ingest_tokens and auth.admin_tokens, \
+             or insecure_no_auth = true for local testing",
+        ));
+    }
+    for (key, tokens, what) in [
+        ("ingest_tokens", ingest, "POST /v1/events"),
+        ("admin_tokens", admin, "the management API"),
+    ] {
+        if tokens.is_empty() {
+            return Err(Issue::at(
+                path.key(key),
+                format!("is empty, so nobody could call {what}; add a token"),
+            ));
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            if token.expose().trim().is_empty() {
+                return Err(Issue::at(path.key(key).index(i), "token is empty"));
+            }
+        }
+    }
+    if let Some(i) = admin.iter().position(|t| ingest.contains(t)) {
+        return Err(Issue::at(
+            path.key("admin_tokens").index(i),
+            "this token is also an ingest token; use distinct tokens so ingest clients \
+             cannot call the management API",
+        ));
+    }
+    Ok(())
+}
+
+fn check_plugin(plugin: &PluginConfig, engine_fuel: bool, path: &KeyPath) -> Result<(), Issue> {
+    if !is_plugin_name(&plugin.name) {
+        return Err(Issue::at(
+            path.key("name"),
+            format!(
+                "{:?} is not a valid plugin name; use 1 to 64 of a-z, 0-9, _ and -, \
+                 starting with a letter or digit",
+                plugin.name
+            ),
+        ));
+    }
+    if !plugin.component.is_file() {
+        return Err(Issue::at(
+            path.key("component"),
+            format!("component file {} not found", plugin.component.display()),
+        ));
+    }
+    if let Some(dir) = plugin.assets.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Issue::at(
+            path.key("assets"),
+            format!("assets directory {} not found", dir.display()),
+        ));
+    }
+    if plugin.events.is_empty() {
+        return Err(Issue::at(
+            path.key("events"),
+            "is empty; list the event names (or patterns; \"*\" = all) to subscribe to",
+        ));
+    }
+    if let Some(i) = plugin.events.iter().position(String::is_empty) {
+        return Err(Issue::at(
+            path.key("events").index(i),
+            "empty event pattern",
+        ));
+    }
+    in_range(plugin.timeout_ms, 1..=60_000, &path.key("timeout_ms"))?;
+    in_range(plugin.memory_mb, 1..=4096, &path.key("memory_mb"))?;
+    if let Some(fuel) = plugin.fuel {
+        at_least(fuel, 1, &path.key("fuel"))?;
+        if !engine_fuel {
+            return Err(Issue::at(
+                path.key("fuel"),
+                "fuel metering is off; set fuel = true in [runtime] to use fuel limits",
+            ));
+        }
+    }
+    at_least(plugin.max_requests as u64, 1, &path.key("max_requests"))?;
+    in_range(
+        u64::from(plugin.follow_redirects),
+        0..=20,
+        &path.key("follow_redirects"),
+    )?;
+    check_delivery(&plugin.delivery, &path.key("delivery"))
+}
+
+fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue> {
+    in_range(delivery.timeout_s, 1..=3600, &path.key("timeout_s"))?;
+    let schedule = path.key("retry_schedule_s");
+    if delivery.retry_schedule_s.is_empty() {
+        return Err(Issue::at(schedule, "must list at least one retry delay"));
+    }
+    if let Some(i) = delivery.retry_schedule_s.iter().position(|&s| s == 0) {
+        return Err(Issue::at(
+            schedule.index(i),
+            "retry delays must be at least 1 second",
+        ));
+    }
+    if let Some(secret) = &delivery.signing_secret {
+        check_signing_secret(secret).map_err(|m| Issue::at(path.key("signing_secret"), m))?;
+    }
+    at_least(
+        delivery.max_in_flight_per_host as u64,
+        1,
+        &path.key("max_in_flight_per_host"),
+    )
+}
+
+/// Standard Webhooks secrets are `whsec_` followed by base64 key bytes.
+fn check_signing_secret(secret: &Secret) -> Result<(), &'static str> {
+    let Some(key) = secret.expose().strip_prefix("whsec_") else {
+        return Err("must start with \"whsec_\" followed by the base64-encoded key");
+    };
+    match base64::engine::general_purpose::STANDARD.decode(key) {
+        Ok(bytes) if !bytes.is_empty() => Ok(()),
+        _ => Err("the part after \"whsec_\" must be non-empty, valid base64"),
+    }
+}
+
+/// Read each secret's value from its environment variable.
+fn resolve_secrets(
+    plugin: &mut PluginConfig,
+    path: &KeyPath,
+    env: EnvLookup<'_>,
+) -> Result<(), Issue> {
+    for (name, secret) in &mut plugin.secrets {
+        let at = path.key("secrets").key(name.as_str()).key("env");
+        match env(&secret.env) {
+            Some(value) if !value.is_empty() => secret.value = Secret::new(value),
+            Some(_) => {
+                return Err(Issue::at(
+                    at,
+                    format!("environment variable {} is empty", secret.env),
+                ));
+            }
+            None => {
+                return Err(Issue::at(
+                    at,
+                    format!("environment variable {} is not set", secret.env),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9][a-z0-9_-]*`, at most 64 characters.
+fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn in_range(value: u64, range: RangeInclusive<u64>, path: &KeyPath) -> Result<(), Issue> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(Issue::at(
+        path.clone(),
+        format!(
+            "{value} is out of range; expected {} to {}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+fn at_least(value: u64, min: u64, path: &KeyPath) -> Result<(), Issue> {
+    in_range(value, min..=u64::MAX, path).map_err(|_| {
+        Issue::at(
+            path.clone(),
+            format!("{value} is too small; expected at least {min}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names_are_lowercase_slugs() {
+        let long = "a".repeat(65);
+        let cases = [
+            ("crm-unsubscribe", true),
+            ("a", true),
+            ("0day_2", true),
+            ("", false),
+            ("-a", false),
+            ("_a", false),
+            ("Crm", false),
+            ("a.b", false),
+            ("a b", false),
+            (&long[..64], true),
+            (&long[..], false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(is_plugin_name(name), want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn signing_secrets_are_whsec_and_base64() {
+        let cases = [
+            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true),
+            ("whsec_c2VjcmV0", true),
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false),
+            ("whsec_", false),
+            ("whsec_not base64!", false),
+        ];
+        for (secret, ok) in cases {
+            assert_eq!(
+                check_signing_secret(&Secret::new(secret)).is_ok(),
+                ok,
+                "{secret}"
+            );
+        }
+    }
+}
