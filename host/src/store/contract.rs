@@ -30,7 +30,11 @@ use super::records::{
 /// Queue semantics are at-least-once: a job whose lease expires is handed
 /// out again, so a worker that died mid-job is replaced. Callers keep
 /// `lease_ms` comfortably above the longest time a job may take (plugin
-/// timeout, delivery timeout).
+/// timeout, delivery timeout), and may give up on a job whose `attempt`
+/// keeps growing (complete it with an error verdict).
+///
+/// A write whose caller stops waiting (a cancelled request) may still be
+/// committed; event ids and idempotent completion make a retry safe.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- ingest -------------------------------------------------------
@@ -150,6 +154,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The durable plugin key-value store. Its methods are synchronous and
     /// block: call them from blocking threads (the Wasm host imports), never
-    /// from an async task.
+    /// from an async task. Writes are durable when they return. Like the
+    /// queues, kv effects are at-least-once: an invocation that is run again
+    /// after a lost lease repeats its writes and increments.
     fn kv(&self) -> Arc<dyn KvStore>;
 }

@@ -77,7 +77,7 @@ CREATE TABLE deliveries (
     created_ms      INTEGER NOT NULL,
     updated_ms      INTEGER NOT NULL
 );
-CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending';
+CREATE INDEX deliveries_queue ON deliveries (status, visible_ms);
 CREATE INDEX deliveries_by_status ON deliveries (status, seq);
 CREATE INDEX deliveries_by_plugin ON deliveries (plugin, status, seq);
 CREATE INDEX deliveries_by_event ON deliveries (event_seq);

@@ -279,19 +279,26 @@ fn abort_child(path: &Path) -> ! {
         .unwrap();
         println!("ACKED {EVENTS}");
 
-        // Keep writing while the process dies.
-        for i in 0.. {
-            let store = Arc::clone(&store);
+        // Keep writing from 16 tasks; die once 50 of those writes were
+        // acknowledged, with more in flight.
+        let acked = Arc::new(AtomicUsize::new(0));
+        for t in 0..16 {
+            let (store, acked) = (Arc::clone(&store), Arc::clone(&acked));
             tokio::spawn(async move {
-                let id = format!("noise{i}");
-                if store.insert_events(vec![new_event(&id, &[])]).await.is_ok() {
+                for i in 0.. {
+                    let id = format!("noise{t}-{i}");
+                    store
+                        .insert_events(vec![new_event(&id, &[])])
+                        .await
+                        .unwrap();
                     println!("ACK {id}");
+                    acked.fetch_add(1, Ordering::SeqCst);
                 }
             });
-            if i == 300 {
-                std::process::abort();
-            }
-            tokio::task::yield_now().await;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while acked.load(Ordering::SeqCst) < 50 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     });
     std::process::abort();
@@ -324,8 +331,9 @@ fn acknowledged_writes_survive_abort() {
     );
     let noise: Vec<&str> = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("ACK noise"))
+        .filter_map(|l| l.strip_prefix("ACK "))
         .collect();
+    assert!(noise.len() >= 50, "the child died before 50 acks: {stdout}");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -337,12 +345,9 @@ fn acknowledged_writes_survive_abort() {
             let e = store.get_event(&format!("e{i}")).await.unwrap();
             assert_eq!(e.expect("acked event kept").invocations.len(), 1);
         }
-        for n in &noise {
-            let id = format!("noise{n}");
-            assert!(
-                store.get_event(&id).await.unwrap().is_some(),
-                "{id} acked, lost"
-            );
+        for id in &noise {
+            let kept = store.get_event(id).await.unwrap();
+            assert!(kept.is_some(), "{id} was acknowledged, then lost");
         }
         // 150 never leased, due now; 49 in flight until T0 + 1000.
         assert_eq!(
