@@ -17,10 +17,13 @@
 /** The only event this plugin acts on. */
 export const EVENT_NAME = 'order.shipped';
 
-/** LINE Messaging API, send push message. */
+/** LINE Messaging API, send push message; default of config `line_push_url`. */
 export const LINE_PUSH_URL = 'https://api.line.me/v2/bot/message/push';
 
-/** Messenger Send API; the page token is filled in by the host. */
+/**
+ * Messenger Send API; the page token is filled in by the host. Default of
+ * config `messenger_send_url`.
+ */
 export const MESSENGER_SEND_URL =
   'https://graph.facebook.com/v19.0/me/messages?access_token={{secret:MESSENGER_PAGE_TOKEN}}';
 
@@ -66,14 +69,30 @@ export function messageText(orderId, tracking, greeting) {
 const jsonBody = (obj) => encoder.encode(JSON.stringify(obj));
 
 /**
+ * Setting `key` (surrounding whitespace ignored) or `fallback` when it is
+ * unset or blank. The value is used as written: `{{secret:NAME}}`
+ * placeholders in it are left for the host to fill.
+ * @param {(key: string) => string | undefined} getConfig
+ * @param {string} key
+ * @param {string} fallback
+ * @returns {string}
+ */
+export function configUrl(getConfig, key, fallback) {
+  const v = getConfig(key);
+  const t = typeof v === 'string' ? v.trim() : '';
+  return t === '' ? fallback : t;
+}
+
+/**
  * @param {string} to LINE user id
  * @param {string} text
+ * @param {string} [url] where to POST (config `line_push_url`)
  * @returns {Request}
  */
-export function linePush(to, text) {
+export function linePush(to, text, url = LINE_PUSH_URL) {
   return {
     method: 'post',
-    url: LINE_PUSH_URL,
+    url,
     headers: [
       ['content-type', 'application/json'],
       ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}'],
@@ -85,12 +104,13 @@ export function linePush(to, text) {
 /**
  * @param {string} psid page-scoped user id
  * @param {string} text
+ * @param {string} [url] where to POST (config `messenger_send_url`)
  * @returns {Request}
  */
-export function messengerSend(psid, text) {
+export function messengerSend(psid, text, url = MESSENGER_SEND_URL) {
   return {
     method: 'post',
-    url: MESSENGER_SEND_URL,
+    url,
     headers: [['content-type', 'application/json']],
     body: jsonBody({
       recipient: { id: psid },
@@ -101,10 +121,21 @@ export function messengerSend(psid, text) {
   };
 }
 
-/** @type {Record<string, { label: string, recipientKey: string, build: (recipient: string, text: string) => Request }>} */
+/**
+ * Per channel: the recipient property, the config key overriding the URL
+ * (for demos and tests against a local receiver) and its default.
+ * @type {Record<string, { label: string, recipientKey: string, urlKey: string, defaultUrl: string,
+ *                         build: (recipient: string, text: string, url: string) => Request }>}
+ */
 const CHANNELS = {
-  line: { label: 'LINE', recipientKey: 'line_user_id', build: linePush },
-  messenger: { label: 'Messenger', recipientKey: 'psid', build: messengerSend },
+  line: { label: 'LINE', recipientKey: 'line_user_id', urlKey: 'line_push_url', defaultUrl: LINE_PUSH_URL, build: linePush },
+  messenger: {
+    label: 'Messenger',
+    recipientKey: 'psid',
+    urlKey: 'messenger_send_url',
+    defaultUrl: MESSENGER_SEND_URL,
+    build: messengerSend,
+  },
 };
 
 /**
@@ -151,5 +182,6 @@ export function decide(event, host) {
 
   const text = messageText(orderId, stringProp(props, 'tracking_number'), host.getConfig('greeting'));
   host.log('info', `order ${orderId} shipped: notifying via ${channel.label}`);
-  return { tag: 'fire', val: [channel.build(recipient, text)] };
+  const url = configUrl(host.getConfig, channel.urlKey, channel.defaultUrl);
+  return { tag: 'fire', val: [channel.build(recipient, text, url)] };
 }

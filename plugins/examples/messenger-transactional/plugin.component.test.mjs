@@ -43,3 +43,23 @@ test('component: fire, skip and err through the WIT boundary', { skip: !built &&
     { level: 'info', message: 'order A-2 shipped: notifying via Messenger' },
   ]);
 });
+
+test('component: line_push_url and messenger_send_url config redirect the requests', { skip: !built && `${wasm} not built` }, async () => {
+  const { loadPlugin } = await import('../../sdk/js/harness.mjs');
+  const plugin = await loadPlugin(wasm, {
+    config: {
+      line_push_url: 'http://127.0.0.1:9000/line',
+      messenger_send_url: 'http://127.0.0.1:9000/messenger?access_token={{secret:MESSENGER_PAGE_TOKEN}}',
+    },
+  });
+  const event = (properties) => ({ id: 'e1', name: 'order.shipped', userId: undefined, timestampMs: 1700000000000n, properties });
+
+  const line = plugin.transform(event('{"channel":"line","line_user_id":"U1","order_id":"A-1"}'));
+  assert.equal(line.val.tag, 'fire');
+  assert.equal(line.val.val[0].url, 'http://127.0.0.1:9000/line');
+  assert.deepEqual(line.val.val[0].headers, [['content-type', 'application/json'], ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}']]);
+
+  const fb = plugin.transform(event('{"channel":"messenger","psid":"42","order_id":"A-2"}'));
+  assert.equal(fb.val.tag, 'fire');
+  assert.equal(fb.val.val[0].url, 'http://127.0.0.1:9000/messenger?access_token={{secret:MESSENGER_PAGE_TOKEN}}');
+});

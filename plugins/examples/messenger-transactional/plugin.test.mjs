@@ -2,7 +2,7 @@
 //   node --test plugins/examples/messenger-transactional/   or   scripts/plugins/js.sh test
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, messageText, LINE_PUSH_URL, MESSENGER_SEND_URL } from './logic.mjs';
+import { decide, messageText, configUrl, LINE_PUSH_URL, MESSENGER_SEND_URL } from './logic.mjs';
 
 function host(config = {}) {
   const logs = [];
@@ -66,6 +66,41 @@ test('Messenger send request', () => {
 test('greeting from config prefixes the text', () => {
   const d = decide(event('order.shipped', { channel: 'line', line_user_id: 'U1', order_id: 7, tracking_number: 'T' }), host({ greeting: '  Hi from Acme!  ' }));
   assert.equal(bodyJson(d.val[0]).messages[0].text, 'Hi from Acme! Your order 7 has shipped (tracking T)');
+});
+
+test('line_push_url config redirects the LINE request', () => {
+  const h = host({ line_push_url: 'http://127.0.0.1:9000/line', messenger_send_url: 'http://127.0.0.1:9000/messenger' });
+  const d = decide(event('order.shipped', { channel: 'line', line_user_id: 'U1', order_id: 'A-1' }), h);
+  assert.equal(d.tag, 'fire');
+  const [req] = d.val;
+  assert.equal(req.url, 'http://127.0.0.1:9000/line');
+  // Only the URL changes: headers (with their placeholder) and body stay.
+  assert.deepEqual(req.headers, [
+    ['content-type', 'application/json'],
+    ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}'],
+  ]);
+  assert.deepEqual(bodyJson(req), { to: 'U1', messages: [{ type: 'text', text: 'Your order A-1 has shipped' }] });
+});
+
+test('messenger_send_url config redirects the Messenger request, placeholders unchanged', () => {
+  const url = ' http://127.0.0.1:9000/messenger?access_token={{secret:MESSENGER_PAGE_TOKEN}} ';
+  const d = decide(event('order.shipped', { channel: 'messenger', psid: '42', order_id: 'A-2' }), host({ messenger_send_url: url, line_push_url: 'http://x.test/' }));
+  assert.equal(d.tag, 'fire');
+  assert.equal(d.val[0].url, 'http://127.0.0.1:9000/messenger?access_token={{secret:MESSENGER_PAGE_TOKEN}}');
+  assert.equal(bodyJson(d.val[0]).recipient.id, '42');
+});
+
+test('blank URL settings fall back to the real APIs', () => {
+  const h = host({ line_push_url: '  ', messenger_send_url: '' });
+  assert.equal(decide(event('order.shipped', { channel: 'line', line_user_id: 'U1', order_id: '1' }), h).val[0].url, LINE_PUSH_URL);
+  assert.equal(decide(event('order.shipped', { channel: 'messenger', psid: '1', order_id: '1' }), h).val[0].url, MESSENGER_SEND_URL);
+});
+
+test('configUrl', () => {
+  const get = (k) => ({ a: ' http://a.test/ ', b: ' ' })[k];
+  assert.equal(configUrl(get, 'a', 'd'), 'http://a.test/');
+  assert.equal(configUrl(get, 'b', 'd'), 'd');
+  assert.equal(configUrl(get, 'missing', 'd'), 'd');
 });
 
 test('messageText', () => {

@@ -2,8 +2,10 @@
 //! every event whose name starts with one of the configured prefixes.
 //!
 //! Config: `events` (comma-separated name prefixes; unset means every
-//! event) and `channel` (optional channel override). The webhook path is
-//! the secret `SLACK_WEBHOOK_PATH`, filled in by the host.
+//! event), `channel` (optional channel override) and `webhook_url`
+//! (optional; where to POST instead of Slack, e.g. a local `wasmhook sink`
+//! for demos and tests). By default the webhook path is the secret
+//! `SLACK_WEBHOOK_PATH`, filled in by the host.
 
 use serde_json::json;
 use wasmhook_plugin::{Decision, Event, Plugin, Request, config, secret};
@@ -29,11 +31,21 @@ impl Plugin for SlackNotify {
         if let Some(channel) = config::get("channel") {
             body["channel"] = json!(channel);
         }
-        let url = format!(
+        Ok(Decision::fire_one(Request::post(webhook_url()).json(&body)))
+    }
+}
+
+/// Config `webhook_url` (surrounding whitespace ignored, blank meaning
+/// unset), passed through as is: `{{secret:...}}` placeholders in it are
+/// left for the host to fill. Otherwise the Slack incoming webhook whose
+/// path is the secret `SLACK_WEBHOOK_PATH`.
+fn webhook_url() -> String {
+    match config::get("webhook_url") {
+        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => format!(
             "https://hooks.slack.com/services/{}",
             secret("SLACK_WEBHOOK_PATH")
-        );
-        Ok(Decision::fire_one(Request::post(url).json(&body)))
+        ),
     }
 }
 
@@ -83,6 +95,43 @@ mod tests {
         assert_eq!(
             decision.requests()[0].body_json(),
             Ok(json!({"text": "*deploy.done* from an anonymous user", "channel": "#ops"}))
+        );
+    }
+
+    #[test]
+    fn webhook_url_config_redirects_the_post_unchanged() {
+        testing::clear();
+        testing::set_config("webhook_url", "http://127.0.0.1:9000/slack");
+        testing::set_config("channel", "#ops");
+        let decision = run(Event::new("order.paid").with_user("u42"));
+        let [request] = decision.requests() else {
+            panic!("expected one request, got {decision:?}");
+        };
+        assert_eq!(request.method, Method::Post);
+        assert_eq!(request.url, "http://127.0.0.1:9000/slack");
+        assert_eq!(
+            request.body_json(),
+            Ok(json!({"text": "*order.paid* from u42", "channel": "#ops"}))
+        );
+
+        // Placeholders are the host's business: passed through as written.
+        testing::set_config(
+            "webhook_url",
+            " https://relay.test/{{secret:RELAY_PATH}}?x=1 ",
+        );
+        assert_eq!(
+            run(Event::new("order.paid")).requests()[0].url,
+            "https://relay.test/{{secret:RELAY_PATH}}?x=1"
+        );
+    }
+
+    #[test]
+    fn blank_webhook_url_means_slack() {
+        testing::clear();
+        testing::set_config("webhook_url", "  ");
+        assert_eq!(
+            run(Event::new("order.paid")).requests()[0].url,
+            "https://hooks.slack.com/services/{{secret:SLACK_WEBHOOK_PATH}}"
         );
     }
 
