@@ -4,6 +4,9 @@
 //!   contract? Exit 0 yes, 1 no, 2 unreadable file or bad arguments.
 //! - `wasmhook run PLUGIN.wasm --event FILE|-`: one invocation, no network;
 //!   prints one JSON object. Exit 0 fire/skip, 1 plugin error, 2 bad input.
+//! - `wasmhook serve --config FILE`: the host (see [`crate::serve`]); exit 2
+//!   when the config or store cannot be loaded.
+//! - `wasmhook sink --listen ADDR`: a local receiver (see [`crate::sink`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -11,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::model::{Decision, LogLine};
+use crate::api::views;
+use crate::model::Decision;
 use crate::runtime::{Invocation, LoadError, PluginLimits, PluginSpec, Runtime, RuntimeConfig};
 use crate::store::MemoryKv;
 
@@ -47,6 +50,27 @@ pub enum Command {
     },
     /// Run a plugin once on one event and print its decision as JSON.
     Run(RunArgs),
+    /// Run the webhook host: ingest API, durable queue, plugins, delivery.
+    Serve {
+        /// The config file.
+        #[arg(long, short, default_value = "wasmhook.toml")]
+        config: PathBuf,
+        /// Override `server.listen` (e.g. 127.0.0.1:0 for a random port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// A local webhook receiver that prints each request and verifies its signature.
+    Sink {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+        /// Signing secret (whsec_…) to verify webhook-signature with.
+        #[arg(long)]
+        secret: Option<String>,
+        /// HTTP status to answer every request with.
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+    },
 }
 
 /// Arguments of `wasmhook run`.
@@ -95,6 +119,72 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { plugin, json } => check(&plugin, json, cache_dir),
         Command::Run(args) => run(args, cache_dir),
+        Command::Serve { config, listen } => serve(config, listen),
+        Command::Sink {
+            listen,
+            secret,
+            status,
+        } => sink(listen, secret, status),
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("wasmhook: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        })
+}
+
+fn serve(config: PathBuf, listen: Option<std::net::SocketAddr>) -> ExitCode {
+    let rt = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let opts = crate::serve::ServeOptions { config, listen };
+    match rt.block_on(crate::serve::serve(
+        opts,
+        crate::registry::Builder::system_resolver(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmhook: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sink(listen: std::net::SocketAddr, secret: Option<String>, status: u16) -> ExitCode {
+    let secret = match secret
+        .map(|s| crate::delivery::SigningKey::from_whsec(&s))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("wasmhook: --secret: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(status) = hyper::StatusCode::from_u16(status) else {
+        eprintln!("wasmhook: --status {status} is not an HTTP status");
+        return ExitCode::from(2);
+    };
+    let rt = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::sink::run(crate::sink::SinkOptions {
+        listen,
+        secret,
+        status,
+    })) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wasmhook: sink: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -280,30 +370,15 @@ pub fn invocation_json(inv: &Invocation) -> Value {
     let mut out = match &inv.outcome {
         Ok(Decision::Fire { requests }) => json!({
             "decision": "fire",
-            "requests": requests.iter().map(|r| {
-                let mut obj = json!({
-                    "method": r.method.as_str(),
-                    "url": r.url,
-                    "headers": r.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-                });
-                match std::str::from_utf8(&r.body) {
-                    Ok(text) => obj["body"] = json!(text),
-                    Err(_) => obj["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&r.body)),
-                }
-                obj
-            }).collect::<Vec<_>>(),
+            "requests": requests.iter().map(views::request).collect::<Vec<_>>(),
         }),
         Ok(Decision::Skip { reason }) => json!({"decision": "skip", "reason": reason}),
         Err(e) => json!({"decision": "error", "kind": e.kind().as_str(), "error": e.to_string()}),
     };
-    out["logs"] = json!(inv.logs.iter().map(log_json).collect::<Vec<_>>());
+    out["logs"] = json!(inv.logs.iter().map(views::log_line).collect::<Vec<_>>());
     out["elapsed_us"] = json!(inv.elapsed.as_micros() as u64);
     if let Some(fuel) = inv.fuel_consumed {
         out["fuel_consumed"] = json!(fuel);
     }
     out
-}
-
-fn log_json(line: &LogLine) -> Value {
-    json!({"level": line.level.as_str(), "source": line.source.as_str(), "message": line.message})
 }

@@ -1,18 +1,37 @@
 //! wasmhook: an event-driven webhook host whose plugins are WebAssembly
 //! components.
 //!
+//! Data flows one way: `ingest → store → worker (runtime → policy →
+//! delivery) → store`.
+//!
 //! # Layout
-//! - [`model`]: domain types (`Event`, `OutboundRequest`, `Decision`).
-//! - [`ingest`]: parsing events from the wire formats.
+//! - [`model`]: domain types (`Event`, `OutboundRequest`, `Decision`, `Secret`).
+//! - [`config`]: the TOML configuration, with errors naming file, line and key.
+//! - [`ingest`]: wire formats (native JSON, CloudEvents) into events.
+//! - [`server`]: the HTTP edge: routes, auth, body limits, status codes.
+//! - [`api`]: management endpoints as functions over [`app::App`].
+//! - [`store`]: the durable queues, delivery log and kv (SQLite).
+//! - [`worker`]: the invocation and delivery loops.
 //! - [`runtime`]: wasmtime, the plugin sandbox, and output validation.
-//! - [`store`]: persistence (the plugin key-value store).
-//! - [`cli`]: the `wasmhook` command line (`check`, `run`).
+//! - [`policy`]: the egress policy (allowlist, private networks, secrets).
+//! - [`delivery`]: the outbound HTTP client, signing, retries, breaker.
+//! - [`registry`]: the loaded plugin set, rebuilt on reload.
+//! - [`metrics`]: Prometheus counters.
+//! - [`serve`], [`sink`], [`cli`]: the `wasmhook` commands.
 
+pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod registry;
 pub mod runtime;
+pub mod serve;
+pub mod server;
+pub mod sink;
 pub mod store;
+pub mod worker;

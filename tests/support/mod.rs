@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+pub mod host;
+pub mod http;
+pub mod receiver;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -146,5 +150,36 @@ pub fn event(name: &str, properties: serde_json::Value) -> Event {
         user_id: Some("user-7".into()),
         timestamp_ms: 1_764_000_000_000,
         properties,
+    }
+}
+
+/// Poll `check` every 20 ms until it returns `Some`, for at most `secs`.
+pub async fn eventually<T>(secs: u64, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`eventually`] with an async check.
+pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -341,6 +341,7 @@ async fn finish(
         remote_addr,
         redirects: 0,
         denied_by_policy: false,
+        timed_out: false,
     }
 }
 
@@ -360,6 +361,7 @@ fn failure(failure: TransportFailure, redirects: u32) -> AttemptReport {
         remote_addr: None,
         redirects,
         denied_by_policy: denied,
+        timed_out: matches!(failure, TransportFailure::Timeout),
     }
 }
 

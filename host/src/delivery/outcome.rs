@@ -123,6 +123,8 @@ pub struct AttemptReport {
     /// True when the egress guard refused the destination; the worker logs
     /// these as policy errors.
     pub denied_by_policy: bool,
+    /// True when no response arrived within the timeout.
+    pub timed_out: bool,
 }
 
 #[cfg(test)]

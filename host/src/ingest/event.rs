@@ -138,7 +138,8 @@ pub fn parse_event_value(value: Value) -> Result<Event, IngestError> {
     })
 }
 
-fn now_ms() -> u64 {
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
     u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 

@@ -1,9 +1,16 @@
 //! Ingest: turning what senders send into [`crate::model::Event`]s.
 //!
-//! Only wire-format parsing lives here so far (the native JSON event format
-//! shared by `wasmhook run --event` and the HTTP API). It knows nothing of
-//! WebAssembly or retries.
+//! Wire-format parsing (the native JSON event format shared by
+//! `wasmhook run --event` and the HTTP API, and CloudEvents 1.0 in
+//! structured, batch and binary modes). It knows nothing of WebAssembly,
+//! storage or retries, and nothing of HTTP status codes: the HTTP edge maps
+//! [`BodyError`] variants to statuses.
 
+mod batch;
+mod cloudevents;
 mod event;
 
-pub use event::{IngestError, parse_event, parse_event_value};
+pub use batch::{BodyError, BodyFormat, body_format, parse_body};
+pub use cloudevents::{parse_binary, parse_structured};
+pub(crate) use event::now_ms;
+pub use event::{IngestError, MAX_FIELD_BYTES, parse_event, parse_event_value};

@@ -3,7 +3,7 @@
 //! bucket so that a chatty plugin cannot flood the host's log.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::model::{LogLevel, LogLine};
 
@@ -110,6 +110,7 @@ impl LogForwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn bucket_allows_a_burst_then_the_sustained_rate() {

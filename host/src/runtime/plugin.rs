@@ -160,11 +160,18 @@ impl Plugin {
     /// trap, timeout, memory or fuel exhaustion, or invalid output is
     /// returned as a [`PluginError`] and costs only this invocation.
     pub fn invoke(&self, event: &Event) -> Invocation {
+        self.invoke_with_kv(event, None)
+    }
+
+    /// Like [`Plugin::invoke`], with the `kv` import backed by `kv` instead
+    /// of the plugin's own store for this one invocation (dry runs use an
+    /// overlay so that nothing is persisted).
+    pub fn invoke_with_kv(&self, event: &Event, kv: Option<Arc<dyn KvStore>>) -> Invocation {
         let start = Instant::now();
         let limits = &self.inner.shared.limits;
         let mut warm = match self.take_warm() {
             Some(w) => w,
-            None => match self.instantiate() {
+            None => match self.instantiate(kv.as_ref()) {
                 Ok(w) => w,
                 Err((store, e)) => {
                     let outcome = Err(classify(e, store.data(), limits));
@@ -174,7 +181,7 @@ impl Plugin {
                 }
             },
         };
-        let fuel_start = self.arm(&mut warm.store);
+        let fuel_start = self.arm(&mut warm.store, kv.as_ref());
         let result = warm
             .bindings
             .call_transform(&mut warm.store, &to_wit_event(event));
@@ -233,9 +240,9 @@ impl Plugin {
 
     /// Set the deadline and fuel for the next stretch of guest code, and
     /// reset per-invocation state. Returns the fuel budget, if metered.
-    fn arm(&self, store: &mut Store<State>) -> Option<u64> {
+    fn arm(&self, store: &mut Store<State>, kv: Option<&Arc<dyn KvStore>>) -> Option<u64> {
         let limits = &self.inner.shared.limits;
-        store.data_mut().begin_invocation();
+        store.data_mut().begin_invocation(kv);
         let tick = self
             .inner
             .runtime
@@ -271,7 +278,10 @@ impl Plugin {
 
     /// A fresh store and instance. On failure the store is returned too, so
     /// that logs written during start-up and the limiter state survive.
-    fn instantiate(&self) -> Result<Warm, (Store<State>, wasmtime::Error)> {
+    fn instantiate(
+        &self,
+        kv: Option<&Arc<dyn KvStore>>,
+    ) -> Result<Warm, (Store<State>, wasmtime::Error)> {
         let shared = self.inner.shared.clone();
         let stdout = Captured::new(shared.limits.max_stdio_bytes);
         let stderr = Captured::new(shared.limits.max_stdio_bytes);
@@ -290,7 +300,7 @@ impl Plugin {
         if let Some(e) = preopen_error {
             return Err((store, e.context("opening the assets directory")));
         }
-        self.arm(&mut store);
+        self.arm(&mut store, kv);
         match self.inner.pre.instantiate(&mut store) {
             Ok(bindings) => Ok(Warm {
                 store,

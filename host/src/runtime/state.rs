@@ -76,6 +76,9 @@ pub(crate) struct State {
     pub(crate) stderr: Captured,
     /// Operations on `kv` in the current invocation.
     pub(crate) kv_ops: u32,
+    /// The `kv` backend of the current invocation: the plugin's own store,
+    /// or an overlay for dry runs (writes kept apart, nothing persisted).
+    pub(crate) kv: Arc<dyn KvStore>,
 }
 
 impl State {
@@ -89,6 +92,7 @@ impl State {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(shared.limits.memory_mb),
+            kv: shared.kv.clone(),
             shared,
             logs: LogCollector::default(),
             stdout,
@@ -98,7 +102,8 @@ impl State {
     }
 
     /// Reset what is per invocation, keeping the instance.
-    pub(crate) fn begin_invocation(&mut self) {
+    pub(crate) fn begin_invocation(&mut self, kv: Option<&Arc<dyn KvStore>>) {
+        self.kv = kv.unwrap_or(&self.shared.kv).clone();
         self.logs = LogCollector::default();
         self.kv_ops = 0;
         self.limiter.denied = false;

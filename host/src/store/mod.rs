@@ -49,12 +49,14 @@
 pub mod conformance;
 mod contract;
 mod kv;
+mod overlay;
 mod queue;
 mod records;
 mod sqlite;
 
 pub use contract::Store;
 pub use kv::{KvStore, MemoryKv};
+pub use overlay::OverlayKv;
 pub use queue::{
     AckResult, Attempt, AttemptOutcome, Completion, DeliveryJob, Inserted, InvocationJob,
     InvocationOutcome, LeaseToken, NewEvent, NextStep, Verdict,

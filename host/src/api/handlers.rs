@@ -1,0 +1,237 @@
+//! The management endpoints as plain async functions over [`App`].
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::views;
+use crate::app::App;
+use crate::ingest::now_ms;
+use crate::model::Decision;
+use crate::store::{DeliveryQuery, DeliveryStatus, OverlayKv, RetryFilter, RetryResult};
+
+/// Largest page of `GET /v1/deliveries`.
+const MAX_PAGE: usize = 500;
+
+/// `GET /v1/events/{id}`: the event, each plugin's decision, and every
+/// delivery with its attempts.
+pub async fn get_event(app: &App, id: &str) -> Result<Value, ApiError> {
+    let detail = app
+        .store
+        .get_event(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))?;
+    Ok(json!({
+        "event": views::event(&detail.event),
+        "received_ms": detail.received_ms,
+        "plugins": detail.invocations.iter().map(views::invocation).collect::<Vec<_>>(),
+        "deliveries": detail.deliveries.iter().map(views::delivery).collect::<Vec<_>>(),
+    }))
+}
+
+/// Query parameters of `GET /v1/deliveries`.
+#[derive(Debug, Default)]
+pub struct DeliveryListParams {
+    /// `status=pending|succeeded|failed`
+    pub status: Option<String>,
+    /// `plugin=NAME`
+    pub plugin: Option<String>,
+    /// `limit=N` (1..=500, default 50)
+    pub limit: Option<String>,
+    /// `cursor=…` from a previous page's `next_cursor`
+    pub cursor: Option<String>,
+}
+
+impl DeliveryListParams {
+    /// Parse a query string, refusing unknown parameters.
+    pub fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut p = DeliveryListParams::default();
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match k.as_ref() {
+                "status" => &mut p.status,
+                "plugin" => &mut p.plugin,
+                "limit" => &mut p.limit,
+                "cursor" => &mut p.cursor,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown query parameter {other:?} (expected status, plugin, limit, cursor)"
+                    )));
+                }
+            };
+            *slot = Some(v.into_owned());
+        }
+        Ok(p)
+    }
+}
+
+fn parse_status(s: &str) -> Result<DeliveryStatus, ApiError> {
+    DeliveryStatus::parse(s).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "status must be pending, succeeded or failed, not {s:?}"
+        ))
+    })
+}
+
+/// `GET /v1/deliveries?status=&plugin=&limit=&cursor=`.
+pub async fn list_deliveries(app: &App, params: DeliveryListParams) -> Result<Value, ApiError> {
+    let limit = match params.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}, not {l:?}"
+                ))
+            })?,
+    };
+    let status = params.status.as_deref().map(parse_status).transpose()?;
+    let page = app
+        .store
+        .list_deliveries(DeliveryQuery {
+            status,
+            plugin: params.plugin,
+            limit,
+            cursor: params.cursor,
+        })
+        .await?;
+    Ok(json!({
+        "deliveries": page.items.iter().map(views::delivery).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    }))
+}
+
+/// `POST /v1/deliveries/{id}/retry`.
+pub async fn retry_one(app: &App, id: &str) -> Result<Value, ApiError> {
+    match app.store.retry_delivery(id, now_ms()).await? {
+        RetryResult::Requeued => {
+            app.deliveries_ready.notify_one();
+            Ok(json!({"id": id, "status": "pending"}))
+        }
+        RetryResult::NotFound => Err(ApiError::NotFound(format!("no delivery with id {id:?}"))),
+        RetryResult::AlreadyPending => Err(ApiError::Conflict(format!(
+            "delivery {id} is already pending"
+        ))),
+    }
+}
+
+/// `POST /v1/deliveries/retry` with `{"plugin"?, "status"? (default failed),
+/// "from_ms"?, "to_ms"?}`.
+pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let Value::Object(obj) = v else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let mut filter = RetryFilter::default();
+    for (k, v) in obj {
+        match (k.as_str(), v) {
+            ("plugin", Value::String(s)) => filter.plugin = Some(s),
+            ("status", Value::String(s)) => filter.status = parse_status(&s)?,
+            ("from_ms", Value::Number(n)) if n.is_u64() => filter.from_ms = n.as_u64(),
+            ("to_ms", Value::Number(n)) if n.is_u64() => filter.to_ms = n.as_u64(),
+            (k @ ("plugin" | "status"), _) => {
+                return Err(ApiError::BadRequest(format!("`{k}` must be a string")));
+            }
+            (k @ ("from_ms" | "to_ms"), _) => {
+                return Err(ApiError::BadRequest(format!(
+                    "`{k}` must be a non-negative integer (ms since 1970)"
+                )));
+            }
+            (other, _) => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown field `{other}` (expected plugin, status, from_ms, to_ms)"
+                )));
+            }
+        }
+    }
+    let requeued = app.store.retry_deliveries(filter, now_ms()).await?;
+    if requeued > 0 {
+        app.deliveries_ready.notify_one();
+    }
+    Ok(json!({ "requeued": requeued }))
+}
+
+/// `GET /v1/plugins`: name, component hash, events, counts by outcome.
+pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
+    let stats = app.store.plugin_stats().await?;
+    let set = app.plugins();
+    let plugins: Vec<Value> = set
+        .plugins
+        .values()
+        .map(|p| {
+            let s = stats.get(&p.name).cloned().unwrap_or_default();
+            json!({
+                "name": p.name,
+                "component_sha256": p.plugin.info().hash,
+                "component_size": p.plugin.info().size,
+                "events": p.events,
+                "invocations": {"pending": s.invocations.pending, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error},
+                "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
+            })
+        })
+        .collect();
+    Ok(json!({ "plugins": plugins }))
+}
+
+/// `POST /v1/plugins/{name}/dry-run` with an event: the decision and the
+/// requests as they would be sent (after the policy check, with secrets
+/// masked), nothing sent, nothing stored (kv writes go to an overlay).
+pub async fn dry_run(app: &App, name: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let loaded = app
+        .plugins()
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no plugin named {name:?}")))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("body is not valid UTF-8".into()))?;
+    let event =
+        crate::ingest::parse_event(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let overlay: Arc<dyn crate::store::KvStore> = Arc::new(OverlayKv::new(app.store.kv()));
+    let plugin = loaded.plugin.clone();
+    let ev = event.clone();
+    let inv = tokio::task::spawn_blocking(move || plugin.invoke_with_kv(&ev, Some(overlay)))
+        .await
+        .map_err(|_| ApiError::Unavailable("the plugin could not be run".into()))?;
+    let logs: Vec<Value> = inv.logs.iter().map(views::log_line).collect();
+    let elapsed_us = inv.elapsed.as_micros() as u64;
+    let mut out = match inv.outcome {
+        Ok(Decision::Skip { reason }) => json!({"decision": "skip", "reason": reason}),
+        Ok(Decision::Fire { requests }) => {
+            let reqs: Vec<Value> = requests
+                .iter()
+                .map(|r| match loaded.policy.check_request(r).and_then(|d| loaded.policy.mask_secrets(r, &d)) {
+                    Ok(masked) => json!({"allowed": true, "request": views::request(&masked)}),
+                    Err(denied) => json!({"allowed": false, "denied": denied.to_string(), "request": views::request(r)}),
+                })
+                .collect();
+            json!({"decision": "fire", "requests": reqs})
+        }
+        Err(e) => json!({"decision": "error", "kind": e.kind().as_str(), "error": e.to_string()}),
+    };
+    out["event_id"] = json!(event.id);
+    out["logs"] = json!(logs);
+    out["elapsed_us"] = json!(elapsed_us);
+    Ok(out)
+}
+
+/// `GET /readyz`: the store answers and shutdown has not begun.
+pub async fn readiness(app: &App) -> Result<Value, ApiError> {
+    if app.is_shutting_down() {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    let depth = app.store.queue_depth(now_ms()).await?;
+    Ok(json!({
+        "status": "ready",
+        "plugins": app.plugins().plugins.len(),
+        "invocations_pending": depth.invocations_pending,
+        "deliveries_pending": depth.deliveries_pending,
+    }))
+}

@@ -1,0 +1,223 @@
+//! Request bodies → events: one event or an array of them, in the native
+//! format or CloudEvents, chosen by content type. Errors in a batch name
+//! the array index, and nothing of a batch is accepted if any event is bad.
+
+use serde_json::Value;
+
+use super::IngestError;
+use super::cloudevents::{parse_binary, parse_structured};
+use super::event::parse_event_value;
+use crate::model::Event;
+
+/// How the body is encoded, from the `content-type` header and `ce-*`
+/// headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json` (or none): native events, one or an array.
+    Native,
+    /// `application/cloudevents+json`: one structured CloudEvent.
+    CloudEvent,
+    /// `application/cloudevents-batch+json`: an array of CloudEvents.
+    CloudEventBatch,
+    /// `ce-specversion` header present: binary-mode CloudEvent.
+    CloudEventBinary,
+}
+
+/// Why a body could not be read as events (the HTTP edge maps these).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BodyError {
+    /// Unsupported content type (→ 415).
+    #[error(
+        "unsupported content type {0:?}: use application/json, application/cloudevents+json or application/cloudevents-batch+json"
+    )]
+    UnsupportedMediaType(String),
+    /// Too many events in one batch (→ 413).
+    #[error("a batch may hold at most {max} events; this one has {got}")]
+    TooManyEvents {
+        /// The limit.
+        max: usize,
+        /// What was sent.
+        got: usize,
+    },
+    /// An invalid event or body (→ 400).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Decide the body format from headers (lower-case names).
+pub fn body_format(
+    content_type: Option<&str>,
+    has_ce_specversion: bool,
+) -> Result<BodyFormat, BodyError> {
+    if has_ce_specversion {
+        return Ok(BodyFormat::CloudEventBinary);
+    }
+    let Some(ct) = content_type else {
+        return Ok(BodyFormat::Native);
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "" => Ok(BodyFormat::Native),
+        "application/cloudevents+json" => Ok(BodyFormat::CloudEvent),
+        "application/cloudevents-batch+json" => Ok(BodyFormat::CloudEventBatch),
+        _ => Err(BodyError::UnsupportedMediaType(ct.to_owned())),
+    }
+}
+
+fn json(body: &[u8]) -> Result<Value, BodyError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| BodyError::Invalid(format!("body is not valid UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| {
+        BodyError::Invalid(
+            IngestError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            }
+            .to_string(),
+        )
+    })
+}
+
+fn at_index(i: usize, e: IngestError) -> BodyError {
+    BodyError::Invalid(format!("events[{i}]: {e}"))
+}
+
+fn each(
+    values: Vec<Value>,
+    max: usize,
+    parse: fn(Value) -> Result<Event, IngestError>,
+) -> Result<Vec<Event>, BodyError> {
+    if values.len() > max {
+        return Err(BodyError::TooManyEvents {
+            max,
+            got: values.len(),
+        });
+    }
+    if values.is_empty() {
+        return Err(BodyError::Invalid("the batch is empty".into()));
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| parse(v).map_err(|e| at_index(i, e)))
+        .collect()
+}
+
+/// Parse a request body into events.
+pub fn parse_body(
+    format: BodyFormat,
+    headers: &[(String, String)],
+    content_type: Option<&str>,
+    body: &[u8],
+    max_events: usize,
+) -> Result<Vec<Event>, BodyError> {
+    match format {
+        BodyFormat::CloudEventBinary => parse_binary(headers, content_type, body)
+            .map(|e| vec![e])
+            .map_err(|e| BodyError::Invalid(e.to_string())),
+        BodyFormat::CloudEvent => parse_structured(json(body)?)
+            .map(|e| vec![e])
+            .map_err(|e| BodyError::Invalid(e.to_string())),
+        BodyFormat::CloudEventBatch => match json(body)? {
+            Value::Array(values) => each(values, max_events, parse_structured),
+            _ => Err(BodyError::Invalid(
+                "a CloudEvents batch must be a JSON array".into(),
+            )),
+        },
+        BodyFormat::Native => match json(body)? {
+            Value::Array(values) => each(values, max_events, parse_event_value),
+            single => parse_event_value(single)
+                .map(|e| vec![e])
+                .map_err(|e| BodyError::Invalid(e.to_string())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_content_type() {
+        assert_eq!(body_format(None, false), Ok(BodyFormat::Native));
+        assert_eq!(
+            body_format(Some("application/json; charset=utf-8"), false),
+            Ok(BodyFormat::Native)
+        );
+        assert_eq!(
+            body_format(Some("application/cloudevents+json"), false),
+            Ok(BodyFormat::CloudEvent)
+        );
+        assert_eq!(
+            body_format(Some("Application/CloudEvents-Batch+JSON"), false),
+            Ok(BodyFormat::CloudEventBatch)
+        );
+        assert_eq!(
+            body_format(Some("application/json"), true),
+            Ok(BodyFormat::CloudEventBinary)
+        );
+        assert!(matches!(
+            body_format(Some("text/plain"), false),
+            Err(BodyError::UnsupportedMediaType(_))
+        ));
+    }
+
+    #[test]
+    fn batch_errors_name_the_index_and_reject_the_whole_batch() {
+        let body = br#"[{"name":"a"},{"name":"b"},{"user_id":"x"}]"#;
+        let err = parse_body(BodyFormat::Native, &[], None, body, 1000).unwrap_err();
+        assert_eq!(
+            err,
+            BodyError::Invalid("events[2]: field `name` is required".into())
+        );
+        let ok = parse_body(
+            BodyFormat::Native,
+            &[],
+            None,
+            &body[..body.len() - 18]
+                .iter()
+                .chain(b"]")
+                .copied()
+                .collect::<Vec<_>>(),
+            1000,
+        );
+        assert_eq!(ok.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn batch_size_is_capped() {
+        let body = format!("[{}]", [r#"{"name":"a"}"#; 5].join(","));
+        assert_eq!(
+            parse_body(BodyFormat::Native, &[], None, body.as_bytes(), 4),
+            Err(BodyError::TooManyEvents { max: 4, got: 5 })
+        );
+    }
+
+    #[test]
+    fn malformed_json_and_utf8_are_invalid() {
+        assert!(
+            matches!(parse_body(BodyFormat::Native, &[], None, b"{\"name\":", 10), Err(BodyError::Invalid(m)) if m.contains("invalid JSON"))
+        );
+        assert!(
+            matches!(parse_body(BodyFormat::Native, &[], None, b"{\"name\":\"\xff\"}", 10), Err(BodyError::Invalid(m)) if m.contains("UTF-8"))
+        );
+        assert!(
+            matches!(parse_body(BodyFormat::Native, &[], None, b"[]", 10), Err(BodyError::Invalid(m)) if m.contains("empty"))
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(
+            parse_body(BodyFormat::Native, &[], None, deep.as_bytes(), 10),
+            Err(BodyError::Invalid(_))
+        ));
+    }
+}

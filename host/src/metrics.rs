@@ -1,0 +1,241 @@
+//! Process metrics in the Prometheus text format: events accepted, plugin
+//! invocations by outcome and duration, deliveries by outcome, attempt
+//! latency, queue depth. Counters are updated by the pipeline; `render`
+//! is called by `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Bucket upper bounds in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if s <= *le {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += s;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Queue depth as seen by the store at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Depth {
+    /// Invocations not yet completed.
+    pub invocations_pending: u64,
+    /// Deliveries not yet succeeded or failed.
+    pub deliveries_pending: u64,
+}
+
+/// All counters of the process.
+#[derive(Default)]
+pub struct Metrics {
+    events_accepted: AtomicU64,
+    events_duplicate: AtomicU64,
+    invocations: Mutex<BTreeMap<(String, String), u64>>,
+    invocation_seconds: Mutex<BTreeMap<String, Histogram>>,
+    deliveries: Mutex<BTreeMap<(String, String), u64>>,
+    attempt_seconds: Mutex<Histogram>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Escape a label value.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Count events committed by ingest (new and duplicate).
+    pub fn events(&self, accepted: u64, duplicates: u64) {
+        self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.events_duplicate
+            .fetch_add(duplicates, Ordering::Relaxed);
+    }
+
+    /// Count one plugin invocation (`outcome`: fire, skip, or an error kind).
+    pub fn invocation(&self, plugin: &str, outcome: &str, elapsed: Duration) {
+        *lock(&self.invocations)
+            .entry((plugin.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+        lock(&self.invocation_seconds)
+            .entry(plugin.to_owned())
+            .or_default()
+            .observe(elapsed);
+    }
+
+    /// Count one delivery attempt result (`outcome`: succeeded, retry,
+    /// failed, denied).
+    pub fn delivery(&self, plugin: &str, outcome: &str, latency: Option<Duration>) {
+        *lock(&self.deliveries)
+            .entry((plugin.to_owned(), outcome.to_owned()))
+            .or_default() += 1;
+        if let Some(d) = latency {
+            lock(&self.attempt_seconds).observe(d);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, depth: Depth) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_events_accepted_total Events durably accepted by ingest."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_events_accepted_total counter");
+        let _ = writeln!(
+            out,
+            "wasmhook_events_accepted_total {}",
+            self.events_accepted.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_events_duplicate_total Events whose id was already accepted."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_events_duplicate_total counter");
+        let _ = writeln!(
+            out,
+            "wasmhook_events_duplicate_total {}",
+            self.events_duplicate.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_plugin_invocations_total Plugin invocations by outcome."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_plugin_invocations_total counter");
+        for ((plugin, outcome), n) in lock(&self.invocations).iter() {
+            let _ = writeln!(
+                out,
+                "wasmhook_plugin_invocations_total{{plugin=\"{}\",outcome=\"{}\"}} {n}",
+                esc(plugin),
+                esc(outcome)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_plugin_invocation_seconds Plugin invocation wall time."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_plugin_invocation_seconds histogram");
+        for (plugin, h) in lock(&self.invocation_seconds).iter() {
+            h.render(
+                &mut out,
+                "wasmhook_plugin_invocation_seconds",
+                &format!("plugin=\"{}\"", esc(plugin)),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_deliveries_total Delivery attempt results by outcome."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_deliveries_total counter");
+        for ((plugin, outcome), n) in lock(&self.deliveries).iter() {
+            let _ = writeln!(
+                out,
+                "wasmhook_deliveries_total{{plugin=\"{}\",outcome=\"{}\"}} {n}",
+                esc(plugin),
+                esc(outcome)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_attempt_seconds Outbound HTTP attempt latency."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_attempt_seconds histogram");
+        lock(&self.attempt_seconds).render(&mut out, "wasmhook_attempt_seconds", "");
+        let _ = writeln!(out, "# HELP wasmhook_queue_depth Work not yet finished.");
+        let _ = writeln!(out, "# TYPE wasmhook_queue_depth gauge");
+        let _ = writeln!(
+            out,
+            "wasmhook_queue_depth{{queue=\"invocations\"}} {}",
+            depth.invocations_pending
+        );
+        let _ = writeln!(
+            out,
+            "wasmhook_queue_depth{{queue=\"deliveries\"}} {}",
+            depth.deliveries_pending
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let m = Metrics::default();
+        m.events(3, 1);
+        m.invocation("crm", "fire", Duration::from_micros(300));
+        m.invocation("crm", "timeout", Duration::from_millis(100));
+        m.delivery("crm", "succeeded", Some(Duration::from_millis(4)));
+        let text = m.render(Depth {
+            invocations_pending: 2,
+            deliveries_pending: 5,
+        });
+        assert!(
+            text.contains("wasmhook_events_accepted_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "wasmhook_plugin_invocations_total{plugin=\"crm\",outcome=\"timeout\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains(
+                "wasmhook_plugin_invocation_seconds_bucket{plugin=\"crm\",le=\"0.0005\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("wasmhook_plugin_invocation_seconds_count{plugin=\"crm\"} 2\n"));
+        assert!(
+            text.contains("wasmhook_attempt_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("wasmhook_queue_depth{queue=\"deliveries\"} 5\n"));
+    }
+}

@@ -1,0 +1,177 @@
+//! The set of loaded plugins and everything each needs to run and deliver:
+//! its compiled component, egress policy, HTTP client, signing key, limits
+//! and breaker. Built from configuration in one go, so a reload either
+//! produces a complete new set or fails and leaves the old one running.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, DeliveryConfig, PluginConfig, event_pattern_matches};
+use crate::delivery::{
+    BreakerConfig, ClientOptions, Deliverer, DestinationLimiter, HostHealth, Resolver, SigningKey,
+    SystemResolver,
+};
+use crate::policy::EgressPolicy;
+use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
+use crate::store::KvStore;
+
+/// One plugin, ready to invoke and deliver for.
+pub struct LoadedPlugin {
+    /// Its name.
+    pub name: String,
+    /// The compiled component.
+    pub plugin: Plugin,
+    /// Event-name patterns it subscribes to.
+    pub events: Vec<String>,
+    /// Its egress policy (allowlist, private networks, secrets).
+    pub policy: Arc<EgressPolicy>,
+    /// Its own HTTP client: connections are approved by this plugin's
+    /// policy, so they must not be shared with another plugin.
+    pub deliverer: Deliverer,
+    /// Retry schedule, timeouts, limits.
+    pub delivery: DeliveryConfig,
+    /// Standard Webhooks signing key, when configured.
+    pub signing: Option<SigningKey>,
+    /// In-flight cap per destination.
+    pub limiter: DestinationLimiter,
+    /// Unhealthy-host breaker.
+    pub health: HostHealth,
+}
+
+impl LoadedPlugin {
+    /// Whether this plugin wants events named `name`.
+    pub fn subscribes_to(&self, name: &str) -> bool {
+        self.events.iter().any(|p| event_pattern_matches(p, name))
+    }
+}
+
+/// All plugins of one configuration generation.
+#[derive(Default)]
+pub struct PluginSet {
+    /// By name.
+    pub plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+/// Why a plugin set could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin {plugin}: {message}")]
+pub struct RegistryError {
+    /// The plugin at fault.
+    pub plugin: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Shared inputs for building plugins.
+pub struct Builder<'a> {
+    /// The Wasm runtime.
+    pub runtime: &'a Runtime,
+    /// The durable kv backing every plugin's `kv` import.
+    pub kv: Arc<dyn KvStore>,
+    /// DNS resolver used by every delivery client (injectable for tests).
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl Builder<'_> {
+    /// A builder with the system resolver.
+    pub fn system_resolver() -> Arc<dyn Resolver> {
+        Arc::new(SystemResolver)
+    }
+
+    /// Build every plugin of a configuration.
+    pub fn build(&self, config: &Config) -> Result<PluginSet, RegistryError> {
+        let mut plugins = BTreeMap::new();
+        for pc in &config.plugins {
+            let loaded = self.build_one(pc).map_err(|message| RegistryError {
+                plugin: pc.name.clone(),
+                message,
+            })?;
+            plugins.insert(pc.name.clone(), Arc::new(loaded));
+        }
+        Ok(PluginSet { plugins })
+    }
+
+    fn build_one(&self, pc: &PluginConfig) -> Result<LoadedPlugin, String> {
+        let spec = PluginSpec {
+            name: pc.name.clone(),
+            config: pc.config.clone(),
+            assets_dir: pc.assets.clone(),
+            limits: PluginLimits {
+                timeout_ms: pc.timeout_ms,
+                memory_mb: pc.memory_mb,
+                fuel: pc.fuel,
+                instance_reuse: pc.instance_reuse,
+                max_requests: pc.max_requests,
+                max_body_bytes: pc.max_body_bytes,
+                ..PluginLimits::default()
+            },
+            kv: self.kv.clone(),
+        };
+        let plugin = self
+            .runtime
+            .load_file(&pc.component, spec)
+            .map_err(|e| format!("{}: {e}", pc.component.display()))?;
+        let policy = Arc::new(EgressPolicy::new(pc.policy_spec()).map_err(|e| e.to_string())?);
+        let deliverer = Deliverer::new(
+            policy.clone(),
+            ClientOptions {
+                resolver: self.resolver.clone(),
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let signing = pc
+            .delivery
+            .signing_secret
+            .as_ref()
+            .map(|s| SigningKey::from_whsec(s.expose()))
+            .transpose()
+            .map_err(|e| format!("delivery.signing_secret: {e}"))?;
+        Ok(LoadedPlugin {
+            name: pc.name.clone(),
+            plugin,
+            events: pc.events.clone(),
+            policy,
+            deliverer,
+            delivery: pc.delivery.clone(),
+            signing,
+            limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
+            health: HostHealth::new(BreakerConfig::default()),
+        })
+    }
+}
+
+impl PluginSet {
+    /// Names of the plugins subscribed to an event name.
+    pub fn route(&self, event_name: &str) -> Vec<String> {
+        self.plugins
+            .values()
+            .filter(|p| p.subscribes_to(event_name))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// A plugin by name.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.get(name).cloned()
+    }
+
+    /// The longest plugin deadline (sizes invocation leases).
+    pub fn max_plugin_timeout(&self) -> Duration {
+        self.plugins
+            .values()
+            .map(|p| Duration::from_millis(p.plugin.limits().timeout_ms))
+            .max()
+            .unwrap_or(Duration::from_millis(100))
+    }
+
+    /// The longest delivery timeout of any plugin (sizes delivery leases).
+    pub fn max_delivery_timeout(&self) -> Duration {
+        self.plugins
+            .values()
+            .map(|p| Duration::from_secs(p.delivery.timeout_s))
+            .max()
+            .unwrap_or(Duration::from_secs(30))
+    }
+}

@@ -1,0 +1,236 @@
+//! `wasmhook serve`: wiring of the whole pipeline (config → store →
+//! runtime → plugins → HTTP edge + workers), signal handling, reload.
+//!
+//! - SIGTERM / SIGINT: stop accepting, let open requests and in-flight work
+//!   finish within `server.shutdown_grace_s`, leave the rest queued.
+//! - SIGHUP, or a changed component file: reload config and plugins; an
+//!   invalid new config is refused and the old one keeps running.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::app::{App, IngestLimits};
+use crate::config::Config;
+use crate::delivery::Resolver;
+use crate::metrics::Metrics;
+use crate::registry::Builder;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::server::{self, Tokens};
+use crate::store::{SqliteStore, Store};
+use crate::worker::{self, WorkerConfig};
+
+/// How often component files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Options of `wasmhook serve` beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The config file.
+    pub config: PathBuf,
+    /// Override of `server.listen` (e.g. `127.0.0.1:0` in tests).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
+    let max_memory = config
+        .plugins
+        .iter()
+        .map(|p| p.memory_mb)
+        .max()
+        .unwrap_or(64)
+        .max(512);
+    Runtime::new(RuntimeConfig {
+        cache_dir: config
+            .runtime
+            .cache_dir
+            .clone()
+            .or_else(crate::runtime::default_cache_dir),
+        fuel: config.runtime.fuel || config.plugins.iter().any(|p| p.fuel.is_some()),
+        max_memory_mb: max_memory,
+        ..RuntimeConfig::default()
+    })
+    .context("starting the WebAssembly runtime")
+}
+
+/// Run the server until SIGTERM/SIGINT. `resolver` is the DNS resolver of
+/// the delivery clients (the system's, or a test's).
+pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> {
+    let config = Config::load(&opts.config)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.store.path)
+            .with_context(|| format!("opening the store {}", config.store.path.display()))?,
+    );
+    let runtime = runtime_for(&config)?;
+    let builder = Builder {
+        runtime: &runtime,
+        kv: store.kv(),
+        resolver: resolver.clone(),
+    };
+    let plugins = builder.build(&config).context("loading plugins")?;
+    let app = Arc::new(App {
+        store,
+        runtime: runtime.clone(),
+        plugins: ArcSwap::from_pointee(plugins),
+        tokens: ArcSwap::from_pointee(tokens_of(&config)),
+        limits: IngestLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            max_batch_events: config.server.max_batch_events,
+        },
+        metrics: Metrics::default(),
+        invocations_ready: Notify::new(),
+        deliveries_ready: Notify::new(),
+        shutting_down: Default::default(),
+    });
+    let listen = opts.listen.unwrap_or(config.server.listen);
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let grace = Duration::from_secs(config.server.shutdown_grace_s);
+    eprintln!(
+        "wasmhook listening on {} ({} plugins: {})",
+        listener.local_addr()?,
+        config.plugins.len(),
+        config
+            .plugins
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = tokio::spawn(worker::run(
+        app.clone(),
+        WorkerConfig::default(),
+        stop_rx.clone(),
+    ));
+    let reloader = tokio::spawn(reload_loop(
+        app.clone(),
+        opts.config.clone(),
+        config,
+        resolver,
+        stop_rx,
+    ));
+
+    server::run(listener, app.clone(), shutdown_signal(), grace).await;
+    tracing::info!("shutting down: finishing in-flight work");
+    eprintln!("wasmhook shutting down");
+    app.shutting_down.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    reloader.abort();
+    if tokio::time::timeout(grace, workers).await.is_err() {
+        tracing::warn!(
+            "grace period over with work in flight; it stays queued and resumes on restart"
+        );
+    }
+    Ok(())
+}
+
+fn tokens_of(config: &Config) -> Tokens {
+    Tokens::new(
+        &config.auth.ingest_tokens,
+        &config.auth.admin_tokens,
+        config.auth.insecure_no_auth,
+    )
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn mtimes(config: &Config) -> Vec<(PathBuf, Option<SystemTime>)> {
+    config
+        .plugins
+        .iter()
+        .map(|p| {
+            (
+                p.component.clone(),
+                std::fs::metadata(&p.component)
+                    .and_then(|m| m.modified())
+                    .ok(),
+            )
+        })
+        .collect()
+}
+
+/// Reload on SIGHUP or when a component file changes.
+async fn reload_loop(
+    app: Arc<App>,
+    path: PathBuf,
+    mut current: Config,
+    resolver: Arc<dyn Resolver>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload disabled");
+        return;
+    };
+    let mut seen = mtimes(&current);
+    loop {
+        let why = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = tokio::time::sleep(WATCH_INTERVAL) => {
+                let now = mtimes(&current);
+                if now == seen { continue; }
+                seen = now;
+                "a component file changed"
+            }
+            _ = stop.changed() => return,
+        };
+        match reload(&app, &path, &current, &resolver) {
+            Ok(config) => {
+                eprintln!(
+                    "wasmhook reloaded ({why}): {} plugins",
+                    config.plugins.len()
+                );
+                seen = mtimes(&config);
+                current = config;
+            }
+            Err(e) => {
+                eprintln!("wasmhook: reload ({why}) refused, keeping the running config: {e:#}");
+                tracing::error!(error = %format!("{e:#}"), "reload refused");
+            }
+        }
+    }
+}
+
+fn reload(
+    app: &App,
+    path: &Path,
+    current: &Config,
+    resolver: &Arc<dyn Resolver>,
+) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    if config.server.listen != current.server.listen || config.store.path != current.store.path {
+        tracing::warn!("server.listen and store.path changes take effect only after a restart");
+    }
+    let builder = Builder {
+        runtime: &app.runtime,
+        kv: app.store.kv(),
+        resolver: resolver.clone(),
+    };
+    let plugins = builder.build(&config).context("loading plugins")?;
+    app.plugins.store(Arc::new(plugins));
+    app.tokens.store(Arc::new(tokens_of(&config)));
+    app.invocations_ready.notify_one();
+    Ok(config)
+}

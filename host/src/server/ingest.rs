@@ -1,0 +1,62 @@
+//! `POST /v1/events`: parse, route to subscribed plugins, commit durably,
+//! then answer 202 with the ids.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::reply::{self, Body};
+use crate::app::App;
+use crate::ingest::{body_format, now_ms, parse_body};
+use crate::store::{Inserted, NewEvent};
+
+/// Handle an ingest request whose body was already read within limits.
+pub(super) async fn accept(
+    app: &App,
+    headers: &[(String, String)],
+    content_type: Option<&str>,
+    body: &[u8],
+) -> hyper::Response<Body> {
+    let has_ce = headers.iter().any(|(k, _)| k == "ce-specversion");
+    let format = match body_format(content_type, has_ce) {
+        Ok(f) => f,
+        Err(e) => return reply::body_error(e),
+    };
+    let events = match parse_body(
+        format,
+        headers,
+        content_type,
+        body,
+        app.limits.max_batch_events,
+    ) {
+        Ok(events) => events,
+        Err(e) => return reply::body_error(e),
+    };
+    let plugins = app.plugins();
+    let received_ms = now_ms();
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let batch = events
+        .into_iter()
+        .map(|event| NewEvent {
+            plugins: plugins.route(&event.name),
+            event,
+            received_ms,
+        })
+        .collect();
+    match app.store.insert_events(batch).await {
+        Ok(results) => {
+            let new = results.iter().filter(|r| **r == Inserted::New).count() as u64;
+            app.metrics.events(new, results.len() as u64 - new);
+            if new > 0 {
+                app.invocations_ready.notify_one();
+            }
+            reply::json(StatusCode::ACCEPTED, &json!({ "ids": ids }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "committing events failed");
+            reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the events could not be stored durably; nothing was accepted, retry later",
+            )
+        }
+    }
+}

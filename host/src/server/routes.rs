@@ -1,0 +1,210 @@
+//! Routing: method + path → handler, with authentication and body limits
+//! applied before any handler runs.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::auth::{Audience, Refusal};
+use super::ingest;
+use super::reply::{self, Body};
+use crate::api::{self, DeliveryListParams};
+use crate::app::App;
+use crate::metrics::Depth;
+
+/// Bodies of management requests (dry-run events, bulk retry filters).
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Handle one request. Never fails: every error is a JSON response.
+pub(super) async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => reply::json(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["readyz"]) => match api::readiness(app).await {
+            Ok(v) => reply::json(StatusCode::OK, &v),
+            Err(e) => reply::api_error(e),
+        },
+        (_, ["v1", "events"]) if method == Method::POST => ingest_route(app, req).await,
+        (_, ["v1", "events"]) => method_not_allowed("POST"),
+        (_, ["healthz" | "readyz"]) => method_not_allowed("GET"),
+        _ => admin_route(app, req, &method, &segments).await,
+    }
+}
+
+fn method_not_allowed(allowed: &'static str) -> Response<Body> {
+    let mut resp = reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; use {allowed}"),
+    );
+    resp.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allowed),
+    );
+    resp
+}
+
+fn unauthorized(refusal: Refusal, audience: Audience) -> Response<Body> {
+    let which = match audience {
+        Audience::Ingest => "an ingest token",
+        Audience::Admin => "an admin token",
+    };
+    let msg = match refusal {
+        Refusal::Missing => {
+            format!("missing credentials: send `authorization: Bearer <token>` with {which}")
+        }
+        Refusal::Wrong => format!("invalid token: this endpoint needs {which}"),
+    };
+    let mut resp = reply::error(StatusCode::UNAUTHORIZED, msg);
+    resp.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Bearer"),
+    );
+    resp
+}
+
+/// The 401 response when the request lacks a valid token for `audience`.
+fn authorize(app: &App, req: &Request<Incoming>, audience: Audience) -> Option<Response<Body>> {
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    app.tokens
+        .load()
+        .check(header, audience)
+        .err()
+        .map(|r| unauthorized(r, audience))
+}
+
+/// Read the body, refusing more than `limit` bytes (also when the client
+/// announced more in `content-length`).
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
+    let too_large = || {
+        reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the {limit}-byte limit"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )),
+    }
+}
+
+async fn ingest_route(app: &App, req: Request<Incoming>) -> Response<Body> {
+    if let Some(resp) = authorize(app, &req, Audience::Ingest) {
+        return resp;
+    }
+    if app.is_shutting_down() {
+        return reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; retry against another instance",
+        );
+    }
+    let content_type = req.headers().get(hyper::header::CONTENT_TYPE).map(|v| {
+        v.to_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|_| "<invalid>".into())
+    });
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("ce-"))
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match read_body(req, app.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    ingest::accept(app, &headers, content_type.as_deref(), &body).await
+}
+
+async fn admin_route(
+    app: &App,
+    req: Request<Incoming>,
+    method: &Method,
+    segments: &[&str],
+) -> Response<Body> {
+    let known = matches!(
+        segments,
+        ["metrics"]
+            | ["v1", "events", _]
+            | ["v1", "deliveries"]
+            | ["v1", "deliveries", "retry"]
+            | ["v1", "deliveries", _, "retry"]
+            | ["v1", "plugins"]
+            | ["v1", "plugins", _, "dry-run"]
+    );
+    if !known {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            format!("no route for {} {}", method, req.uri().path()),
+        );
+    }
+    if let Some(resp) = authorize(app, &req, Audience::Admin) {
+        return resp;
+    }
+    let query = req.uri().query().map(str::to_owned);
+    let result = match (method, segments) {
+        (&Method::GET, ["metrics"]) => {
+            let depth = app
+                .store
+                .queue_depth(crate::ingest::now_ms())
+                .await
+                .unwrap_or_default();
+            let text = app.metrics.render(Depth {
+                invocations_pending: depth.invocations_pending,
+                deliveries_pending: depth.deliveries_pending,
+            });
+            return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
+        }
+        (&Method::GET, ["v1", "events", id]) => api::get_event(app, id).await,
+        (&Method::GET, ["v1", "deliveries"]) => {
+            match DeliveryListParams::from_query(query.as_deref()) {
+                Ok(params) => api::list_deliveries(app, params).await,
+                Err(e) => Err(e),
+            }
+        }
+        (&Method::POST, ["v1", "deliveries", "retry"]) => {
+            match read_body(req, ADMIN_BODY_LIMIT).await {
+                Ok(body) => api::retry_bulk(app, &body).await,
+                Err(resp) => return resp,
+            }
+        }
+        (&Method::POST, ["v1", "deliveries", id, "retry"]) => api::retry_one(app, id).await,
+        (&Method::GET, ["v1", "plugins"]) => api::list_plugins(app).await,
+        (&Method::POST, ["v1", "plugins", name, "dry-run"]) => {
+            let name = (*name).to_owned();
+            match read_body(req, ADMIN_BODY_LIMIT).await {
+                Ok(body) => api::dry_run(app, &name, &body).await,
+                Err(resp) => return resp,
+            }
+        }
+        _ => {
+            return reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} not allowed here"),
+            );
+        }
+    };
+    match result {
+        Ok(v) => reply::json(StatusCode::OK, &v),
+        Err(e) => reply::api_error(e),
+    }
+}

@@ -1,0 +1,229 @@
+//! The delivery loop: lease due deliveries, and for each: policy check,
+//! breaker and per-destination limit, secret filling, one attempt, and the
+//! next step (succeeded, retry at, dead letter) recorded with the attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+
+use super::{IDLE_POLL, LEASE_MARGIN, idle};
+use crate::app::App;
+use crate::delivery::{
+    Admission, AttemptOutcome as Outcome, AttemptReport, DEFAULT_JITTER, PolicyRedirects,
+    SendRequest, destination_key, next_delay,
+};
+use crate::ingest::now_ms;
+use crate::registry::LoadedPlugin;
+use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep};
+
+/// Retry a busy destination (all slots in use) after this long.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
+
+pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    while !*shutdown.borrow() {
+        let free = permits.available_permits();
+        if free == 0 {
+            let Ok(p) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            drop(p);
+            continue;
+        }
+        let lease_ms = (app.plugins().max_delivery_timeout() + LEASE_MARGIN).as_millis() as u64;
+        let jobs = match app
+            .store
+            .lease_deliveries(now_ms(), lease_ms, free.min(64))
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "leasing deliveries failed");
+                idle(&app.deliveries_ready, &mut shutdown, IDLE_POLL).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            let wait = match app.store.next_due_ms().await {
+                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).min(IDLE_POLL),
+                _ => IDLE_POLL,
+            };
+            idle(
+                &app.deliveries_ready,
+                &mut shutdown,
+                wait.max(Duration::from_millis(5)),
+            )
+            .await;
+            continue;
+        }
+        for job in jobs {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                deliver(&app, job).await;
+                drop(permit);
+            });
+        }
+    }
+    let _ = permits.acquire_many(concurrency as u32).await;
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn deliver(app: &App, job: DeliveryJob) {
+    let Some(plugin) = app.plugins().get(&job.plugin) else {
+        let reason = format!("plugin {} is no longer configured", job.plugin);
+        fail_without_sending(app, &job, AttemptOutcome::Policy, reason).await;
+        return;
+    };
+    let dest = match plugin.policy.check_request(&job.request) {
+        Ok(dest) => dest,
+        Err(denied) => {
+            app.metrics.delivery(&job.plugin, "denied", None);
+            fail_without_sending(app, &job, AttemptOutcome::Policy, denied.to_string()).await;
+            return;
+        }
+    };
+    let filled = match plugin.policy.fill_secrets(&job.request, &dest) {
+        Ok(filled) => filled,
+        Err(denied) => {
+            app.metrics.delivery(&job.plugin, "denied", None);
+            fail_without_sending(app, &job, AttemptOutcome::Policy, denied.to_string()).await;
+            return;
+        }
+    };
+    let key = destination_key(dest.url()).unwrap_or_default();
+    if let Admission::Paused { resume_in } = plugin.health.allow(&key, Instant::now()) {
+        release(app, &job, now_ms() + ms(resume_in)).await;
+        return;
+    }
+    let Some(_slot) = plugin.limiter.try_acquire(&key) else {
+        release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
+        return;
+    };
+    let started_ms = now_ms();
+    let redirects = PolicyRedirects::new(&plugin.policy, &job.request);
+    let report = plugin
+        .deliverer
+        .send(SendRequest {
+            method: filled.method,
+            url: &filled.url,
+            headers: &filled.headers,
+            body: &filled.body,
+            webhook_id: &job.id,
+            signing: plugin.signing.as_ref(),
+            timeout: Duration::from_secs(plugin.delivery.timeout_s),
+            response_body_limit: plugin.delivery.response_body_limit_bytes,
+            redirects: redirects
+                .as_ref()
+                .map(|r| r as &dyn crate::delivery::RedirectGuard),
+        })
+        .await;
+    drop(filled);
+    plugin
+        .health
+        .record(&key, !report.outcome.counts_against_host(), Instant::now());
+    let (attempt, next, label) = settle_report(&plugin, &job, started_ms, &report);
+    app.metrics
+        .delivery(&job.plugin, label, Some(report.duration));
+    record(app, &job, attempt, next).await;
+}
+
+/// Turn a report into the attempt row and the delivery's next step.
+fn settle_report(
+    plugin: &LoadedPlugin,
+    job: &DeliveryJob,
+    started_ms: u64,
+    report: &AttemptReport,
+) -> (Attempt, NextStep, &'static str) {
+    let kind = match (report.status_code, &report.outcome) {
+        (_, Outcome::Succeeded) => AttemptOutcome::Success,
+        (Some(_), _) => AttemptOutcome::Status,
+        (None, _) if report.denied_by_policy => AttemptOutcome::Policy,
+        (None, _) if report.timed_out => AttemptOutcome::Timeout,
+        (None, _) => AttemptOutcome::Network,
+    };
+    let (next, label) = match &report.outcome {
+        Outcome::Succeeded => (NextStep::Succeeded, "succeeded"),
+        Outcome::Failed { reason } => (NextStep::Failed(reason.clone()), "failed"),
+        Outcome::Retry { after, reason } => {
+            let schedule: Vec<Duration> = plugin
+                .delivery
+                .retry_schedule_s
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect();
+            match next_delay(
+                &schedule,
+                job.attempts_so_far + 1,
+                *after,
+                DEFAULT_JITTER,
+                &mut rand::rng(),
+            ) {
+                Some(delay) => (NextStep::RetryAt(now_ms() + ms(delay)), "retry"),
+                None => (
+                    NextStep::Failed(format!(
+                        "{reason}; gave up after {} attempts",
+                        job.attempts_so_far + 1
+                    )),
+                    "failed",
+                ),
+            }
+        }
+    };
+    let attempt = Attempt {
+        started_ms,
+        duration_ms: ms(report.duration),
+        status_code: report.status_code,
+        error: report.error.clone(),
+        outcome: kind,
+    };
+    (attempt, next, label)
+}
+
+async fn fail_without_sending(
+    app: &App,
+    job: &DeliveryJob,
+    outcome: AttemptOutcome,
+    reason: String,
+) {
+    let attempt = Attempt {
+        started_ms: now_ms(),
+        duration_ms: 0,
+        status_code: None,
+        error: Some(reason.clone()),
+        outcome,
+    };
+    record(app, job, attempt, NextStep::Failed(reason)).await;
+}
+
+async fn record(app: &App, job: &DeliveryJob, attempt: Attempt, next: NextStep) {
+    match app
+        .store
+        .record_attempt(&job.id, &job.lease, attempt, next, now_ms())
+        .await
+    {
+        Ok(AckResult::Applied) => {}
+        Ok(other) => {
+            tracing::warn!(delivery = %job.id, result = ?other, "attempt not recorded: lease lost")
+        }
+        Err(e) => {
+            tracing::error!(delivery = %job.id, error = %e, "recording an attempt failed; it will be retried when the lease expires")
+        }
+    }
+}
+
+async fn release(app: &App, job: &DeliveryJob, retry_at_ms: u64) {
+    if let Err(e) = app
+        .store
+        .release_delivery(&job.id, &job.lease, retry_at_ms)
+        .await
+    {
+        tracing::error!(delivery = %job.id, error = %e, "releasing a delivery failed");
+    }
+}

@@ -1,0 +1,246 @@
+//! The HTTP edge of `wasmhook serve`: authentication on every endpoint,
+//! every ingest error status with a JSON `error` naming the problem, and
+//! CloudEvents in structured, batch and binary modes.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, component, config_head};
+use support::http::request;
+use support::receiver::TestReceiver;
+
+fn config(rx: &TestReceiver, server_extra: &str) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "hostile"
+component = "{c}"
+events = ["*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+mode = "ok"
+url = "{url}/hook"
+"#,
+        head = config_head().replace(
+            "shutdown_grace_s = 5",
+            &format!("shutdown_grace_s = 5\n{server_extra}")
+        ),
+        c = component("hostile"),
+        url = rx.url(),
+    )
+}
+
+async fn post(
+    host: &Host,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let auth = format!("Bearer {INGEST_TOKEN}");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", content_type),
+    ];
+    headers.extend_from_slice(extra);
+    let (status, _, body) = request("POST", &host.url("/v1/events"), &headers, body).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_requires_the_right_token() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&config(&rx, ""), &[]);
+    let ingest = format!("Bearer {INGEST_TOKEN}");
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let admin_routes = [
+        ("GET", "/v1/events/x"),
+        ("GET", "/v1/deliveries"),
+        ("POST", "/v1/deliveries/x/retry"),
+        ("POST", "/v1/deliveries/retry"),
+        ("GET", "/v1/plugins"),
+        ("POST", "/v1/plugins/hostile/dry-run"),
+        ("GET", "/metrics"),
+    ];
+    for (method, path) in admin_routes {
+        for auth in [None, Some(ingest.as_str()), Some("Bearer wrong")] {
+            let headers: Vec<(&str, &str)> =
+                auth.map(|a| ("authorization", a)).into_iter().collect();
+            let (status, resp_headers, body) =
+                request(method, &host.url(path), &headers, b"{}").await;
+            assert_eq!(status, 401, "{method} {path} with {auth:?}");
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["error"].as_str().unwrap().contains("admin token"), "{v}");
+            assert!(resp_headers.iter().any(|(k, _)| k == "www-authenticate"));
+        }
+        let (status, _, _) =
+            request(method, &host.url(path), &[("authorization", &admin)], b"{}").await;
+        assert_ne!(status, 401, "{method} {path} with the admin token");
+    }
+    for auth in [None, Some(admin.as_str()), Some("Bearer wrong")] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let (status, _, body) = request(
+            "POST",
+            &host.url("/v1/events"),
+            &headers,
+            br#"{"name":"x"}"#,
+        )
+        .await;
+        assert_eq!(status, 401, "ingest with {auth:?}");
+        assert!(String::from_utf8_lossy(&body).contains("ingest token"));
+    }
+    // health endpoints are open (load balancers), everything else 404s
+    assert_eq!(request("GET", &host.url("/healthz"), &[], b"").await.0, 200);
+    assert_eq!(
+        request("GET", &host.url("/nope"), &[("authorization", &admin)], b"")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        request(
+            "GET",
+            &host.url("/v1/events"),
+            &[("authorization", &ingest)],
+            b""
+        )
+        .await
+        .0,
+        405
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_errors_have_specific_statuses_and_messages() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(
+        &config(&rx, "max_body_bytes = 4096\nmax_batch_events = 5"),
+        &[],
+    );
+    let json_ct = "application/json";
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            json_ct,
+            br#"{"user_id":"u"}"#.to_vec(),
+            400,
+            "`name` is required",
+        ),
+        (
+            json_ct,
+            br#"[{"name":"a"},{"name":7}]"#.to_vec(),
+            400,
+            "events[1]: field `name` must be a string",
+        ),
+        (json_ct, b"{\"name\":".to_vec(), 400, "invalid JSON"),
+        (json_ct, b"{\"name\":\"\xff\"}".to_vec(), 400, "UTF-8"),
+        (
+            json_ct,
+            br#"{"name":"a","properties":[]}"#.to_vec(),
+            400,
+            "`properties` must be an object",
+        ),
+        (
+            json_ct,
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            413,
+            "limit",
+        ),
+        (
+            json_ct,
+            format!("[{}]", [r#"{"name":"a"}"#; 6].join(",")).into_bytes(),
+            413,
+            "at most 5 events",
+        ),
+        (
+            json_ct,
+            format!(
+                r#"{{"name":"a","properties":{{"x":"{}"}}}}"#,
+                "y".repeat(5000)
+            )
+            .into_bytes(),
+            413,
+            "4096-byte limit",
+        ),
+        (
+            "text/plain",
+            br#"{"name":"a"}"#.to_vec(),
+            415,
+            "unsupported content type",
+        ),
+        (
+            "application/cloudevents+json",
+            br#"{"specversion":"1.0","id":"1","type":"t"}"#.to_vec(),
+            400,
+            "`source`",
+        ),
+    ];
+    for (ct, body, status, needle) in cases {
+        let (got, v) = post(&host, ct, &body, &[]).await;
+        assert_eq!(got, status, "{needle}: {v}");
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no JSON error for {needle}: {v}"));
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+    // nothing of a rejected batch was stored
+    let (status, _) = host.admin("GET", "/v1/deliveries", "").await;
+    assert_eq!(status, 200);
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(v["plugins"][0]["invocations"]["fire"], 0);
+    assert_eq!(v["plugins"][0]["invocations"]["pending"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudevents_in_all_three_modes() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&config(&rx, ""), &[]);
+    let structured = json!({"specversion":"1.0","id":"ce-s","source":"/shop","type":"cart.abandoned","subject":"u-1","time":"2026-11-29T12:00:00Z","data":{"cart":3}});
+    let (status, v) = post(
+        &host,
+        "application/cloudevents+json",
+        structured.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!((status, v), (202, json!({"ids": ["ce-s"]})));
+    let batch = json!([
+        {"specversion":"1.0","id":"ce-b1","source":"/s","type":"a"},
+        {"specversion":"1.0","id":"ce-b2","source":"/s","type":"b","data":{"k":1}}
+    ]);
+    let (status, v) = post(
+        &host,
+        "application/cloudevents-batch+json",
+        batch.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!((status, v), (202, json!({"ids": ["ce-b1", "ce-b2"]})));
+    let binary = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "ce-bin"),
+        ("ce-source", "/game"),
+        ("ce-type", "level.reached"),
+        ("ce-subject", "p-9"),
+    ];
+    let (status, v) = post(&host, "application/json", br#"{"level":10}"#, &binary).await;
+    assert_eq!((status, v), (202, json!({"ids": ["ce-bin"]})));
+
+    let detail = host.settled_event("ce-s", 30).await;
+    assert_eq!(detail["event"]["name"], "cart.abandoned");
+    assert_eq!(detail["event"]["user_id"], "u-1");
+    assert_eq!(detail["event"]["timestamp_ms"], 1_795_953_600_000u64);
+    assert_eq!(detail["event"]["properties"], json!({"cart": 3}));
+    let bin = host.settled_event("ce-bin", 30).await;
+    assert_eq!(bin["event"]["properties"], json!({"level": 10}));
+    assert_eq!(bin["event"]["user_id"], "p-9");
+    // the plugin echoed each event to the receiver
+    let seen = rx.wait_for(4, 30).await;
+    let names: Vec<String> = seen
+        .iter()
+        .map(|r| r.body_json()["name"].as_str().unwrap().to_owned())
+        .collect();
+    for n in ["cart.abandoned", "a", "b", "level.reached"] {
+        assert!(names.iter().any(|x| x == n), "{names:?}");
+    }
+}

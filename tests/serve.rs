@@ -1,0 +1,491 @@
+//! `wasmhook serve` end to end: real process, real components, real SQLite
+//! file, a recording receiver on 127.0.0.1. Delivery with secrets and
+//! signatures, fan-out, skip, plugin errors, retries, Retry-After,
+//! permanent failure, dead letter and replay, idempotent ingest, policy
+//! denials, dry-run, and the management API.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use support::host::{ADMIN_TOKEN, Host, SIGNING_SECRET, component, config_head};
+use support::receiver::{Reply, TestReceiver};
+use wasmhook::delivery::SigningKey;
+
+const GAME_KEY: &str = "s3cr3t-game-key-VALUE";
+const PUSH_KEY: &str = "s3cr3t-push-token-VALUE";
+
+/// game-reward (C) pointed at the receiver: two requests per event, both
+/// carrying a secret, signed.
+fn game_config(rx: &TestReceiver, schedule: &str) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "game-reward"
+component = "{c}"
+events = ["level.*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+backend_url = "{url}/game"
+push_url = "{url}/push"
+min_level = "10"
+coins = "100"
+[plugins.secrets]
+GAME_API_KEY = {{ env = "GAME_KEY", hosts = ["127.0.0.1"] }}
+PUSH_TOKEN = {{ env = "PUSH_KEY", hosts = ["127.0.0.1"] }}
+[plugins.delivery]
+timeout_s = 5
+retry_schedule_s = {schedule}
+signing_secret = "{SIGNING_SECRET}"
+"#,
+        head = config_head(),
+        c = component("game-reward"),
+        url = rx.url(),
+    )
+}
+
+fn game_host(rx: &TestReceiver, schedule: &str) -> Host {
+    Host::start(
+        &game_config(rx, schedule),
+        &[("GAME_KEY", GAME_KEY), ("PUSH_KEY", PUSH_KEY)],
+    )
+}
+
+fn level_event(id: &str, level: u32) -> String {
+    json!({"id": id, "name": "level.reached", "user_id": "p-1",
+           "properties": {"level": level, "player_id": "p-1", "push_token": "device-1"}})
+    .to_string()
+}
+
+/// The hostile fixture in `mode`, POSTing to the receiver.
+fn hostile_config(rx: &TestReceiver, mode: &str, extra: &str) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "hostile"
+component = "{c}"
+events = ["*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+mode = "{mode}"
+url = "{url}/hook"
+[plugins.delivery]
+timeout_s = 2
+retry_schedule_s = [1]
+{extra}
+"#,
+        head = config_head(),
+        c = component("hostile"),
+        url = rx.url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_fills_secrets_signs_and_fans_out() {
+    let rx = TestReceiver::start().await;
+    let host = game_host(&rx, "[1]");
+    let (status, body) = host.ingest(&level_event("evt-fan-1", 12)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body, json!({"ids": ["evt-fan-1"]}));
+
+    let seen = rx.wait_for(2, 30).await;
+    let coins = seen
+        .iter()
+        .find(|r| r.path == "/game/players/p-1/coins")
+        .expect("coins request");
+    let push = seen
+        .iter()
+        .find(|r| r.path == "/push")
+        .expect("push request");
+    assert_eq!(
+        coins.header("authorization"),
+        Some(format!("Bearer {GAME_KEY}").as_str())
+    );
+    assert_eq!(
+        push.header("authorization"),
+        Some(format!("Bearer {PUSH_KEY}").as_str())
+    );
+    assert_eq!(coins.body_json()["idempotency_key"], "evt-fan-1");
+
+    // Standard Webhooks signature over id.timestamp.body, distinct ids.
+    let key = SigningKey::from_whsec(SIGNING_SECRET).unwrap();
+    for r in [coins, push] {
+        let id = r.header("webhook-id").expect("webhook-id");
+        let ts = r.header("webhook-timestamp").expect("webhook-timestamp");
+        let sig = r.header("webhook-signature").expect("webhook-signature");
+        let now = ts.parse::<i64>().unwrap();
+        key.verify(id, ts, sig, &r.body, now, 5)
+            .expect("signature verifies");
+    }
+    assert_ne!(coins.header("webhook-id"), push.header("webhook-id"));
+
+    // The delivery log keeps placeholders; no secret value anywhere.
+    let v = host.settled_event("evt-fan-1", 30).await;
+    assert_eq!(v["plugins"][0]["decision"], "fire");
+    let deliveries = v["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries.iter().all(|d| d["status"] == "succeeded"), "{v}");
+    let text = v.to_string();
+    assert!(text.contains("{{secret:GAME_API_KEY}}"), "{text}");
+    for secret in [GAME_KEY, PUSH_KEY] {
+        assert!(!text.contains(secret), "secret leaked into the API: {text}");
+        assert!(!host.log().contains(secret), "secret leaked into the log");
+    }
+    let (_, list) = host
+        .admin("GET", "/v1/deliveries?status=succeeded", "")
+        .await;
+    assert!(!list.to_string().contains(GAME_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skip_is_recorded_with_its_reason_and_sends_nothing() {
+    let rx = TestReceiver::start().await;
+    let host = game_host(&rx, "[1]");
+    assert_eq!(host.ingest(&level_event("evt-skip", 3)).await.0, 202);
+    let v = host.settled_event("evt-skip", 30).await;
+    assert_eq!(v["plugins"][0]["decision"], "skip");
+    assert!(
+        v["plugins"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("below"),
+        "{v}"
+    );
+    assert!(v["deliveries"].as_array().unwrap().is_empty());
+    assert!(rx.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_errors_are_recorded_with_their_kind() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile_config(&rx, "error", ""), &[]);
+    host.ingest(r#"{"id":"evt-err","name":"x"}"#).await;
+    let v = host.settled_event("evt-err", 30).await;
+    let p = &v["plugins"][0];
+    assert_eq!(
+        (p["decision"].as_str(), p["error_kind"].as_str()),
+        (Some("error"), Some("plugin")),
+        "{v}"
+    );
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap()
+            .contains("plugin refused the event")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_500_is_retried_until_it_succeeds() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(500)]);
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    host.ingest(r#"{"id":"evt-retry","name":"x"}"#).await;
+    let seen = rx.wait_for(2, 30).await;
+    assert_eq!(
+        seen[0].header("webhook-id"),
+        seen[1].header("webhook-id"),
+        "same webhook-id on retry"
+    );
+    let v = host.settled_event("evt-retry", 30).await;
+    let d = &v["deliveries"][0];
+    assert_eq!(d["status"], "succeeded", "{v}");
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["status_code"], 500);
+    assert_eq!(attempts[1]["status_code"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_is_honoured() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(429).header("retry-after", "2")]);
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    host.ingest(r#"{"id":"evt-ra","name":"x"}"#).await;
+    let seen = rx.wait_for(2, 30).await;
+    let gap = seen[1].at.duration_since(seen[0].at);
+    // The schedule says 1 s (±20 %); Retry-After says 2 s.
+    assert!(
+        gap >= std::time::Duration::from_millis(1900),
+        "retried after {gap:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_410_fails_permanently_after_one_attempt() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(410));
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    host.ingest(r#"{"id":"evt-410","name":"x"}"#).await;
+    let v = host.settled_event("evt-410", 30).await;
+    let d = &v["deliveries"][0];
+    assert_eq!(d["status"], "failed", "{v}");
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    assert!(d["failure"].as_str().unwrap().contains("410"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    host.ingest(r#"{"id":"evt-dead","name":"x"}"#).await;
+    let v = host.settled_event("evt-dead", 30).await;
+    let d = &v["deliveries"][0];
+    assert_eq!(d["status"], "failed", "{v}");
+    assert_eq!(
+        d["attempts"].as_array().unwrap().len(),
+        2,
+        "first try + one retry"
+    );
+    let id = d["id"].as_str().unwrap().to_owned();
+
+    let (_, failed) = host
+        .admin("GET", "/v1/deliveries?status=failed&plugin=hostile", "")
+        .await;
+    assert_eq!(failed["deliveries"][0]["id"], id.as_str());
+
+    rx.set_default(Reply::status(200));
+    let (status, body) = host
+        .admin("POST", &format!("/v1/deliveries/{id}/retry"), "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = host
+        .admin("POST", &format!("/v1/deliveries/{id}/retry"), "")
+        .await;
+    assert_eq!(status, 409, "already pending");
+    let v = host.settled_event("evt-dead", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+
+    // bulk retry: nothing failed any more
+    let (status, body) = host
+        .admin("POST", "/v1/deliveries/retry", r#"{"plugin":"hostile"}"#)
+        .await;
+    assert_eq!((status, body), (200, json!({"requeued": 0})));
+    let (status, _) = host.admin("POST", "/v1/deliveries/nope/retry", "").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_retry_requeues_failed_deliveries() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(400));
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    host.ingest(r#"[{"id":"b-1","name":"x"},{"id":"b-2","name":"x"}]"#)
+        .await;
+    host.settled_event("b-1", 30).await;
+    host.settled_event("b-2", 30).await;
+    rx.set_default(Reply::status(200));
+    let (status, body) = host
+        .admin("POST", "/v1/deliveries/retry", r#"{"status":"failed"}"#)
+        .await;
+    assert_eq!((status, body), (200, json!({"requeued": 2})));
+    for id in ["b-1", "b-2"] {
+        assert_eq!(
+            host.settled_event(id, 30).await["deliveries"][0]["status"],
+            "succeeded"
+        );
+    }
+    let (status, body) = host
+        .admin("POST", "/v1/deliveries/retry", r#"{"status":"weird"}"#)
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_id_is_processed_once() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    for _ in 0..3 {
+        let (status, body) = host.ingest(r#"{"id":"evt-once","name":"x"}"#).await;
+        assert_eq!((status, body), (202, json!({"ids": ["evt-once"]})));
+    }
+    let v = host.settled_event("evt-once", 30).await;
+    assert_eq!(v["deliveries"].as_array().unwrap().len(), 1);
+    // give a duplicate delivery a chance to show up
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_denies_metadata_and_unlisted_private_addresses() {
+    let rx = TestReceiver::start().await;
+    // allowed_hosts lets anything through; only 127.0.0.2 is exempt from
+    // the private-network block, so the receiver (127.0.0.1) is refused.
+    let config = |url: &str| {
+        format!(
+            r#"{head}
+[[plugins]]
+name = "hostile"
+component = "{c}"
+events = ["*"]
+allowed_hosts = ["http://*:*"]
+allow_private_networks = ["127.0.0.2/32"]
+[plugins.config]
+mode = "ok"
+url = "{url}"
+[plugins.delivery]
+retry_schedule_s = [1]
+"#,
+            head = config_head(),
+            c = component("hostile"),
+        )
+    };
+    for (url, needle) in [
+        (
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "link-local",
+        ),
+        (format!("{}/private", rx.url()), "loopback"),
+        (
+            format!("http://localhost:{}/by-name", rx.addr.port()),
+            "loopback",
+        ),
+    ] {
+        let host = Host::start(&config(&url), &[]);
+        host.ingest(r#"{"id":"evt-deny","name":"x"}"#).await;
+        let v = host.settled_event("evt-deny", 30).await;
+        let d = &v["deliveries"][0];
+        assert_eq!(d["status"], "failed", "{url}: {v}");
+        let attempt = &d["attempts"][0];
+        assert_eq!(attempt["outcome"], "policy", "{url}: {v}");
+        assert!(
+            d["failure"].as_str().unwrap().contains(needle),
+            "{url}: {v}"
+        );
+    }
+    assert!(
+        rx.requests().is_empty(),
+        "nothing may reach a blocked address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_shows_masked_requests_and_sends_and_stores_nothing() {
+    let rx = TestReceiver::start().await;
+    let host = game_host(&rx, "[1]");
+    let (status, v) = host
+        .admin(
+            "POST",
+            "/v1/plugins/game-reward/dry-run",
+            &level_event("evt-dry", 15),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["decision"], "fire");
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs.iter().all(|r| r["allowed"] == true), "{v}");
+    assert_eq!(
+        reqs[0]["request"]["url"],
+        format!("{}/game/players/p-1/coins", rx.url())
+    );
+    let text = v.to_string();
+    assert!(
+        !text.contains(GAME_KEY) && text.contains("{{secret:GAME_API_KEY}}"),
+        "{text}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(rx.requests().is_empty(), "dry-run must not send");
+    assert_eq!(
+        host.admin("GET", "/v1/events/evt-dry", "").await.0,
+        404,
+        "dry-run must not store"
+    );
+    let (status, v) = host.admin("POST", "/v1/plugins/nope/dry-run", "{}").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = host
+        .admin("POST", "/v1/plugins/game-reward/dry-run", "{")
+        .await;
+    assert_eq!(status, 400, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn management_api_lists_plugins_deliveries_and_metrics() {
+    let rx = TestReceiver::start().await;
+    let host = game_host(&rx, "[1]");
+    for i in 0..3 {
+        host.ingest(&level_event(&format!("m-{i}"), 11)).await;
+    }
+    for i in 0..3 {
+        host.settled_event(&format!("m-{i}"), 30).await;
+    }
+    let (status, v) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(status, 200);
+    let p = &v["plugins"][0];
+    assert_eq!(p["name"], "game-reward");
+    assert_eq!(p["component_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(p["invocations"]["fire"], 3);
+    assert_eq!(p["deliveries"]["succeeded"], 6);
+
+    // pagination: 6 deliveries, pages of 4
+    let (_, page1) = host.admin("GET", "/v1/deliveries?limit=4", "").await;
+    assert_eq!(page1["deliveries"].as_array().unwrap().len(), 4);
+    let cursor = page1["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, page2) = host
+        .admin(
+            "GET",
+            &format!("/v1/deliveries?limit=4&cursor={cursor}"),
+            "",
+        )
+        .await;
+    assert_eq!(page2["deliveries"].as_array().unwrap().len(), 2);
+    assert!(page2["next_cursor"].is_null());
+    let mut ids: Vec<Value> = page1["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["deliveries"].as_array().unwrap())
+        .map(|d| d["id"].clone())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    for bad in [
+        "/v1/deliveries?status=lost",
+        "/v1/deliveries?limit=0",
+        "/v1/deliveries?colour=red",
+        "/v1/deliveries?cursor=zzz",
+    ] {
+        let (status, v) = host.admin("GET", bad, "").await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["error"].is_string());
+    }
+
+    let (status, metrics) = host.admin("GET", "/metrics", "").await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("wasmhook_events_accepted_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "wasmhook_plugin_invocations_total{plugin=\"game-reward\",outcome=\"fire\"} 3"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("wasmhook_deliveries_total{plugin=\"game-reward\",outcome=\"succeeded\"} 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasmhook_queue_depth{queue=\"deliveries\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasmhook_attempt_seconds_count 6"),
+        "{metrics}"
+    );
+
+    let (status, _, _) = support::http::request("GET", &host.url("/healthz"), &[], b"").await;
+    assert_eq!(status, 200);
+    let (status, _, body) = support::http::request("GET", &host.url("/readyz"), &[], b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let _ = ADMIN_TOKEN;
+}

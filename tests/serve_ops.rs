@@ -1,0 +1,183 @@
+//! Operating `wasmhook serve`: kill -9 and restart loses nothing,
+//! SIGHUP and changed components reload without dropping events, an
+//! invalid new config is refused while the old one keeps running, SIGTERM
+//! shuts down gracefully, and bad configs stop start-up with file:line.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use serde_json::json;
+use support::host::{Host, component, config_head};
+use support::receiver::{Reply, TestReceiver};
+
+fn hostile(rx: &TestReceiver, mode: &str, schedule: &str) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "hostile"
+component = "{c}"
+events = ["*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+mode = "{mode}"
+url = "{url}/hook"
+[plugins.delivery]
+timeout_s = 2
+retry_schedule_s = {schedule}
+"#,
+        head = config_head(),
+        c = component("hostile"),
+        url = rx.url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_and_restart_loses_no_event_and_no_scheduled_retry() {
+    let rx = TestReceiver::start().await;
+    // The first deliveries fail and get a retry scheduled in 2 s; the host
+    // is killed while the rest are queued or in flight. (Fewer failures
+    // than the unhealthy-host breaker's threshold, which would otherwise
+    // pause the receiver for 30 s.)
+    rx.script([Reply::status(503), Reply::status(503), Reply::status(503)]);
+    let host = Host::start(&hostile(&rx, "ok", "[2, 2, 2]"), &[]);
+    let batch: Vec<_> = (0..50)
+        .map(|i| json!({"id": format!("k-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_for(3, 30).await;
+    host.signal("KILL");
+    let host = host.restart();
+    for i in 0..50 {
+        let v = host.settled_event(&format!("k-{i}"), 60).await;
+        assert_eq!(v["deliveries"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+    }
+    let ok: std::collections::HashSet<String> = rx
+        .requests()
+        .iter()
+        .filter(|r| r.header("webhook-id").is_some())
+        .map(|r| r.body_json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ok.len(), 50, "every event reached the receiver");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile(&rx, "skip", "[1]"), &[]);
+    host.ingest(r#"{"id":"r-1","name":"x"}"#).await;
+    assert_eq!(
+        host.settled_event("r-1", 30).await["plugins"][0]["decision"],
+        "skip"
+    );
+
+    std::fs::write(host.config_path(), hostile(&rx, "ok", "[1]")).unwrap();
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .expect("reloaded");
+    host.ingest(r#"{"id":"r-2","name":"x"}"#).await;
+    assert_eq!(
+        host.settled_event("r-2", 30).await["plugins"][0]["decision"],
+        "fire"
+    );
+
+    std::fs::write(host.config_path(), "[server]\nlisten = 12\n").unwrap();
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("reload (SIGHUP) refused").then_some(())
+    })
+    .await
+    .expect("refused");
+    assert!(
+        host.log().contains("wasmhook.toml:2:10"),
+        "the refusal names file and line:\n{}",
+        host.log()
+    );
+    host.ingest(r#"{"id":"r-3","name":"x"}"#).await;
+    assert_eq!(
+        host.settled_event("r-3", 30).await["plugins"][0]["decision"],
+        "fire",
+        "old config still running"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_component_file_is_reloaded() {
+    let rx = TestReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugin.wasm");
+    std::fs::copy(support::plugin_path("hostile"), &plugin).unwrap();
+    let config =
+        hostile(&rx, "ok", "[1]").replace(&component("hostile"), &plugin.display().to_string());
+    let host = Host::start(&config, &[]);
+    let (_, before) = host.admin("GET", "/v1/plugins", "").await;
+    std::fs::copy(support::plugin_path("slack-notify"), &plugin).unwrap();
+    support::eventually(30, || {
+        host.log()
+            .contains("a component file changed")
+            .then_some(())
+    })
+    .await
+    .expect("reload on change");
+    let (_, after) = host.admin("GET", "/v1/plugins", "").await;
+    assert_ne!(
+        before["plugins"][0]["component_sha256"],
+        after["plugins"][0]["component_sha256"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_shuts_down_gracefully_and_keeps_queued_work() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    let mut host = Host::start(&hostile(&rx, "ok", "[30]"), &[]);
+    host.ingest(r#"{"id":"t-1","name":"x"}"#).await;
+    rx.wait_for(1, 30).await;
+    host.signal("TERM");
+    assert_eq!(host.wait_exit(20), Some(0));
+    assert!(host.log().contains("shutting down"));
+    // the retry scheduled in 30 s is still there after a restart
+    let host = host.restart();
+    let (_, v) = host.admin("GET", "/v1/events/t-1", "").await;
+    assert_eq!(v["deliveries"][0]["status"], "pending", "{v}");
+    assert!(v["deliveries"][0]["next_attempt_ms"].as_u64().is_some());
+}
+
+#[test]
+fn bad_configs_stop_start_up_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    for (text, needle) in [
+        (
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"x.db\"\n",
+            "no tokens",
+        ),
+        (
+            "[auth]\ninsecure_no_auth = true\n[server]\nlisen = \"x\"\n",
+            "bad.toml:4:1",
+        ),
+        (
+            "[auth]\ningest_tokens = [\"${WASMHOOK_TEST_UNSET_VAR}\"]\nadmin_tokens = [\"a\"]\n",
+            "WASMHOOK_TEST_UNSET_VAR",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}

@@ -1,0 +1,224 @@
+//! A real `wasmhook serve` process on a random loopback port, with its own
+//! temporary directory (config, SQLite file), started from a config body.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{cache_dir, repo_root};
+
+/// Tokens used by every test host.
+pub const INGEST_TOKEN: &str = "test-ingest-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Signing secret used by test configs.
+pub const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The common head of a test config: auth with the tokens above, the
+/// store in the host's directory, the shared compile cache.
+pub fn config_head() -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_grace_s = 5
+
+[auth]
+ingest_tokens = ["{INGEST_TOKEN}"]
+admin_tokens = ["{ADMIN_TOKEN}"]
+
+[store]
+backend = "sqlite"
+path = "wasmhook.db"
+
+[runtime]
+cache_dir = "{}"
+"#,
+        cache_dir().display()
+    )
+}
+
+/// Path of a built component, for `component = …` lines.
+pub fn component(name: &str) -> String {
+    super::plugin_path(name).display().to_string()
+}
+
+/// A running host.
+pub struct Host {
+    pub addr: SocketAddr,
+    pub dir: Arc<tempfile::TempDir>,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    env: Vec<(String, String)>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Host {
+    /// Start with this config (written to `wasmhook.toml` in a new temp dir).
+    pub fn start(config: &str, env: &[(&str, &str)]) -> Host {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("wasmhook.toml"), config).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(dir, env)
+    }
+
+    /// Start again on the same directory (same config and database).
+    pub fn restart(mut self) -> Host {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = self.dir.clone();
+        let env = std::mem::take(&mut self.env);
+        drop(self);
+        Self::spawn(dir, env)
+    }
+
+    fn spawn(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Host {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+            .args(["serve", "--config"])
+            .arg(dir.path().join("wasmhook.toml"))
+            .current_dir(repo_root())
+            .env("WASMHOOK_LOG", "wasmhook=info,plugin=info")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wasmhook serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("wasmhook listening on ") {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "wasmhook serve did not start:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Host {
+            addr,
+            dir,
+            child,
+            log,
+            env,
+        }
+    }
+
+    /// The config file path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("wasmhook.toml")
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Send a signal to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Wait for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("wasmhook did not exit within {secs}s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST events with the ingest token.
+    pub async fn ingest(&self, body: &str) -> (u16, Value) {
+        let (status, _, body) = super::http::request(
+            "POST",
+            &self.url("/v1/events"),
+            &[
+                ("authorization", &format!("Bearer {INGEST_TOKEN}")),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// An admin-token request; JSON answer.
+    pub async fn admin(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let (status, _, body) = super::http::request(
+            method,
+            &self.url(path),
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            body.as_bytes(),
+        )
+        .await;
+        (
+            status,
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
+        )
+    }
+
+    /// `GET /v1/events/{id}` once every delivery of the event is settled
+    /// (succeeded or failed) and every plugin decided.
+    pub async fn settled_event(&self, id: &str, secs: u64) -> Value {
+        super::eventually_async(secs, || async {
+            let (status, v) = self.admin("GET", &format!("/v1/events/{id}"), "").await;
+            if status != 200 {
+                return None;
+            }
+            let decided = v["plugins"]
+                .as_array()?
+                .iter()
+                .all(|p| p["status"] == "done");
+            let settled = v["deliveries"]
+                .as_array()?
+                .iter()
+                .all(|d| d["status"] != "pending");
+            (decided && settled).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "event {id} did not settle within {secs}s; host log:\n{}",
+                self.log()
+            )
+        })
+    }
+}
