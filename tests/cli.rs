@@ -295,3 +295,61 @@ fn run_bad_input_exits_2_naming_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing export"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_prints_requests_and_verifies_signatures() {
+    use std::io::BufRead;
+    use wasmhook::delivery::SigningKey;
+
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+        .args([
+            "sink",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret",
+            secret,
+            "--status",
+            "202",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("wasmhook sink listening on ")
+        .expect(&line)
+        .to_owned();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+
+    let key = SigningKey::from_whsec(secret).unwrap();
+    let body = br#"{"hello":"world"}"#;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig = key.sign("msg_1", ts, body);
+    let ts = ts.to_string();
+    let url = format!("http://{addr}/hook?x=1");
+    for (sig, expect) in [(sig.as_str(), "valid"), ("v1,AAAA", "INVALID")] {
+        let headers = [
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", ts.as_str()),
+            ("webhook-signature", sig),
+        ];
+        let (status, _, _) = support::http::request("POST", &url, &headers, body).await;
+        assert_eq!(status, 202);
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["path"], "/hook?x=1");
+        assert_eq!(v["body"], r#"{"hello":"world"}"#);
+        assert!(v["signature"].as_str().unwrap().starts_with(expect), "{v}");
+    }
+    let _ = child.kill();
+}

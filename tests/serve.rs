@@ -489,3 +489,87 @@ async fn management_api_lists_plugins_deliveries_and_metrics() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let _ = ADMIN_TOKEN;
 }
+
+/// `examples/local.toml` as shipped (only its ports and paths moved into
+/// the test's sandbox): every sample event in `examples/events/` reaches
+/// the receiver with its secrets filled in and a valid signature.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_example_config_delivers_every_sample_event() {
+    let rx = TestReceiver::start().await;
+    let root = support::repo_root();
+    let text = std::fs::read_to_string(root.join("examples/local.toml"))
+        .unwrap()
+        .replace("127.0.0.1:9000", &rx.addr.to_string())
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace(
+            "../target/plugins/",
+            &format!("{}/", root.join("target/plugins").display()),
+        )
+        .replace("../target/demo/wasmhook.db", "wasmhook.db");
+    let text = format!(
+        "{text}\n[runtime]\ncache_dir = \"{}\"\n",
+        support::cache_dir().display()
+    );
+    let env = [
+        ("WASMHOOK_INGEST_TOKEN", support::host::INGEST_TOKEN),
+        ("WASMHOOK_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("WASMHOOK_SIGNING_SECRET", SIGNING_SECRET),
+        ("SLACK_WEBHOOK_PATH", "T0/B0/slack-SECRET"),
+        ("LINE_CHANNEL_TOKEN", "line-SECRET"),
+        ("MESSENGER_PAGE_TOKEN", "messenger-SECRET"),
+        ("GAME_API_KEY", "game-SECRET"),
+        ("PUSH_TOKEN", "push-SECRET"),
+    ];
+    let host = Host::start(&text, &env);
+    let mut expected = 0;
+    for (file, n) in [
+        ("slack-notify.json", 1),
+        ("messenger-transactional.json", 2),
+        ("game-reward.json", 2),
+        ("game-reward-skip.json", 0),
+    ] {
+        let body = std::fs::read_to_string(root.join("examples/events").join(file)).unwrap();
+        let (status, v) = host.ingest(&body).await;
+        assert_eq!(status, 202, "{file}: {v}");
+        expected += n;
+    }
+    // order.shipped also matches slack-notify's "order.*": 1 + (1 + 1) + 2.
+    let seen = rx.wait_for(expected, 60).await;
+    let find = |path: &str| {
+        seen.iter()
+            .find(|r| r.path.starts_with(path))
+            .unwrap_or_else(|| panic!("no request to {path}: {seen:?}"))
+    };
+    assert_eq!(
+        find("/slack/T0/B0/slack-SECRET").body_json()["channel"],
+        "#orders"
+    );
+    assert_eq!(
+        find("/line/push").header("authorization"),
+        Some("Bearer line-SECRET")
+    );
+    assert_eq!(
+        find("/game/players/p-42/coins").header("authorization"),
+        Some("Bearer game-SECRET")
+    );
+    assert_eq!(
+        find("/push").header("authorization"),
+        Some("Bearer push-SECRET")
+    );
+    let key = SigningKey::from_whsec(SIGNING_SECRET).unwrap();
+    for r in &seen {
+        let ts = r.header("webhook-timestamp").unwrap();
+        key.verify(
+            r.header("webhook-id").unwrap(),
+            ts,
+            r.header("webhook-signature").unwrap(),
+            &r.body,
+            ts.parse().unwrap(),
+            5,
+        )
+        .expect("signed");
+    }
+    let skipped = host.settled_event("evt-level-0002", 30).await;
+    assert_eq!(skipped["plugins"][0]["decision"], "skip");
+    assert!(!host.log().contains("-SECRET"), "a secret reached the log");
+}

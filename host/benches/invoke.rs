@@ -74,7 +74,9 @@ fn bench(c: &mut Criterion) {
     );
 
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u32, &'a Event);
-    let cases: [Case; 6] = [
+    let skip_cfg = [("mode", "skip")];
+    let cases: [Case; 7] = [
+        ("rust/fresh-minimal", "hostile", &skip_cfg, 0, &slack),
         ("rust/fresh", "slack-notify", &[], 0, &slack),
         ("rust/reuse", "slack-notify", &[], 1_000_000, &slack),
         ("c/fresh", "game-reward", &game_cfg, 0, &game),

@@ -34,7 +34,7 @@ pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::
         let lease_ms = (app.plugins().max_delivery_timeout() + LEASE_MARGIN).as_millis() as u64;
         let jobs = match app
             .store
-            .lease_deliveries(now_ms(), lease_ms, free.min(64))
+            .lease_deliveries(now_ms(), lease_ms, free.min(128))
             .await
         {
             Ok(jobs) => jobs,

@@ -12,8 +12,17 @@ use crate::model::Decision;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
 use crate::store::{Completion, InvocationJob, InvocationOutcome, Verdict};
 
-pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::Receiver<bool>) {
+/// Most jobs leased in one store call.
+const LEASE_BATCH: usize = 128;
+
+pub(super) async fn run(
+    app: Arc<App>,
+    concurrency: usize,
+    executors: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(concurrency));
+    let executors = Arc::new(Semaphore::new(executors));
     while !*shutdown.borrow() {
         let free = permits.available_permits();
         if free == 0 {
@@ -28,7 +37,11 @@ pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::
         // thread; a crashed worker's jobs come back soon after.
         let lease_ms =
             (app.plugins().max_plugin_timeout() + super::LEASE_MARGIN).as_millis() as u64;
-        let jobs = match app.store.lease_invocations(now_ms(), lease_ms, free).await {
+        let jobs = match app
+            .store
+            .lease_invocations(now_ms(), lease_ms, free.min(LEASE_BATCH))
+            .await
+        {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::error!(error = %e, "leasing invocations failed");
@@ -44,9 +57,9 @@ pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let app = app.clone();
+            let (app, executors) = (app.clone(), executors.clone());
             tokio::spawn(async move {
-                process(&app, job).await;
+                process(&app, job, &executors).await;
                 drop(permit);
             });
         }
@@ -55,7 +68,7 @@ pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::
     let _ = permits.acquire_many(concurrency as u32).await;
 }
 
-async fn process(app: &App, job: InvocationJob) {
+async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
     let Some(loaded) = app.plugins().get(&job.plugin) else {
         let outcome = InvocationOutcome {
             verdict: Verdict::Error {
@@ -70,7 +83,11 @@ async fn process(app: &App, job: InvocationJob) {
     };
     let plugin = loaded.plugin.clone();
     let event = job.event.clone();
+    let Ok(slot) = executors.acquire().await else {
+        return;
+    };
     let invocation = tokio::task::spawn_blocking(move || plugin.invoke(&event)).await;
+    drop(slot);
     let invocation = match invocation {
         Ok(inv) => inv,
         Err(e) => {

@@ -31,6 +31,10 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 pub struct WorkerConfig {
     /// Plugin invocations running at once (each on a blocking thread).
     pub invocations: usize,
+    /// Invocation jobs leased at once: the ones waiting for a plugin slot
+    /// or for their result to be committed. Many in flight lets the store
+    /// commit their results together (group commit).
+    pub invocation_jobs: usize,
     /// Deliveries in flight at once (across all destinations).
     pub deliveries: usize,
 }
@@ -40,6 +44,7 @@ impl Default for WorkerConfig {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             invocations: cores * 2,
+            invocation_jobs: 256,
             deliveries: 256,
         }
     }
@@ -51,6 +56,7 @@ pub async fn run(app: Arc<App>, config: WorkerConfig, shutdown: watch::Receiver<
     let mut set = JoinSet::new();
     set.spawn(invoke::run(
         app.clone(),
+        config.invocation_jobs,
         config.invocations,
         shutdown.clone(),
     ));
