@@ -6,31 +6,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, component, config_head};
+use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, hostile_config};
 use support::http::request;
 use support::receiver::TestReceiver;
-
-fn config(rx: &TestReceiver, server_extra: &str) -> String {
-    format!(
-        r#"{head}
-[[plugins]]
-name = "hostile"
-component = "{c}"
-events = ["*"]
-allowed_hosts = ["{url}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-mode = "ok"
-url = "{url}/hook"
-"#,
-        head = config_head().replace(
-            "shutdown_grace_s = 5",
-            &format!("shutdown_grace_s = 5\n{server_extra}")
-        ),
-        c = component("hostile"),
-        url = rx.url(),
-    )
-}
 
 async fn post(
     host: &Host,
@@ -51,7 +29,7 @@ async fn post(
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_requires_the_right_token() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&config(&rx, ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     let ingest = format!("Bearer {INGEST_TOKEN}");
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let admin_routes = [
@@ -115,7 +93,12 @@ async fn every_endpoint_requires_the_right_token() {
 async fn ingest_errors_have_specific_statuses_and_messages() {
     let rx = TestReceiver::start().await;
     let host = Host::start(
-        &config(&rx, "max_body_bytes = 4096\nmax_batch_events = 5"),
+        &hostile_config(
+            &rx.url(),
+            "ok",
+            "[1]",
+            "max_body_bytes = 4096\nmax_batch_events = 5",
+        ),
         &[],
     );
     let json_ct = "application/json";
@@ -194,7 +177,7 @@ async fn ingest_errors_have_specific_statuses_and_messages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cloudevents_in_all_three_modes() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&config(&rx, ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     let structured = json!({"specversion":"1.0","id":"ce-s","source":"/shop","type":"cart.abandoned","subject":"u-1","time":"2026-11-29T12:00:00Z","data":{"cart":3}});
     let (status, v) = post(
         &host,

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::host::{ADMIN_TOKEN, Host, SIGNING_SECRET, component, config_head};
+use support::host::{ADMIN_TOKEN, Host, SIGNING_SECRET, component, config_head, hostile_config};
 use support::receiver::{Reply, TestReceiver};
 use wasmhook::delivery::SigningKey;
 
@@ -56,30 +56,6 @@ fn level_event(id: &str, level: u32) -> String {
     json!({"id": id, "name": "level.reached", "user_id": "p-1",
            "properties": {"level": level, "player_id": "p-1", "push_token": "device-1"}})
     .to_string()
-}
-
-/// The hostile fixture in `mode`, POSTing to the receiver.
-fn hostile_config(rx: &TestReceiver, mode: &str, extra: &str) -> String {
-    format!(
-        r#"{head}
-[[plugins]]
-name = "hostile"
-component = "{c}"
-events = ["*"]
-allowed_hosts = ["{url}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-mode = "{mode}"
-url = "{url}/hook"
-[plugins.delivery]
-timeout_s = 2
-retry_schedule_s = [1]
-{extra}
-"#,
-        head = config_head(),
-        c = component("hostile"),
-        url = rx.url(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +136,7 @@ async fn a_skip_is_recorded_with_its_reason_and_sends_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plugin_errors_are_recorded_with_their_kind() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&hostile_config(&rx, "error", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "error", "[1]", ""), &[]);
     host.ingest(r#"{"id":"evt-err","name":"x"}"#).await;
     let v = host.settled_event("evt-err", 30).await;
     let p = &v["plugins"][0];
@@ -181,7 +157,7 @@ async fn plugin_errors_are_recorded_with_their_kind() {
 async fn a_500_is_retried_until_it_succeeds() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500)]);
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     host.ingest(r#"{"id":"evt-retry","name":"x"}"#).await;
     let seen = rx.wait_for(2, 30).await;
     assert_eq!(
@@ -202,7 +178,7 @@ async fn a_500_is_retried_until_it_succeeds() {
 async fn retry_after_is_honoured() {
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(429).header("retry-after", "2")]);
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     host.ingest(r#"{"id":"evt-ra","name":"x"}"#).await;
     let seen = rx.wait_for(2, 30).await;
     let gap = seen[1].at.duration_since(seen[0].at);
@@ -217,7 +193,7 @@ async fn retry_after_is_honoured() {
 async fn a_410_fails_permanently_after_one_attempt() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(410));
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     host.ingest(r#"{"id":"evt-410","name":"x"}"#).await;
     let v = host.settled_event("evt-410", 30).await;
     let d = &v["deliveries"][0];
@@ -230,7 +206,7 @@ async fn a_410_fails_permanently_after_one_attempt() {
 async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(503));
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     host.ingest(r#"{"id":"evt-dead","name":"x"}"#).await;
     let v = host.settled_event("evt-dead", 30).await;
     let d = &v["deliveries"][0];
@@ -272,7 +248,7 @@ async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
 async fn bulk_retry_requeues_failed_deliveries() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(400));
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     host.ingest(r#"[{"id":"b-1","name":"x"},{"id":"b-2","name":"x"}]"#)
         .await;
     host.settled_event("b-1", 30).await;
@@ -297,7 +273,7 @@ async fn bulk_retry_requeues_failed_deliveries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_id_is_processed_once() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&hostile_config(&rx, "ok", ""), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
     for _ in 0..3 {
         let (status, body) = host.ingest(r#"{"id":"evt-once","name":"x"}"#).await;
         assert_eq!((status, body), (202, json!({"ids": ["evt-once"]})));

@@ -9,30 +9,8 @@ mod support;
 use std::process::Command;
 
 use serde_json::json;
-use support::host::{Host, component, config_head};
+use support::host::{Host, component, hostile_config};
 use support::receiver::{Reply, TestReceiver};
-
-fn hostile(rx: &TestReceiver, mode: &str, schedule: &str) -> String {
-    format!(
-        r#"{head}
-[[plugins]]
-name = "hostile"
-component = "{c}"
-events = ["*"]
-allowed_hosts = ["{url}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-mode = "{mode}"
-url = "{url}/hook"
-[plugins.delivery]
-timeout_s = 2
-retry_schedule_s = {schedule}
-"#,
-        head = config_head(),
-        c = component("hostile"),
-        url = rx.url(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_and_restart_loses_no_event_and_no_scheduled_retry() {
@@ -42,7 +20,7 @@ async fn kill_9_and_restart_loses_no_event_and_no_scheduled_retry() {
     // than the unhealthy-host breaker's threshold, which would otherwise
     // pause the receiver for 30 s.)
     rx.script([Reply::status(503), Reply::status(503), Reply::status(503)]);
-    let host = Host::start(&hostile(&rx, "ok", "[2, 2, 2]"), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[2, 2, 2]", ""), &[]);
     let batch: Vec<_> = (0..50)
         .map(|i| json!({"id": format!("k-{i}"), "name": "x"}))
         .collect();
@@ -70,14 +48,18 @@ async fn kill_9_and_restart_loses_no_event_and_no_scheduled_retry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&hostile(&rx, "skip", "[1]"), &[]);
+    let host = Host::start(&hostile_config(&rx.url(), "skip", "[1]", ""), &[]);
     host.ingest(r#"{"id":"r-1","name":"x"}"#).await;
     assert_eq!(
         host.settled_event("r-1", 30).await["plugins"][0]["decision"],
         "skip"
     );
 
-    std::fs::write(host.config_path(), hostile(&rx, "ok", "[1]")).unwrap();
+    std::fs::write(
+        host.config_path(),
+        hostile_config(&rx.url(), "ok", "[1]", ""),
+    )
+    .unwrap();
     host.signal("HUP");
     support::eventually(30, || {
         host.log().contains("wasmhook reloaded").then_some(())
@@ -116,8 +98,8 @@ async fn a_changed_component_file_is_reloaded() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("plugin.wasm");
     std::fs::copy(support::plugin_path("hostile"), &plugin).unwrap();
-    let config =
-        hostile(&rx, "ok", "[1]").replace(&component("hostile"), &plugin.display().to_string());
+    let config = hostile_config(&rx.url(), "ok", "[1]", "")
+        .replace(&component("hostile"), &plugin.display().to_string());
     let host = Host::start(&config, &[]);
     let (_, before) = host.admin("GET", "/v1/plugins", "").await;
     std::fs::copy(support::plugin_path("slack-notify"), &plugin).unwrap();
@@ -139,7 +121,7 @@ async fn a_changed_component_file_is_reloaded() {
 async fn sigterm_shuts_down_gracefully_and_keeps_queued_work() {
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(503));
-    let mut host = Host::start(&hostile(&rx, "ok", "[30]"), &[]);
+    let mut host = Host::start(&hostile_config(&rx.url(), "ok", "[30]", ""), &[]);
     host.ingest(r#"{"id":"t-1","name":"x"}"#).await;
     rx.wait_for(1, 30).await;
     host.signal("TERM");

@@ -42,6 +42,38 @@ cache_dir = "{}"
     )
 }
 
+/// A config with the hostile fixture in `mode`, POSTing to `receiver_url`
+/// + `/hook`, with a retry schedule; `server_extra` lines go into
+/// `[server]`.
+pub fn hostile_config(
+    receiver_url: &str,
+    mode: &str,
+    schedule: &str,
+    server_extra: &str,
+) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "hostile"
+component = "{c}"
+events = ["*"]
+allowed_hosts = ["{receiver_url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+mode = "{mode}"
+url = "{receiver_url}/hook"
+[plugins.delivery]
+timeout_s = 2
+retry_schedule_s = {schedule}
+"#,
+        head = config_head().replace(
+            "shutdown_grace_s = 5",
+            &format!("shutdown_grace_s = 5\n{server_extra}")
+        ),
+        c = component("hostile"),
+    )
+}
+
 /// Path of a built component, for `component = …` lines.
 pub fn component(name: &str) -> String {
     super::plugin_path(name).display().to_string()
