@@ -352,4 +352,5 @@ async fn sink_prints_requests_and_verifies_signatures() {
         assert!(v["signature"].as_str().unwrap().starts_with(expect), "{v}");
     }
     let _ = child.kill();
+    let _ = child.wait();
 }

@@ -42,9 +42,9 @@ cache_dir = "{}"
     )
 }
 
-/// A config with the hostile fixture in `mode`, POSTing to `receiver_url`
-/// + `/hook`, with a retry schedule; `server_extra` lines go into
-/// `[server]`.
+/// A config with the hostile fixture in `mode`, POSTing to
+/// `{receiver_url}/hook`, with a retry schedule; `server_extra` lines go
+/// into `[server]`.
 pub fn hostile_config(
     receiver_url: &str,
     mode: &str,
