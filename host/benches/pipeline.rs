@@ -208,6 +208,7 @@ max_in_flight_per_host = 64
                 n as f64 / accept_elapsed.as_secs_f64()
             );
             let _ = child.kill();
+            let _ = child.wait();
             return;
         }
         while arrivals.lock().unwrap().len() < n {
@@ -216,6 +217,7 @@ max_in_flight_per_host = 64
         }
         let delivered_elapsed = start.elapsed();
         let _ = child.kill();
+        let _ = child.wait();
         let arrivals = arrivals.lock().unwrap();
         let mut latencies: Vec<Duration> = acked
             .iter()
