@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 target=wasm32-wasip2
-plugins=(slack-notify hostile wrong-world wants-http)
+plugins=(slack-notify lob-direct-mail login-to-salesforce hostile wrong-world wants-http)
 
 if ! rustup target list --installed | grep -qx "$target"; then
     rustup target add "$target"
