@@ -1,0 +1,91 @@
+"""crm-unsubscribe's built component under the real host (`wasmhook run`),
+with the host's default limits (64 MiB, 100 ms).
+
+Skipped unless both exist: target/plugins/crm-unsubscribe.wasm
+(scripts/plugins/python.sh) and the host binary (cargo build -p wasmhook;
+or set WASMHOOK to its path).
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import unittest
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+COMPONENT = ROOT / "target" / "plugins" / "crm-unsubscribe.wasm"
+WASMHOOK = pathlib.Path(os.environ.get("WASMHOOK", ROOT / "target" / "debug" / "wasmhook"))
+EVENTS = ROOT / "examples" / "events"
+
+EXPECTED_HEADERS = [
+    ["authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"],
+    ["content-type", "application/json"],
+]
+
+
+def run(event, *config):
+    """`wasmhook run` on an event file or dict; the printed JSON."""
+    args = [str(WASMHOOK), "run", str(COMPONENT)]
+    for setting in config:
+        args += ["--config", setting]
+    if isinstance(event, dict):
+        args += ["--event", "-"]
+        stdin = json.dumps(event)
+    else:
+        args += ["--event", str(EVENTS / event)]
+        stdin = None
+    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=300)
+    if proc.returncode not in (0, 1):
+        raise AssertionError("wasmhook run exited %d: %s" % (proc.returncode, proc.stderr))
+    return json.loads(proc.stdout)
+
+
+@unittest.skipUnless(COMPONENT.is_file() and WASMHOOK.is_file(), "needs %s and %s" % (COMPONENT.name, WASMHOOK))
+class ComponentTest(unittest.TestCase):
+    def test_sample_event_fires_the_hubspot_patch(self):
+        out = run("crm-unsubscribe.json")
+        self.assertEqual(out["decision"], "fire", out)
+        self.assertEqual(
+            out["requests"],
+            [
+                {
+                    "method": "PATCH",
+                    "url": "https://api.hubapi.com/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
+                    "headers": EXPECTED_HEADERS,
+                    "body": '{"properties":{"hs_email_optout":"true","unsubscribe_reason":"too many emails"}}',
+                }
+            ],
+        )
+        self.assertEqual(
+            out["logs"],
+            [{"level": "info", "source": "log", "message": "opting out HubSpot contact j***@example.com (reason: too many emails)"}],
+        )
+
+    def test_sample_skip_event_skips(self):
+        out = run("crm-unsubscribe-skip.json")
+        self.assertEqual(out["decision"], "skip", out)
+        self.assertEqual(out["reason"], 'properties.email "not-an-email" is not a valid email address')
+        self.assertEqual(out["logs"], [])
+
+    def test_api_base_points_at_a_local_sink(self):
+        out = run("crm-unsubscribe.json", "api_base=http://127.0.0.1:9000/")
+        self.assertEqual(
+            out["requests"][0]["url"],
+            "http://127.0.0.1:9000/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
+        )
+        self.assertEqual(out["requests"][0]["headers"], EXPECTED_HEADERS)
+
+    def test_other_events_skip(self):
+        out = run({"id": "e1", "name": "email.opened", "properties": {"email": "jane@example.com"}})
+        self.assertEqual(out["decision"], "skip", out)
+        self.assertEqual(out["reason"], 'event "email.opened" is not handled (only email.unsubscribed)')
+
+    def test_bad_api_base_is_a_plugin_error(self):
+        out = run("crm-unsubscribe.json", "api_base=api.hubapi.com")
+        self.assertEqual((out["decision"], out["kind"]), ("error", "plugin"), out)
+        self.assertIn("config api_base must be an absolute http(s) URL", out["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
