@@ -32,6 +32,7 @@ SDK="$ROOT/plugins/sdk/zig"
 TEMPLATE="$ROOT/plugins/templates/zig"
 VENV="$TARGET_DIR/venv-zig"
 OPTIMIZE="${ZIG_OPTIMIZE:-safe}"
+STACK_BYTES=1048576
 export ZIG_GLOBAL_CACHE_DIR="$TARGET_DIR/zig-cache" ZIG_LOCAL_CACHE_DIR="$TARGET_DIR/zig-cache"
 
 usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -206,8 +207,10 @@ for dir in "${dirs[@]}"; do
     # the component-type custom section of the .o is kept. Without
     # -fno-stack-protector, safe builds guard the C code's stack with a
     # canary that pulls in WASI random and stderr; Zig's own safety checks
-    # stay on.
+    # stay on. --stack: Zig's default of 16 MiB would make every instance
+    # start with 16 MiB of linear memory (wasm stacks live in it).
     zig build-exe -target wasm32-wasi -O "$OPTIMIZE" -fstrip -fno-stack-protector -mexec-model=reactor -lc \
+        --stack "$STACK_BYTES" \
         -I "$BINDINGS" "$BINDINGS/transformer.c" "$BINDINGS/transformer_component_type.o" \
         --dep wasmhook -Mroot="$dir/plugin.zig" \
         --dep transformer -Mwasmhook="$SDK/wasmhook.zig" \
