@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or an old one:
 #   1. install missing toolchains and build every plugin component,
-#   2. the plugins' own tests in their languages (JavaScript: node --test),
+#   2. the plugins' own tests in their languages (node --test, Python
+#      unittest, zig test),
 #   3. formatting and lints (cargo fmt --check, clippy -D warnings),
 #   4. every Rust test in the workspace (host unit tests, end-to-end tests
 #      in tests/, SDK and plugin unit tests compiled natively).
@@ -10,8 +11,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/build-plugins.sh
-echo "== JavaScript plugin tests" >&2
+echo "== plugin tests in their own languages" >&2
 bash scripts/plugins/js.sh test
+bash scripts/plugins/python.sh test
+bash scripts/plugins/zig.sh test
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2

@@ -7,6 +7,9 @@
 //! - `wasmhook serve --config FILE`: the host (see [`crate::serve`]); exit 2
 //!   when the config or store cannot be loaded.
 //! - `wasmhook sink --listen ADDR`: a local receiver (see [`crate::sink`]).
+//! - `wasmhook new NAME --lang L` / `wasmhook build [DIR]`: authoring (see
+//!   [`crate::authoring`]); build exits 1 when the build or the check
+//!   fails, 2 when a toolchain is missing (with the install command).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -50,6 +53,26 @@ pub enum Command {
     },
     /// Run a plugin once on one event and print its decision as JSON.
     Run(RunArgs),
+    /// Scaffold a new plugin from a template.
+    New {
+        /// Plugin name (lower-case letters, digits, '-').
+        name: String,
+        /// Language: rust, js, python, c or zig.
+        #[arg(long)]
+        lang: crate::authoring::Lang,
+        /// Directory to create the plugin in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin directory into a component, then check it.
+    Build {
+        /// The plugin directory (its language is detected).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Output file (default: DIR/build/<dir name>.wasm).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Run the webhook host: ingest API, durable queue, plugins, delivery.
     Serve {
         /// The config file.
@@ -98,6 +121,15 @@ pub struct RunArgs {
     pub assets: Option<PathBuf>,
 }
 
+/// Print a line to stdout; a closed pipe (`wasmhook check x | head`) is
+/// not an error worth a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -119,12 +151,83 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { plugin, json } => check(&plugin, json, cache_dir),
         Command::Run(args) => run(args, cache_dir),
+        Command::New { name, lang, dir } => new_plugin(&name, lang, &dir),
+        Command::Build { dir, out } => build_plugin(&dir, out, cache_dir),
         Command::Serve { config, listen } => serve(config, listen),
         Command::Sink {
             listen,
             secret,
             status,
         } => sink(listen, secret, status),
+    }
+}
+
+fn authoring_home() -> Result<PathBuf, ExitCode> {
+    crate::authoring::home().ok_or_else(|| {
+        eprintln!(
+            "wasmhook: new/build need a wasmhook checkout (templates, SDKs, build scripts); set WASMHOOK_HOME to one"
+        );
+        ExitCode::from(2)
+    })
+}
+
+fn new_plugin(name: &str, lang: crate::authoring::Lang, parent: &Path) -> ExitCode {
+    let home = match authoring_home() {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    match crate::authoring::new_plugin(&home, name, lang, parent) {
+        Ok((dir, files)) => {
+            out!("created {lang} plugin {name} in {}", dir.display());
+            for f in files {
+                out!("  {}", f.display());
+            }
+            out!(
+                "next: wasmhook build {} && wasmhook run {}/build/{name}.wasm --event {}/event.json",
+                dir.display(),
+                dir.display(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasmhook: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn build_plugin(dir: &Path, out: Option<PathBuf>, cache_dir: Option<PathBuf>) -> ExitCode {
+    let home = match authoring_home() {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    let dir = match dir.canonicalize() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("wasmhook: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        let name = dir
+            .file_name()
+            .map_or_else(|| "plugin".into(), |n| n.to_string_lossy().into_owned());
+        dir.join("build").join(format!("{name}.wasm"))
+    });
+    match crate::authoring::build(&home, &dir, &out) {
+        Ok(lang) => {
+            out!("built {lang} plugin → {}", out.display());
+            check(&out, false, cache_dir)
+        }
+        Err(e @ crate::authoring::BuildError::Failed { .. }) => {
+            eprintln!("wasmhook: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("wasmhook: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -250,7 +353,7 @@ fn check(path: &Path, as_json: bool, cache_dir: Option<PathBuf>) -> ExitCode {
         "compiled"
     };
     if as_json {
-        println!(
+        out!(
             "{}",
             json!({
                 "ok": true, "plugin": path.display().to_string(), "world": "wasmhook:plugin/transformer@0.1.0",
@@ -259,20 +362,20 @@ fn check(path: &Path, as_json: bool, cache_dir: Option<PathBuf>) -> ExitCode {
             })
         );
     } else {
-        println!(
+        out!(
             "ok: {} implements wasmhook:plugin/transformer@0.1.0",
             path.display()
         );
-        println!("  size:    {} bytes", info.size);
-        println!("  sha256:  {}", info.hash);
-        println!("  {how} in {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
-        println!("  imports:");
+        out!("  size:    {} bytes", info.size);
+        out!("  sha256:  {}", info.hash);
+        out!("  {how} in {:.1} ms", info.compile_time.as_secs_f64() * 1e3);
+        out!("  imports:");
         for i in &info.imports {
-            println!("    {i}");
+            out!("    {i}");
         }
-        println!("  exports:");
+        out!("  exports:");
         for e in &info.exports {
-            println!("    {e}");
+            out!("    {e}");
         }
     }
     ExitCode::SUCCESS
@@ -285,7 +388,7 @@ fn print_check_failure(
     info: Option<&crate::runtime::ComponentInfo>,
 ) {
     if as_json {
-        println!(
+        out!(
             "{}",
             json!({
                 "ok": false, "plugin": path.display().to_string(), "error": e.to_string(),
@@ -357,7 +460,7 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> ExitCode {
     };
     let invocation = plugin.invoke(&event);
     let ok = invocation.outcome.is_ok();
-    println!("{}", invocation_json(&invocation));
+    out!("{}", invocation_json(&invocation));
     if ok {
         ExitCode::SUCCESS
     } else {

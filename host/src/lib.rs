@@ -17,10 +17,12 @@
 //! - [`delivery`]: the outbound HTTP client, signing, retries, breaker.
 //! - [`registry`]: the loaded plugin set, rebuilt on reload.
 //! - [`metrics`]: Prometheus counters.
+//! - [`authoring`]: `wasmhook new` and `wasmhook build`.
 //! - [`serve`], [`sink`], [`cli`]: the `wasmhook` commands.
 
 pub mod api;
 pub mod app;
+pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod delivery;

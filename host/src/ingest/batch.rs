@@ -62,7 +62,9 @@ pub fn body_format(
         .trim()
         .to_ascii_lowercase();
     match essence.as_str() {
-        "application/json" | "" => Ok(BodyFormat::Native),
+        // curl's `-d` sends application/x-www-form-urlencoded unless told
+        // otherwise; the body is still JSON, so accept it as such.
+        "application/json" | "application/x-www-form-urlencoded" | "" => Ok(BodyFormat::Native),
         "application/cloudevents+json" => Ok(BodyFormat::CloudEvent),
         "application/cloudevents-batch+json" => Ok(BodyFormat::CloudEventBatch),
         _ => Err(BodyError::UnsupportedMediaType(ct.to_owned())),

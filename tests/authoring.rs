@@ -1,0 +1,126 @@
+//! `wasmhook new` for every language, followed by `wasmhook build` (which
+//! also checks the component) and `wasmhook run` on an event: each template
+//! builds and fires as generated.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{cache_dir, repo_root};
+
+fn wasmhook(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(args)
+        .env("WASMHOOK_HOME", repo_root())
+        .output()
+        .expect("run wasmhook")
+}
+
+fn scaffold_build_run(lang: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().display().to_string();
+    let name = format!("demo-{lang}");
+    let out = wasmhook(&["new", &name, "--lang", lang, "--dir", &parent]);
+    assert!(
+        out.status.success(),
+        "new {lang}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plugin_dir = dir.path().join(&name);
+    let built = plugin_dir.join("build").join(format!("{name}.wasm"));
+
+    let out = wasmhook(&["build", &plugin_dir.display().to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "build {lang}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("implements wasmhook:plugin/transformer"),
+        "{stdout}"
+    );
+    assert!(built.is_file());
+
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"id":"evt-tpl","name":"demo.event","properties":{"k":1}}"#,
+    )
+    .unwrap();
+    let out = wasmhook(&[
+        "run",
+        &built.display().to_string(),
+        "--event",
+        &event.display().to_string(),
+        "--config",
+        "url=https://example.com/hook",
+        "--timeout-ms",
+        "1000",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run {lang}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "fire", "{lang}: {v}");
+    assert_eq!(
+        v["requests"][0]["url"], "https://example.com/hook",
+        "{lang}: {v}"
+    );
+    assert!(
+        v["requests"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("evt-tpl"),
+        "{lang}: {v}"
+    );
+}
+
+#[test]
+fn new_then_build_rust() {
+    scaffold_build_run("rust");
+}
+
+#[test]
+fn new_then_build_js() {
+    scaffold_build_run("js");
+}
+
+#[test]
+fn new_then_build_python() {
+    scaffold_build_run("python");
+}
+
+#[test]
+fn new_then_build_c() {
+    scaffold_build_run("c");
+}
+
+#[test]
+fn new_then_build_zig() {
+    scaffold_build_run("zig");
+}
+
+#[test]
+fn build_of_a_directory_without_a_plugin_names_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmhook(&["build", &dir.path().display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no plugin found") && stderr.contains("plugin.js"),
+        "{stderr}"
+    );
+    let out = wasmhook(&["new", "Bad_Name", "--lang", "rust"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = wasmhook(&["new", "x", "--lang", "cobol"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rust, js, python, c, zig"));
+}
