@@ -28,6 +28,10 @@ export LINE_CHANNEL_TOKEN="${LINE_CHANNEL_TOKEN:-demo-line-token}"
 export MESSENGER_PAGE_TOKEN="${MESSENGER_PAGE_TOKEN:-demo-page-token}"
 export GAME_API_KEY="${GAME_API_KEY:-demo-game-key}"
 export PUSH_TOKEN="${PUSH_TOKEN:-demo-push-token}"
+export LOB_API_KEY_BASIC="${LOB_API_KEY_BASIC:-ZGVtby1sb2Ita2V5Og==}"
+export SALESFORCE_TOKEN="${SALESFORCE_TOKEN:-demo-salesforce-token}"
+export HUBSPOT_TOKEN="${HUBSPOT_TOKEN:-demo-hubspot-token}"
+export LOYALTY_API_KEY="${LOYALTY_API_KEY:-demo-loyalty-key}"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -54,9 +58,10 @@ for f in examples/events/*.json; do
     echo
 done
 
-# 5 webhooks: slack-notify ×2 (order.paid, order.shipped), LINE ×1, game-reward ×2; and one skip.
-for _ in $(seq 1 200); do
-    [[ $(wc -l < target/demo/sink.jsonl) -ge 5 ]] && break
+# 9 webhooks: slack-notify ×2 (order.paid, order.shipped), LINE, game-reward ×2,
+# Lob, Salesforce, HubSpot; the first flight booking counts without firing.
+for _ in $(seq 1 300); do
+    [[ $(wc -l < target/demo/sink.jsonl) -ge 9 ]] && break
     sleep 0.1
 done
 echo

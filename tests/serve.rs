@@ -495,6 +495,10 @@ async fn the_local_example_config_delivers_every_sample_event() {
         ("MESSENGER_PAGE_TOKEN", "messenger-SECRET"),
         ("GAME_API_KEY", "game-SECRET"),
         ("PUSH_TOKEN", "push-SECRET"),
+        ("LOB_API_KEY_BASIC", "lob-SECRET"),
+        ("SALESFORCE_TOKEN", "salesforce-SECRET"),
+        ("HUBSPOT_TOKEN", "hubspot-SECRET"),
+        ("LOYALTY_API_KEY", "loyalty-SECRET"),
     ];
     let host = Host::start(&text, &env);
     let mut expected = 0;
@@ -509,7 +513,18 @@ async fn the_local_example_config_delivers_every_sample_event() {
         assert_eq!(status, 202, "{file}: {v}");
         expected += n;
     }
-    // order.shipped also matches slack-notify's "order.*": 1 + (1 + 1) + 2.
+    // order.shipped also matches slack-notify's "order.*". The first
+    // booking only counts (every = 2); a second one with a new id fires.
+    let second = std::fs::read_to_string(root.join("examples/events/airline-loyalty.json"))
+        .unwrap()
+        .replace("evt-booking-0001", "evt-booking-0002");
+    assert_eq!(host.ingest(&second).await.0, 202);
+    expected += 1;
+    // The same login again (new event id): already seen, no second Lead.
+    let again = std::fs::read_to_string(root.join("examples/events/login-to-salesforce.json"))
+        .unwrap()
+        .replace("evt-login-0001", "evt-login-0002");
+    assert_eq!(host.ingest(&again).await.0, 202);
     let seen = rx.wait_for(expected, 60).await;
     let find = |path: &str| {
         seen.iter()

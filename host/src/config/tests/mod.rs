@@ -275,7 +275,15 @@ fn the_shipped_example_config_is_valid() {
     let root = tempfile::tempdir().expect("temp dir");
     let plugins = root.path().join("target/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    for name in ["slack-notify", "messenger-transactional", "game-reward"] {
+    for name in [
+        "slack-notify",
+        "messenger-transactional",
+        "game-reward",
+        "lob-direct-mail",
+        "login-to-salesforce",
+        "crm-unsubscribe",
+        "airline-loyalty",
+    ] {
         std::fs::write(plugins.join(format!("{name}.wasm")), b"\0asm").unwrap();
     }
     let examples = root.path().join("examples");
@@ -289,7 +297,11 @@ fn the_shipped_example_config_is_valid() {
             | "LINE_CHANNEL_TOKEN"
             | "MESSENGER_PAGE_TOKEN"
             | "GAME_API_KEY"
-            | "FCM_ACCESS_TOKEN" => Some(format!("value-of-{name}")),
+            | "FCM_ACCESS_TOKEN"
+            | "LOB_API_KEY_BASIC"
+            | "SALESFORCE_TOKEN"
+            | "HUBSPOT_TOKEN"
+            | "LOYALTY_API_KEY" => Some(format!("value-of-{name}")),
             _ => None,
         }
     };
@@ -300,9 +312,17 @@ fn the_shipped_example_config_is_valid() {
     let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["slack-notify", "messenger-transactional", "game-reward"]
+        [
+            "slack-notify",
+            "messenger-transactional",
+            "game-reward",
+            "lob-direct-mail",
+            "login-to-salesforce",
+            "crm-unsubscribe",
+            "airline-loyalty"
+        ]
     );
-    let [slack, messenger, game] = &config.plugins[..] else {
+    let [slack, messenger, game, ..] = &config.plugins[..] else {
         unreachable!()
     };
     assert_eq!(
