@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Builds every C plugin, plugins/examples/*/plugin.c, into a WebAssembly
-# component at target/plugins/<dir-name>.wasm.
+# Build C wasmhook plugins into WebAssembly components.
+#
+#   scripts/plugins/c.sh                     build plugins/examples/*/plugin.c -> target/plugins/<dir-name>.wasm
+#   scripts/plugins/c.sh build DIR [-o OUT]  build the plugin directory DIR (plugin.c, maybe .h files) into the
+#                                            file OUT (default: target/plugins/<dir-name>.wasm)
 #
 # Steps: install the Debian packages for clang's wasm32-wasi target when
 # missing; build wasmhook-toolchain; generate the C bindings of the WIT world
-# into target/c-bindings/ (never committed); compile each plugin with
-# clang-14 into a wasm32-wasi reactor core module (target/c-build/); turn
-# that into a component with `wasmhook-toolchain componentize`.
+# into target/c-bindings/ (never committed; a file there is replaced only
+# when its content changed); compile each plugin's plugin.c with clang-14
+# (include path: the bindings and the plugin's directory) into a wasm32-wasi
+# reactor core module (target/c-build/); turn that into a component with
+# `wasmhook-toolchain componentize`.
 #
-# Runnable from any directory and idempotent. Needs root (or sudo) only when
-# packages are missing. Environment: CARGO_TARGET_DIR (default: target/ of
-# the repo), WASI_SYSROOT (default: /usr, where Debian's wasi-libc lives).
+# Runnable from any directory and idempotent; DIR and OUT are relative to the
+# current directory. Needs root (or sudo) only when packages are missing.
+# Environment: CARGO_TARGET_DIR (default: target/ of the repo), WASI_SYSROOT
+# (default: /usr, where Debian's wasi-libc lives).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -18,6 +24,39 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WASI_SYSROOT="${WASI_SYSROOT:-/usr}"
 PACKAGES=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 CC=clang-14
+
+usage() { sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+if [[ $# -gt 0 ]]; then
+    case "$1" in
+        build) shift ;;
+        -h | --help | help) usage; exit 0 ;;
+        *) echo "c.sh: unknown command $1" >&2; usage >&2; exit 2 ;;
+    esac
+fi
+one_dir=""
+out_file=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -o | --output) [[ $# -ge 2 && -n $2 ]] || { echo "c.sh: $1 needs a file" >&2; exit 2; }; out_file="$2"; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        -*) echo "c.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) [[ -z $one_dir ]] || { echo "c.sh: build takes one plugin directory (got $one_dir and $1)" >&2; exit 2; }
+           one_dir="$1"; shift ;;
+    esac
+done
+if [[ -n $out_file && -z $one_dir ]]; then
+    echo "c.sh: -o needs a plugin directory: build DIR -o OUT" >&2
+    exit 2
+fi
+if [[ -n $one_dir ]]; then
+    [[ -d $one_dir ]] || { echo "c.sh: $one_dir is not a directory" >&2; exit 1; }
+    one_dir="$(cd "$one_dir" && pwd)"
+    [[ -f $one_dir/plugin.c ]] || { echo "c.sh: $one_dir has no plugin.c" >&2; exit 1; }
+    out_file="${out_file:-$ROOT/target/plugins/$(basename "$one_dir").wasm}"
+    out_file="$(realpath -m -- "$out_file")"
+    [[ ! -d $out_file ]] || { echo "c.sh: output $out_file is a directory" >&2; exit 1; }
+fi
 
 install_packages() {
     local missing=() pkg
@@ -46,8 +85,59 @@ TOOLCHAIN="$TARGET_DIR/debug/wasmhook-toolchain"
 BINDINGS="$TARGET_DIR/c-bindings"
 BUILD="$TARGET_DIR/c-build"
 OUT="$TARGET_DIR/plugins"
-mkdir -p "$BUILD" "$OUT"
-"$TOOLCHAIN" bindgen-c --wit "$ROOT/wit" --world transformer --out-dir "$BINDINGS" >/dev/null
+mkdir -p "$BINDINGS" "$BUILD"
+
+# Scratch space of this run (builds may run side by side).
+work="$(mktemp -d "$BUILD/run.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# Generated afresh, but a file is replaced (atomically) only when its content
+# changed, so a build running at the same time never sees a half-written one.
+"$TOOLCHAIN" bindgen-c --wit "$ROOT/wit" --world transformer --out-dir "$work/bindings" >/dev/null
+for f in "$work"/bindings/*; do
+    name="$(basename "$f")"
+    if ! cmp -s "$f" "$BINDINGS/$name"; then
+        cp "$f" "$BINDINGS/.$name.$$"
+        mv -f "$BINDINGS/.$name.$$" "$BINDINGS/$name"
+    fi
+done
+
+# Compiles plugin directory $1 (its plugin.c) into the component file $2.
+build_one() {
+    local dir="$1" component="$2" name core magic
+    name="$(basename "$dir")"
+    core="$work/$name.core.wasm"
+    # -mexec-model=reactor: a library-style module (exports _initialize, no
+    # main). --strip-debug drops the DWARF that Debian's libc.a carries but
+    # keeps the names section and the component-type section.
+    if ! "$CC" --target=wasm32-wasi --sysroot="$WASI_SYSROOT" -mexec-model=reactor \
+        -O2 -Wall -Wextra -I"$BINDINGS" -I"$dir" \
+        "$dir/plugin.c" "$BINDINGS/transformer.c" "$BINDINGS/transformer_component_type.o" \
+        -Wl,--strip-debug -o "$core"; then
+        echo "c.sh: compiling $dir/plugin.c failed" >&2
+        return 1
+    fi
+    if ! "$TOOLCHAIN" componentize "$core" --wit "$ROOT/wit" --world transformer -o "$work/$name.wasm"; then
+        echo "c.sh: componentize failed for $dir (does plugin.c define exports_transformer_transform?)" >&2
+        return 1
+    fi
+    magic="$(head -c 8 "$work/$name.wasm" | od -An -tx1 | tr -d ' \n')"
+    if [[ $magic != 0061736d0d000100 ]]; then
+        echo "c.sh: $work/$name.wasm is not a component (header ${magic:-empty}, want 0061736d0d000100)" >&2
+        return 1
+    fi
+    mkdir -p "$(dirname "$component")"
+    mv -f "$work/$name.wasm" "$component"
+}
+
+if [[ -n $one_dir ]]; then
+    start=$(date +%s%N)
+    build_one "$one_dir" "$out_file"
+    size=$(wc -c <"$out_file")
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    printf '%s\t%s bytes (%s KiB)\t%s ms\n' "$out_file" "$size" "$(( (size + 1023) / 1024 ))" "$ms"
+    exit 0
+fi
 
 shopt -s nullglob
 sources=("$ROOT"/plugins/examples/*/plugin.c)
@@ -59,20 +149,7 @@ fi
 for src in "${sources[@]}"; do
     dir="$(dirname "$src")"
     name="$(basename "$dir")"
-    core="$BUILD/$name.core.wasm"
     component="$OUT/$name.wasm"
-    # -mexec-model=reactor: a library-style module (exports _initialize, no
-    # main). --strip-debug drops the DWARF that Debian's libc.a carries but
-    # keeps the names section and the component-type section.
-    "$CC" --target=wasm32-wasi --sysroot="$WASI_SYSROOT" -mexec-model=reactor \
-        -O2 -Wall -Wextra -I"$BINDINGS" -I"$dir" \
-        "$src" "$BINDINGS/transformer.c" "$BINDINGS/transformer_component_type.o" \
-        -Wl,--strip-debug -o "$core"
-    "$TOOLCHAIN" componentize "$core" --wit "$ROOT/wit" --world transformer -o "$component"
-    magic="$(head -c 8 "$component" | od -An -tx1 | tr -d ' \n')"
-    if [[ $magic != 0061736d0d000100 ]]; then
-        echo "c.sh: $component is not a component (header $magic)" >&2
-        exit 1
-    fi
+    build_one "$dir" "$component"
     echo "$name: ${component#"$ROOT"/} ($(wc -c <"$component") bytes)"
 done

@@ -4,6 +4,7 @@
 #   scripts/plugins/zig.sh                      build plugins/examples/*/plugin.zig -> target/plugins/<dir>.wasm
 #   scripts/plugins/zig.sh build [DIR...]       build those plugin directories instead (each holds plugin.zig)
 #   scripts/plugins/zig.sh build --out-dir OUT DIR...   write OUT/<dir>.wasm instead of target/plugins/
+#   scripts/plugins/zig.sh build DIR -o FILE    build one plugin directory into the file FILE
 #   scripts/plugins/zig.sh test [DIR...]        unit tests, natively (zig test): the SDK, every plugin
 #                                               (default: the examples, and the template as generated,
 #                                               which is then also built)
@@ -18,9 +19,11 @@
 # core module (plugin.zig + the SDK plugins/sdk/zig/wasmhook.zig + the
 # generated transformer.c and component-type object), then
 # `wasmhook-toolchain componentize`. A plugin is rebuilt only when one of
-# its inputs is newer than its component.
+# its inputs is newer than its component (with -o, a copy of the component
+# cached per plugin directory in target/zig-build/one/).
 #
-# Runnable from any directory; idempotent. Environment: CARGO_TARGET_DIR
+# Runnable from any directory; idempotent; DIR and FILE are relative to the
+# current directory. Environment: CARGO_TARGET_DIR
 # (default: target/ of the repo), ZIG_OPTIMIZE (safe, the default: safety
 # checks on, a panic logs and traps; or small: about half the size, no
 # checks).
@@ -35,7 +38,7 @@ OPTIMIZE="${ZIG_OPTIMIZE:-safe}"
 STACK_BYTES=1048576
 export ZIG_GLOBAL_CACHE_DIR="$TARGET_DIR/zig-cache" ZIG_LOCAL_CACHE_DIR="$TARGET_DIR/zig-cache"
 
-usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 MODE=build
 if [[ $# -gt 0 ]]; then
@@ -48,13 +51,30 @@ if [[ $# -gt 0 ]]; then
 fi
 OUT="$TARGET_DIR/plugins"
 dirs=()
+out_file=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --out-dir) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; OUT="$2"; shift 2 ;;
+        -o | --output) [[ $# -ge 2 && -n $2 ]] || { echo "zig.sh: $1 needs a file" >&2; exit 2; }; out_file="$2"; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
         -*) echo "zig.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-        *) dirs+=("$(cd "$1" && pwd)"); shift ;;
+        *) [[ -d $1 ]] || { echo "zig.sh: $1 is not a directory" >&2; exit 2; }
+           dirs+=("$(cd "$1" && pwd)"); shift ;;
     esac
 done
+CORE_DIR=""
+if [[ -n $out_file ]]; then
+    if [[ $MODE != build || ${#dirs[@]} -ne 1 ]]; then
+        echo "zig.sh: -o goes with build and exactly one plugin directory: build DIR -o FILE" >&2
+        exit 2
+    fi
+    out_file="$(realpath -m -- "$out_file")"
+    [[ ! -d $out_file ]] || { echo "zig.sh: output $out_file is a directory" >&2; exit 1; }
+    # Build into a directory of its own per plugin directory (so its
+    # up-to-date check is about this plugin), then copy to FILE.
+    OUT="$TARGET_DIR/zig-build/one/$(printf '%s' "${dirs[0]}" | sha256sum | cut -c1-32)"
+    CORE_DIR="$OUT"
+fi
 case "$OPTIMIZE" in
     safe | small | fast) ;;
     *) echo "zig.sh: ZIG_OPTIMIZE must be safe, small or fast (got $OPTIMIZE)" >&2; exit 2 ;;
@@ -192,13 +212,14 @@ fi
 
 for dir in "${dirs[@]}"; do
     name="$(basename "$dir")"
-    core="$BUILD/$name.core.wasm"
+    core="${CORE_DIR:-$BUILD}/$name.core.wasm"
     component="$OUT/$name.wasm"
     shown="${component#"$ROOT"/}"
     if [[ -f $component && "$(cat "$core.optimize" 2>/dev/null)" == "$OPTIMIZE" &&
         -z "$(find "$dir" "$SDK" "$BINDINGS" "$ROOT/wit" "$TOOLCHAIN" \
             "${BASH_SOURCE[0]}" -newer "$component" -print -quit)" ]]; then
-        printf '%s\tup to date\n' "$shown"
+        status="up to date"
+        [[ -n $out_file ]] || printf '%s\tup to date\n' "$shown"
         continue
     fi
     start=$(date +%s%N)
@@ -215,8 +236,10 @@ for dir in "${dirs[@]}"; do
         --dep wasmhook -Mroot="$dir/plugin.zig" \
         --dep transformer -Mwasmhook="$SDK/wasmhook.zig" \
         -Mtransformer="$BINDINGS/transformer.zig" \
-        --name "$name" -femit-bin="$core"
-    "$TOOLCHAIN" componentize "$core" --wit "$ROOT/wit" --world transformer -o "$component"
+        --name "$name" -femit-bin="$core" ||
+        { echo "zig.sh: zig build-exe failed for $dir" >&2; exit 1; }
+    "$TOOLCHAIN" componentize "$core" --wit "$ROOT/wit" --world transformer -o "$component" ||
+        { echo "zig.sh: componentize failed for $dir" >&2; exit 1; }
     magic="$(head -c 8 "$component" | od -An -tx1 | tr -d ' \n')"
     if [[ $magic != 0061736d0d000100 ]]; then
         echo "zig.sh: $component is not a component (header $magic)" >&2
@@ -225,5 +248,25 @@ for dir in "${dirs[@]}"; do
     echo "$OPTIMIZE" >"$core.optimize"
     size=$(wc -c <"$component")
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    printf '%s\t%s bytes (%s KiB)\t%s ms\n' "$shown" "$size" "$(( (size + 1023) / 1024 ))" "$ms"
+    status="$ms ms"
+    [[ -n $out_file ]] || printf '%s\t%s bytes (%s KiB)\t%s ms\n' "$shown" "$size" "$(( (size + 1023) / 1024 ))" "$ms"
 done
+
+# build DIR -o FILE: copy the component out.
+if [[ -n $out_file ]]; then
+    magic="$(head -c 8 "$component" | od -An -tx1 | tr -d ' \n')"
+    if [[ $magic != 0061736d0d000100 ]]; then
+        echo "zig.sh: $component is not a component (header ${magic:-empty}, want 0061736d0d000100)" >&2
+        exit 1
+    fi
+    mkdir -p "$(dirname "$out_file")"
+    cp "$component" "$out_file.tmp.$$"
+    mv -f "$out_file.tmp.$$" "$out_file"
+    # When FILE is inside DIR (e.g. DIR/build/), writing it changed DIR:
+    # make FILE and the cached component newer than that change, so that
+    # the next build is still up to date.
+    touch "$out_file"
+    touch -r "$out_file" "$component"
+    size=$(wc -c <"$out_file")
+    printf '%s\t%s bytes (%s KiB)\t%s\n' "$out_file" "$size" "$(( (size + 1023) / 1024 ))" "$status"
+fi
