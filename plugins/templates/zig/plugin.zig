@@ -1,7 +1,7 @@
 //! {{name}}: a wasmhook plugin written in Zig.
 //!
-//! For each event named like config `event` it asks the host to POST the
-//! whole event as JSON to config `url`; any other event is skipped.
+//! It asks the host to POST the whole event as JSON to config `url`; when
+//! config `event` is set, events with another name are skipped.
 //! Build: scripts/plugins/zig.sh build DIR; test: scripts/plugins/zig.sh test DIR.
 
 const std = @import("std");
@@ -15,10 +15,10 @@ comptime {
 pub const panic = wasmhook.panic;
 
 pub fn transform(cx: *wasmhook.Context, event: wasmhook.Event) wasmhook.Error!wasmhook.Decision {
-    const wanted = try wasmhook.config.get(cx.arena, "event") orelse
-        return cx.fail("config event is required", .{});
-    if (!std.mem.eql(u8, event.name, wanted)) {
-        return cx.skip("event {s} is not {s}", .{ wasmhook.truncate(event.name, 64), wanted });
+    if (try wasmhook.config.get(cx.arena, "event")) |wanted| {
+        if (!std.mem.eql(u8, event.name, wanted)) {
+            return cx.skip("event {s} is not {s}", .{ wasmhook.truncate(event.name, 64), wanted });
+        }
     }
     const url = try wasmhook.config.get(cx.arena, "url") orelse
         return cx.fail("config url is required", .{});
@@ -73,10 +73,19 @@ test "skips other events" {
     try std.testing.expectEqualStrings("event order.refunded is not order.paid", out.decision().skip);
 }
 
-test "config event and url are required" {
+test "without config event every event is forwarded" {
     testing.reset();
     defer testing.reset();
-    var out = try testing.run(transform, .{ .id = "e3", .name = "order.paid" });
+    try testing.setConfig("url", "https://example.com/hook");
+    var out = try testing.run(transform, .{ .id = "e3", .name = "anything" });
     defer out.deinit();
-    try std.testing.expectEqualStrings("config event is required", out.errMessage());
+    try std.testing.expectEqualStrings("https://example.com/hook", out.decision().fire[0].url);
+}
+
+test "config url is required" {
+    testing.reset();
+    defer testing.reset();
+    var out = try testing.run(transform, .{ .id = "e4", .name = "order.paid" });
+    defer out.deinit();
+    try std.testing.expectEqualStrings("config url is required", out.errMessage());
 }
