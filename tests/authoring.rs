@@ -1,6 +1,7 @@
-//! `wasmhook new` for every language, followed by `wasmhook build` (which
-//! also checks the component) and `wasmhook run` on an event: each template
-//! builds and fires as generated.
+//! `wasmhook new` for every language, followed by the generated plugin's
+//! own tests (in its language), `wasmhook build` (which also checks the
+//! component) and `wasmhook run` on an event: each template passes its
+//! tests, builds and fires as generated.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -32,6 +33,7 @@ fn scaffold_build_run(lang: &str) {
     );
     let plugin_dir = dir.path().join(&name);
     let built = plugin_dir.join("build").join(format!("{name}.wasm"));
+    run_own_tests(lang, &plugin_dir);
 
     let out = wasmhook(&["build", &plugin_dir.display().to_string()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -80,6 +82,45 @@ fn scaffold_build_run(lang: &str) {
             .unwrap()
             .contains("evt-tpl"),
         "{lang}: {v}"
+    );
+}
+
+/// The template's own tests, as a plugin author runs them.
+fn run_own_tests(lang: &str, dir: &std::path::Path) {
+    let root = repo_root();
+    let d = dir.display().to_string();
+    let mut cmd = match lang {
+        "rust" => {
+            let mut c = Command::new("cargo");
+            c.args([
+                "test",
+                "--quiet",
+                "--manifest-path",
+                &format!("{d}/Cargo.toml"),
+            ])
+            .env("CARGO_TARGET_DIR", root.join("target/templates"));
+            c
+        }
+        "js" => {
+            let mut c = Command::new("node");
+            c.args(["--test", &format!("{d}/plugin.test.mjs")]);
+            c
+        }
+        "python" | "zig" => {
+            let mut c = Command::new("bash");
+            c.arg(root.join(format!("scripts/plugins/{lang}.sh")))
+                .args(["test", &d]);
+            c
+        }
+        // The C template has no test harness of its own (see its README).
+        _ => return,
+    };
+    let out = cmd.output().expect("run the plugin's tests");
+    assert!(
+        out.status.success(),
+        "{lang} template tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
