@@ -81,21 +81,73 @@ fn bench(c: &mut Criterion) {
     let login = read("login-to-salesforce.json");
     let unsub = read("crm-unsubscribe.json");
     let booking = read("airline-loyalty.json");
-    let lob_cfg = [("from_address_id", "adr_1"), ("front_template_id", "tmpl_f"), ("back_template_id", "tmpl_b")];
+    let lob_cfg = [
+        ("from_address_id", "adr_1"),
+        ("front_template_id", "tmpl_f"),
+        ("back_template_id", "tmpl_b"),
+    ];
     let sf_cfg = [("instance", "acme")];
     let every_cfg = [("every", "1")];
 
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u32, &'a Event);
     let skip_cfg = [("mode", "skip")];
     let cases: [Case; 15] = [
-        ("lob-direct-mail/fresh", "lob-direct-mail", &lob_cfg, 0, &lob),
-        ("lob-direct-mail/reuse", "lob-direct-mail", &lob_cfg, 1_000_000, &lob),
-        ("login-to-salesforce/fresh", "login-to-salesforce", &sf_cfg, 0, &login),
-        ("login-to-salesforce/reuse", "login-to-salesforce", &sf_cfg, 1_000_000, &login),
-        ("crm-unsubscribe-python/fresh", "crm-unsubscribe", &[], 0, &unsub),
-        ("crm-unsubscribe-python/reuse", "crm-unsubscribe", &[], 1_000_000, &unsub),
-        ("airline-loyalty-zig/fresh", "airline-loyalty", &every_cfg, 0, &booking),
-        ("airline-loyalty-zig/reuse", "airline-loyalty", &every_cfg, 1_000_000, &booking),
+        (
+            "lob-direct-mail/fresh",
+            "lob-direct-mail",
+            &lob_cfg,
+            0,
+            &lob,
+        ),
+        (
+            "lob-direct-mail/reuse",
+            "lob-direct-mail",
+            &lob_cfg,
+            1_000_000,
+            &lob,
+        ),
+        (
+            "login-to-salesforce/fresh",
+            "login-to-salesforce",
+            &sf_cfg,
+            0,
+            &login,
+        ),
+        (
+            "login-to-salesforce/reuse",
+            "login-to-salesforce",
+            &sf_cfg,
+            1_000_000,
+            &login,
+        ),
+        (
+            "crm-unsubscribe-python/fresh",
+            "crm-unsubscribe",
+            &[],
+            0,
+            &unsub,
+        ),
+        (
+            "crm-unsubscribe-python/reuse",
+            "crm-unsubscribe",
+            &[],
+            1_000_000,
+            &unsub,
+        ),
+        (
+            "airline-loyalty-zig/fresh",
+            "airline-loyalty",
+            &every_cfg,
+            0,
+            &booking,
+        ),
+        (
+            "airline-loyalty-zig/reuse",
+            "airline-loyalty",
+            &every_cfg,
+            1_000_000,
+            &booking,
+        ),
         ("rust/fresh-minimal", "hostile", &skip_cfg, 0, &slack),
         ("rust/fresh", "slack-notify", &[], 0, &slack),
         ("rust/reuse", "slack-notify", &[], 1_000_000, &slack),

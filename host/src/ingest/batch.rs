@@ -182,11 +182,7 @@ mod tests {
             BodyFormat::Native,
             &[],
             None,
-            &body[..body.len() - 18]
-                .iter()
-                .chain(b"]")
-                .copied()
-                .collect::<Vec<_>>(),
+            br#"[{"name":"a"},{"name":"b"}]"#,
             1000,
         );
         assert_eq!(ok.unwrap().len(), 2);

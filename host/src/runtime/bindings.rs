@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub(crate) use wasmhook::plugin::{config, kv, log, types};
+pub(crate) use self::wasmhook::plugin::{config, kv, log, types};
