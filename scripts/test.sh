@@ -11,6 +11,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash scripts/build-plugins.sh
+# The host first: some plugin tests run their component through `wasmhook run`.
+cargo build -p wasmhook
 echo "== plugin tests in their own languages" >&2
 bash scripts/plugins/js.sh test
 bash scripts/plugins/python.sh test
