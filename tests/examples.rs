@@ -50,6 +50,19 @@ const CASES: &[Case] = &[
             "order #1042",
         )),
     },
+    // With config `events`, slack-notify skips what matches none of the prefixes.
+    Case {
+        plugin: "slack-notify",
+        event: "slack-notify-skip.json",
+        config: &["events=order.,billing."],
+        fire: None,
+    },
+    Case {
+        plugin: "messenger-transactional",
+        event: "messenger-transactional-skip.json",
+        config: &[],
+        fire: None,
+    },
     Case {
         plugin: "messenger-transactional",
         event: "messenger-transactional.json",

@@ -223,7 +223,9 @@ async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
         .await;
     assert_eq!(failed["deliveries"][0]["id"], id.as_str());
 
-    rx.set_default(Reply::status(200));
+    // Replayed while the receiver still fails: pending again (a first
+    // attempt, then a retry 1 s later), so a second replay is a conflict
+    // rather than a duplicate. Then the receiver recovers.
     let (status, body) = host
         .admin("POST", &format!("/v1/deliveries/{id}/retry"), "")
         .await;
@@ -231,6 +233,7 @@ async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
     let (status, _) = host
         .admin("POST", &format!("/v1/deliveries/{id}/retry"), "")
         .await;
+    rx.set_default(Reply::status(200));
     assert_eq!(status, 409, "already pending");
     let v = host.settled_event("evt-dead", 30).await;
     assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
@@ -504,7 +507,11 @@ async fn the_local_example_config_delivers_every_sample_event() {
     let mut expected = 0;
     for (file, n) in [
         ("slack-notify.json", 1),
+        // user.signup is not routed to slack-notify (events = ["order.*"]).
+        ("slack-notify-skip.json", 0),
         ("messenger-transactional.json", 2),
+        // order.shipped: slack-notify fires; messenger skips the unknown channel.
+        ("messenger-transactional-skip.json", 1),
         ("game-reward.json", 2),
         ("game-reward-skip.json", 0),
     ] {
