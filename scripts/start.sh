@@ -58,7 +58,7 @@ for f in examples/events/*.json; do
     echo
 done
 
-# 9 webhooks: slack-notify ×2 (order.paid, order.shipped), LINE, game-reward ×2,
+# 9 webhooks: slack-notify ×3 (order.paid, order.shipped ×2), LINE, game-reward ×2,
 # Lob, Salesforce, HubSpot; the first flight booking counts without firing.
 for _ in $(seq 1 300); do
     [[ $(wc -l < target/demo/sink.jsonl) -ge 9 ]] && break
