@@ -22,4 +22,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
-cargo test --workspace
+log="$root/target/test-output.log"
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line over every test binary (cargo's own last line is the
+# doc-tests of the last crate, often "0 passed").
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+     END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
