@@ -14,6 +14,10 @@ cd "$root"
 once=false
 [[ "${1:-}" == "--once" ]] && once=true
 
+if ! command -v curl >/dev/null 2>&1; then
+    echo "start.sh: installing curl (used to send the sample events)" >&2
+    apt-get update -qq && apt-get install -y -qq curl >/dev/null
+fi
 bash scripts/build-plugins.sh
 cargo build -p wasmhook
 wasmhook="$root/target/debug/wasmhook"
