@@ -163,3 +163,93 @@ fn bad_configs_stop_start_up_naming_file_line_and_key() {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
 }
+
+/// Two plugins on every event: `healthy` (POSTs to the receiver) and
+/// `flaky` in `flaky_mode`.
+fn breaker_config(rx: &TestReceiver, flaky_mode: &str) -> String {
+    let flaky = format!(
+        r#"
+[[plugins]]
+name = "flaky"
+component = "{c}"
+events = ["*"]
+[plugins.config]
+mode = "{flaky_mode}"
+"#,
+        c = component("hostile"),
+    );
+    hostile_config(&rx.url(), "ok", "[1]", "").replace("name = \"hostile\"", "name = \"healthy\"")
+        + &flaky
+}
+
+fn plugin_view<'a>(plugins: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no plugin {name} in {plugins}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
+    const EVENTS: usize = 30;
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&breaker_config(&rx, "trap"), &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("b-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    // The healthy plugin is not held up by its failing neighbour.
+    rx.wait_for(EVENTS, 60).await;
+
+    // The trapping plugin ran until its breaker opened (a few more may
+    // have been running at that moment), then its jobs went back to the
+    // queue instead of burning the executors.
+    let view = support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["breaker"]["state"] == "paused").then_some(flaky)
+    })
+    .await
+    .expect("the trapping plugin is paused");
+    let errors = view["invocations"]["error"].as_u64().unwrap();
+    assert!((10..EVENTS as u64).contains(&errors), "{view}");
+    assert_eq!(
+        view["invocations"]["pending"].as_u64().unwrap(),
+        EVENTS as u64 - errors,
+        "{view}"
+    );
+    assert!(
+        view["breaker"]["resume_in_ms"].as_u64().unwrap() <= 5_000,
+        "{view}"
+    );
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 1"),
+        "{metrics}"
+    );
+    assert!(host.log().contains("plugin paused"), "{}", host.log());
+
+    // The operator fixes the plugin; after the pause the waiting events
+    // run on the new version and nothing was lost.
+    std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
+    host.signal("HUP");
+    let view = support::eventually_async(60, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["invocations"]["pending"] == 0).then_some(flaky)
+    })
+    .await
+    .expect("the deferred invocations ran after the pause");
+    assert_eq!(view["invocations"]["error"].as_u64().unwrap(), errors);
+    assert_eq!(
+        view["invocations"]["skip"].as_u64().unwrap(),
+        EVENTS as u64 - errors
+    );
+    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+}

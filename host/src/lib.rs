@@ -14,7 +14,9 @@
 //! - [`worker`]: the invocation and delivery loops.
 //! - [`runtime`]: wasmtime, the plugin sandbox, and output validation.
 //! - [`policy`]: the egress policy (allowlist, private networks, secrets).
-//! - [`delivery`]: the outbound HTTP client, signing, retries, breaker.
+//! - [`delivery`]: the outbound HTTP client, signing, retries, limits.
+//! - [`breaker`]: the keyed circuit breaker (unhealthy hosts, failing
+//!   plugins).
 //! - [`registry`]: the loaded plugin set, rebuilt on reload.
 //! - [`metrics`]: Prometheus counters.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
@@ -23,6 +25,7 @@
 pub mod api;
 pub mod app;
 pub mod authoring;
+pub mod breaker;
 pub mod cli;
 pub mod config;
 pub mod delivery;

@@ -75,6 +75,8 @@ pub struct Metrics {
     invocation_seconds: Mutex<BTreeMap<String, Histogram>>,
     deliveries: Mutex<BTreeMap<(String, String), u64>>,
     attempt_seconds: Mutex<Histogram>,
+    plugin_pauses: Mutex<BTreeMap<String, u64>>,
+    invocations_deferred: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -105,6 +107,21 @@ impl Metrics {
             .entry(plugin.to_owned())
             .or_default()
             .observe(elapsed);
+    }
+
+    /// Count a plugin's breaker opening (the plugin was paused).
+    pub fn plugin_paused(&self, plugin: &str) {
+        *lock(&self.plugin_pauses)
+            .entry(plugin.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Count one invocation put back in the queue because its plugin is
+    /// paused.
+    pub fn invocation_deferred(&self, plugin: &str) {
+        *lock(&self.invocations_deferred)
+            .entry(plugin.to_owned())
+            .or_default() += 1;
     }
 
     /// Count one delivery attempt result (`outcome`: succeeded, retry,
@@ -165,6 +182,24 @@ impl Metrics {
                 "wasmhook_plugin_invocation_seconds",
                 &format!("plugin=\"{}\"", esc(plugin)),
             );
+        }
+        for (name, help, map) in [
+            (
+                "wasmhook_plugin_pauses_total",
+                "Times a plugin was paused because its runs kept failing.",
+                &self.plugin_pauses,
+            ),
+            (
+                "wasmhook_plugin_invocations_deferred_total",
+                "Invocations put back in the queue while their plugin was paused.",
+                &self.invocations_deferred,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (plugin, n) in lock(map).iter() {
+                let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {n}", esc(plugin));
+            }
         }
         let _ = writeln!(
             out,

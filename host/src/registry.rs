@@ -1,16 +1,16 @@
 //! The set of loaded plugins and everything each needs to run and deliver:
 //! its compiled component, egress policy, HTTP client, signing key, limits
-//! and breaker. Built from configuration in one go, so a reload either
+//! and breakers (unhealthy destinations; the plugin's own failures). Built from configuration in one go, so a reload either
 //! produces a complete new set or fails and leaves the old one running.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{Breaker, BreakerConfig};
 use crate::config::{Config, DeliveryConfig, PluginConfig, event_pattern_matches};
 use crate::delivery::{
-    BreakerConfig, ClientOptions, Deliverer, DestinationLimiter, HostHealth, Resolver, SigningKey,
-    SystemResolver,
+    ClientOptions, Deliverer, DestinationLimiter, Resolver, SigningKey, SystemResolver,
 };
 use crate::policy::EgressPolicy;
 use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
@@ -35,8 +35,13 @@ pub struct LoadedPlugin {
     pub signing: Option<SigningKey>,
     /// In-flight cap per destination.
     pub limiter: DestinationLimiter,
-    /// Unhealthy-host breaker.
-    pub health: HostHealth,
+    /// Unhealthy-host breaker, keyed by destination.
+    pub health: Breaker,
+    /// The plugin's own breaker (one key: its name): runs that the sandbox
+    /// had to stop (timeout, trap, memory, fuel, invalid output) pause the
+    /// plugin, so a broken plugin cannot burn the executors in a hot loop.
+    /// Reset by a reload.
+    pub failures: Breaker,
 }
 
 impl LoadedPlugin {
@@ -137,8 +142,30 @@ impl Builder<'_> {
             delivery: pc.delivery.clone(),
             signing,
             limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
-            health: HostHealth::new(BreakerConfig::default()),
+            health: Breaker::new(BreakerConfig::default()),
+            failures: Breaker::new(plugin_breaker(pc.timeout_ms)),
         })
+    }
+}
+
+/// Consecutive sandbox-stopped runs (within [`PLUGIN_FAILURE_WINDOW`]) that
+/// pause a plugin.
+pub const PLUGIN_FAILURE_THRESHOLD: u32 = 10;
+/// The window those failures must fall in.
+pub const PLUGIN_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// First pause of a failing plugin; doubles on every failed probe.
+pub const PLUGIN_PAUSE: Duration = Duration::from_secs(5);
+/// Longest pause of a failing plugin.
+pub const PLUGIN_MAX_PAUSE: Duration = Duration::from_secs(300);
+
+fn plugin_breaker(timeout_ms: u64) -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: PLUGIN_FAILURE_THRESHOLD,
+        window: PLUGIN_FAILURE_WINDOW,
+        base_cooldown: PLUGIN_PAUSE,
+        max_cooldown: PLUGIN_MAX_PAUSE,
+        // A probe reports back within its deadline unless its worker died.
+        probe_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The management endpoints as plain async functions over [`App`].
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -160,7 +161,8 @@ pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({ "requeued": requeued }))
 }
 
-/// `GET /v1/plugins`: name, component hash, events, counts by outcome.
+/// `GET /v1/plugins`: name, component hash, events, counts by outcome, and
+/// whether the plugin is paused by its breaker.
 pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
     let stats = app.store.plugin_stats().await?;
     let set = app.plugins();
@@ -176,6 +178,7 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "events": p.events,
                 "invocations": {"pending": s.invocations.pending, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
+                "breaker": views::plugin_health(p.failures.health(&p.name, Instant::now())),
             })
         })
         .collect();

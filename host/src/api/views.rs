@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::breaker::Health;
 use crate::model::{Event, LogLine, OutboundRequest};
 use crate::store::{Attempt, DeliveryRecord, InvocationRecord, Verdict};
 
@@ -91,4 +92,24 @@ pub fn delivery(d: &DeliveryRecord) -> Value {
         "created_ms": d.created_ms,
         "updated_ms": d.updated_ms,
     })
+}
+
+/// A plugin breaker's state: `healthy`, `failing` (with the count of
+/// consecutive failed runs), `paused` (with the time left), or `probing`.
+pub fn plugin_health(h: Health) -> Value {
+    match h {
+        Health::Healthy => json!({"state": "healthy"}),
+        Health::Failing { failures } => {
+            json!({"state": "failing", "consecutive_failures": failures})
+        }
+        Health::Paused {
+            resume_in,
+            cooldown,
+        } => json!({
+            "state": "paused",
+            "resume_in_ms": u64::try_from(resume_in.as_millis()).unwrap_or(u64::MAX),
+            "pause_ms": u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+        }),
+        Health::Probing => json!({"state": "probing"}),
+    }
 }

@@ -5,9 +5,9 @@
 //! secrets are filled in; delivery signs it (Standard Webhooks), sends it
 //! over a pooled HTTP/1.1 + HTTP/2 client whose connector re-checks every
 //! resolved address, and classifies the result into an explicit
-//! [`AttemptOutcome`]. It also provides the pure retry schedule, the
-//! per-destination concurrency limiter and the unhealthy-host breaker the
-//! worker uses around each attempt.
+//! [`AttemptOutcome`]. It also provides the pure retry schedule and the
+//! per-destination concurrency limiter the worker uses around each attempt
+//! (with the unhealthy-host [`crate::breaker`]).
 //!
 //! Delivery knows nothing of WebAssembly, plugins' decisions or the store's
 //! SQL; it plugs into the egress policy only through [`AddressGuard`] and
@@ -22,9 +22,8 @@
 //! - [`connect`]: the vetting connector (resolve → guard → TCP → TLS).
 //! - [`tls`]: rustls client configuration.
 //! - [`client`]: [`Deliverer`], one per plugin.
-//! - [`limits`] and [`breaker`]: per-destination concurrency and health.
+//! - [`limits`]: per-destination concurrency.
 
-pub mod breaker;
 pub mod client;
 pub mod connect;
 pub mod guard;
@@ -39,7 +38,6 @@ pub mod tls;
 #[cfg(test)]
 mod tests;
 
-pub use breaker::{Admission, BreakerConfig, HostHealth};
 pub use client::{ClientOptions, Deliverer, DeliveryError, SendRequest};
 pub use guard::{
     AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop, Resolver, StaticResolver,

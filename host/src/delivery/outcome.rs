@@ -32,7 +32,7 @@ pub enum AttemptOutcome {
 
 impl AttemptOutcome {
     /// Whether the outcome says the destination host is unhealthy (a
-    /// retryable failure). Feed this to [`super::HostHealth::record`] as
+    /// retryable failure). Feed this to [`crate::breaker::Breaker::record`] as
     /// `!counts_against_host()`; a 4xx means the host is up.
     pub fn counts_against_host(&self) -> bool {
         matches!(self, AttemptOutcome::Retry { .. })

@@ -9,9 +9,10 @@ use tokio::sync::{Semaphore, watch};
 
 use super::{IDLE_POLL, LEASE_MARGIN, idle};
 use crate::app::App;
+use crate::breaker::Admission;
 use crate::delivery::{
-    Admission, AttemptOutcome as Outcome, AttemptReport, DEFAULT_JITTER, PolicyRedirects,
-    SendRequest, destination_key, next_delay,
+    AttemptOutcome as Outcome, AttemptReport, DEFAULT_JITTER, PolicyRedirects, SendRequest,
+    destination_key, next_delay,
 };
 use crate::ingest::now_ms;
 use crate::registry::LoadedPlugin;

@@ -1,14 +1,19 @@
 //! The invocation loop: lease jobs, run the plugin on a blocking thread,
 //! record the decision and the deliveries it created in one transaction.
+//! A plugin whose runs keep being stopped by the sandbox is paused by its
+//! breaker: its jobs go back to the queue until the pause ends.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{Semaphore, watch};
 
 use super::{IDLE_POLL, idle};
 use crate::app::App;
+use crate::breaker::{Admission, Health};
 use crate::ingest::now_ms;
 use crate::model::Decision;
+use crate::registry::LoadedPlugin;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
 use crate::store::{Completion, InvocationJob, InvocationOutcome, Verdict};
 
@@ -81,11 +86,18 @@ async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
         settle(app, &job, outcome, Vec::new()).await;
         return;
     };
-    let plugin = loaded.plugin.clone();
-    let event = job.event.clone();
+    if defer_if_paused(app, &loaded, &job).await {
+        return;
+    }
     let Ok(slot) = executors.acquire().await else {
         return;
     };
+    // The breaker may have opened while this job waited for a slot.
+    if defer_if_paused(app, &loaded, &job).await {
+        return;
+    }
+    let plugin = loaded.plugin.clone();
+    let event = job.event.clone();
     let invocation = tokio::task::spawn_blocking(move || plugin.invoke(&event)).await;
     drop(slot);
     let invocation = match invocation {
@@ -120,12 +132,51 @@ async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
     };
     app.metrics
         .invocation(&job.plugin, label, invocation.elapsed);
+    record_health(app, &loaded, &verdict);
     let outcome = InvocationOutcome {
         verdict,
         duration_us: u64::try_from(invocation.elapsed.as_micros()).unwrap_or(u64::MAX),
         fuel: invocation.fuel_consumed,
     };
     settle(app, &job, outcome, requests).await;
+}
+
+/// Whether the plugin is paused; if so the job goes back to the queue, due
+/// when the pause ends, without counting as an attempt.
+async fn defer_if_paused(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) -> bool {
+    let Admission::Paused { resume_in } = loaded.failures.allow(&loaded.name, Instant::now())
+    else {
+        return false;
+    };
+    app.metrics.invocation_deferred(&job.plugin);
+    let due = now_ms() + u64::try_from(resume_in.as_millis()).unwrap_or(u64::MAX);
+    if let Err(e) = app.store.release_invocation(job.id, &job.lease, due).await {
+        // The lease expires and the job comes back anyway.
+        tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "deferring an invocation failed");
+    }
+    true
+}
+
+/// Feed the plugin's breaker: runs the sandbox had to stop count against
+/// it; a deliberate error from the plugin's own code does not.
+fn record_health(app: &App, loaded: &LoadedPlugin, verdict: &Verdict) {
+    let failed = matches!(verdict, Verdict::Error { kind, .. } if *kind != ErrorKind::Plugin);
+    let now = Instant::now();
+    let was_paused = matches!(
+        loaded.failures.health(&loaded.name, now),
+        Health::Paused { .. }
+    );
+    loaded.failures.record(&loaded.name, !failed, now);
+    if let Health::Paused { cooldown, .. } = loaded.failures.health(&loaded.name, now)
+        && !was_paused
+    {
+        app.metrics.plugin_paused(&loaded.name);
+        tracing::warn!(
+            plugin = %loaded.name,
+            pause_s = cooldown.as_secs(),
+            "plugin paused: its runs keep failing (timeout, trap, memory, fuel or invalid output); its events wait in the queue"
+        );
+    }
 }
 
 async fn settle(

@@ -1,11 +1,13 @@
-//! Unhealthy-host detection: a per-destination circuit breaker.
+//! A keyed circuit breaker: unhealthy-host detection for deliveries (keyed
+//! by destination `host:port`) and the failing-plugin pause for invocations
+//! (keyed by plugin name).
 //!
-//! After `failure_threshold` consecutive retryable failures to one
-//! destination within `window`, [`HostHealth`] pauses that destination for a
-//! cool-down (doubling on every failed probe, up to `max_cooldown`), then
-//! lets exactly one probe through (half-open). Pure logic over a clock the
-//! caller passes in; it sends nothing and stores nothing. A paused
-//! destination's deliveries are re-queued by the worker, not failed.
+//! After `failure_threshold` consecutive failures of one key within
+//! `window`, [`Breaker`] pauses that key for a cool-down (doubling on every
+//! failed probe, up to `max_cooldown`), then lets exactly one probe through
+//! (half-open). Pure logic over a clock the caller passes in; it runs,
+//! sends and stores nothing. The worker re-queues a paused key's work
+//! instead of failing it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -39,15 +41,15 @@ impl Default for BreakerConfig {
     }
 }
 
-/// Whether a request to a destination may go now.
+/// Whether work for a key may run now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// Send it (normal traffic, or the single half-open probe).
     Allowed,
-    /// The destination is paused: re-queue the delivery to run after
-    /// `resume_in` without counting an attempt.
+    /// The key is paused: re-queue the work to run after `resume_in`
+    /// without counting an attempt.
     Paused {
-        /// Time until the destination may be probed again.
+        /// Time until the key may be probed again.
         resume_in: Duration,
     },
 }
@@ -65,15 +67,15 @@ enum State {
     },
 }
 
-/// The breaker for every destination (`host:port`). Only destinations with
-/// recent failures take memory: a success forgets the destination.
+/// The breaker for every key (a destination, a plugin). Only keys with
+/// recent failures take memory: a success forgets the key.
 #[derive(Debug, Default)]
-pub struct HostHealth {
+pub struct Breaker {
     config: BreakerConfig,
     hosts: Mutex<HashMap<String, State>>,
 }
 
-impl HostHealth {
+impl Breaker {
     /// A breaker with the given tuning.
     pub fn new(config: BreakerConfig) -> Self {
         Self {
@@ -82,12 +84,12 @@ impl HostHealth {
         }
     }
 
-    /// Ask before sending to `dest`. In the half-open state the first
+    /// Ask before running work for `key`. In the half-open state the first
     /// caller gets `Allowed` (the probe) and must report its result with
-    /// [`HostHealth::record`]; the rest are paused.
-    pub fn allow(&self, dest: &str, now: Instant) -> Admission {
+    /// [`Breaker::record`]; the rest are paused.
+    pub fn allow(&self, key: &str, now: Instant) -> Admission {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(state) = hosts.get_mut(dest) else {
+        let Some(state) = hosts.get_mut(key) else {
             return Admission::Allowed;
         };
         match *state {
@@ -122,18 +124,19 @@ impl HostHealth {
         }
     }
 
-    /// Report an attempt to `dest`. `healthy` is false only for retryable
-    /// failures (connection errors, timeouts, 408/429/5xx; see
-    /// [`super::AttemptOutcome::counts_against_host`]); a 4xx answer means
-    /// the host is up.
-    pub fn record(&self, dest: &str, healthy: bool, now: Instant) {
+    /// Report the result of work for `key`. For destinations, `healthy` is
+    /// false only for retryable failures (connection errors, timeouts,
+    /// 408/429/5xx; see
+    /// [`crate::delivery::AttemptOutcome::counts_against_host`]): a 4xx
+    /// answer means the host is up. For plugins, any error verdict.
+    pub fn record(&self, key: &str, healthy: bool, now: Instant) {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if healthy {
-            hosts.remove(dest);
+            hosts.remove(key);
             return;
         }
         let cfg = &self.config;
-        let next = match hosts.get(dest).copied() {
+        let next = match hosts.get(key).copied() {
             None => self.after_failure(1, now),
             Some(State::Closed { failures, since }) => {
                 if now.saturating_duration_since(since) > cfg.window {
@@ -164,7 +167,7 @@ impl HostHealth {
             }
             other => other,
         };
-        hosts.insert(dest.to_owned(), next);
+        hosts.insert(key.to_owned(), next);
     }
 
     fn after_failure(&self, failures: u32, now: Instant) -> State {
@@ -174,7 +177,7 @@ impl HostHealth {
         }
     }
 
-    /// Destinations currently paused or probing, for metrics and the API.
+    /// Keys currently paused or probing, for metrics and the API.
     pub fn unhealthy(&self) -> Vec<String> {
         let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<String> = hosts
@@ -184,6 +187,43 @@ impl HostHealth {
             .collect();
         out.sort();
         out
+    }
+}
+
+/// What the breaker thinks of one key, for the API and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No recent failures.
+    Healthy,
+    /// `failures` consecutive failures, not yet enough to pause.
+    Failing {
+        /// Consecutive failures so far.
+        failures: u32,
+    },
+    /// Paused for `resume_in` more.
+    Paused {
+        /// Time until the key may be probed again.
+        resume_in: Duration,
+        /// The current pause length (doubles on every failed probe).
+        cooldown: Duration,
+    },
+    /// The pause is over: the next run (or the one running) is the probe.
+    Probing,
+}
+
+impl Breaker {
+    /// The state of one key at `now` (does not change it).
+    pub fn health(&self, key: &str, now: Instant) -> Health {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        match hosts.get(key).copied() {
+            None => Health::Healthy,
+            Some(State::Closed { failures, .. }) => Health::Failing { failures },
+            Some(State::Open { until, cooldown }) if now < until => Health::Paused {
+                resume_in: until - now,
+                cooldown,
+            },
+            Some(State::Open { .. } | State::HalfOpen { .. }) => Health::Probing,
+        }
     }
 }
 
@@ -197,11 +237,11 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    fn breaker() -> HostHealth {
-        HostHealth::new(BreakerConfig::default())
+    fn breaker() -> Breaker {
+        Breaker::new(BreakerConfig::default())
     }
 
-    fn fail_n(b: &HostHealth, n: u32, t0: Instant, step: Duration) -> Instant {
+    fn fail_n(b: &Breaker, n: u32, t0: Instant, step: Duration) -> Instant {
         let mut t = t0;
         for _ in 0..n {
             b.record(H, false, t);
@@ -243,6 +283,28 @@ mod tests {
         let t = fail_n(&b, 4, t + s(1), s(1));
         assert_eq!(b.allow(H, t), Admission::Allowed);
         assert!(b.unhealthy().is_empty());
+    }
+
+    #[test]
+    fn health_reports_each_state_without_changing_it() {
+        let b = breaker();
+        let t0 = Instant::now();
+        assert_eq!(b.health(H, t0), Health::Healthy);
+        let t = fail_n(&b, 2, t0, s(1));
+        assert_eq!(b.health(H, t), Health::Failing { failures: 2 });
+        let t = fail_n(&b, 3, t + s(1), s(1));
+        assert_eq!(
+            b.health(H, t + s(10)),
+            Health::Paused {
+                resume_in: s(20),
+                cooldown: s(30)
+            }
+        );
+        assert_eq!(b.health(H, t + s(30)), Health::Probing);
+        // Asking did not take the probe.
+        assert_eq!(b.allow(H, t + s(30)), Admission::Allowed);
+        b.record(H, true, t + s(31));
+        assert_eq!(b.health(H, t + s(31)), Health::Healthy);
     }
 
     #[test]
