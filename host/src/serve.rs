@@ -18,7 +18,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::app::{App, IngestLimits};
 use crate::config::Config;
-use crate::delivery::Resolver;
+use crate::delivery::guard::PinnedResolver;
+use crate::delivery::{Resolver, StaticResolver};
 use crate::metrics::Metrics;
 use crate::registry::Builder;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -60,7 +61,8 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
 }
 
 /// Run the server until SIGTERM/SIGINT. `resolver` is the DNS resolver of
-/// the delivery clients (the system's, or a test's).
+/// the delivery clients (the system's, or a test's); the config's
+/// `[dns] static` names are pinned in front of it.
 pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> {
     let config = Config::load(&opts.config)?;
     let store: Arc<dyn Store> = Arc::new(
@@ -71,7 +73,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     let builder = Builder {
         runtime: &runtime,
         kv: store.kv(),
-        resolver: resolver.clone(),
+        resolver: with_pinned_names(&config, &resolver),
     };
     let plugins = builder.build(&config).context("loading plugins")?;
     let app = Arc::new(App {
@@ -131,6 +133,18 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// `resolver` behind the config's `[dns] static` names, if it has any.
+fn with_pinned_names(config: &Config, resolver: &Arc<dyn Resolver>) -> Arc<dyn Resolver> {
+    if config.dns.static_hosts.is_empty() {
+        return resolver.clone();
+    }
+    let pinned = config
+        .dns
+        .pinned()
+        .fold(StaticResolver::new(), |r, (name, ips)| r.with(name, ips));
+    Arc::new(PinnedResolver::new(pinned, resolver.clone()))
 }
 
 fn tokens_of(config: &Config) -> Tokens {
@@ -226,7 +240,7 @@ fn reload(
     let builder = Builder {
         runtime: &app.runtime,
         kv: app.store.kv(),
-        resolver: resolver.clone(),
+        resolver: with_pinned_names(&config, resolver),
     };
     let plugins = builder.build(&config).context("loading plugins")?;
     app.plugins.store(Arc::new(plugins));

@@ -15,13 +15,15 @@
 //! # Layout
 //! - `types.rs`: [`Config`] and the `[server]`, `[auth]`, `[store]`,
 //!   `[runtime]` sections; `plugin.rs`: [`PluginConfig`] and its
-//!   `[plugins.secrets]` and `[plugins.delivery]` tables.
+//!   `[plugins.secrets]` and `[plugins.delivery]` tables; `dns.rs`:
+//!   [`DnsConfig`] (`[dns] static` name pinning) and its checks.
 //! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
 //! - `validate.rs`, `egress.rs`: checks after deserialisation.
 //! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
 //! - `glob.rs`: event-name patterns.
 
 mod de;
+mod dns;
 mod egress;
 mod env;
 mod error;
@@ -39,6 +41,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::de::DeTable;
 
+pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;
 pub use glob::matches as event_pattern_matches;

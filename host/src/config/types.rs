@@ -1,6 +1,7 @@
 //! The top-level configuration structs (`[server]`, `[auth]`, `[store]`,
-//! `[runtime]`) with their defaults. Plain data: loading and validation
-//! live in `mod.rs` and `validate.rs`; plugin entries in `plugin.rs`.
+//! `[runtime]`; `[dns]` is in `dns.rs`) with their defaults. Plain data:
+//! loading and validation live in `mod.rs` and `validate.rs`; plugin
+//! entries in `plugin.rs`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::de;
+use super::dns::DnsConfig;
 use super::plugin::PluginConfig;
 use crate::model::Secret;
 
@@ -27,6 +29,8 @@ pub struct Config {
     pub runtime: RuntimeSection,
     /// The plugins, each a `[[plugins]]` entry; order is kept.
     pub plugins: Vec<PluginConfig>,
+    /// Name resolution overrides for deliveries (optional section `[dns]`).
+    pub dns: DnsConfig,
 }
 
 /// `[server]`: the HTTP edge.

@@ -31,6 +31,7 @@ pub(crate) fn finish(
     resolve_paths(config, base_dir);
     check_server(config, &root.key("server"))?;
     check_auth(&config.auth, &root.key("auth"))?;
+    super::dns::check(&mut config.dns, &root.key("dns"))?;
     let plugins = root.key("plugins");
     let mut names = BTreeSet::new();
     for (i, plugin) in config.plugins.iter_mut().enumerate() {

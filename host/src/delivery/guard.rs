@@ -3,7 +3,8 @@
 //!
 //! [`AddressGuard`] vets resolved addresses at connect time, [`RedirectGuard`]
 //! vets redirect targets, [`Resolver`] turns a host name into addresses (the
-//! system resolver by default, a fixed map in tests). Delivery defines these
+//! system resolver by default, a fixed map in tests, [`PinnedResolver`] for
+//! the operator's `[dns] static` names). Delivery defines these
 //! small traits so it does not depend on the policy module's types; the
 //! integrator implements them for the plugin's egress policy.
 
@@ -137,6 +138,35 @@ impl Resolver for StaticResolver {
     }
 }
 
+/// Operator-pinned names (`[dns] static`, like curl's `--resolve`) resolve
+/// to exactly their listed addresses; every other name goes to `fallback`.
+/// A pinned name never reaches the fallback, so it cannot be steered by
+/// DNS. What comes back still passes the [`AddressGuard`]: pinning decides
+/// where a name points, never whether the policy allows it.
+pub struct PinnedResolver {
+    pinned: StaticResolver,
+    fallback: std::sync::Arc<dyn Resolver>,
+}
+
+impl PinnedResolver {
+    /// `pinned` names first, then `fallback`.
+    pub fn new(pinned: StaticResolver, fallback: std::sync::Arc<dyn Resolver>) -> Self {
+        Self { pinned, fallback }
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolver for PinnedResolver {
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<IpAddr>> {
+        // A URL host may end in the root dot; the pin applies all the same.
+        let name = host.strip_suffix('.').unwrap_or(host);
+        match self.pinned.names.get(&name.to_ascii_lowercase()) {
+            Some(addrs) => Ok(addrs.clone()),
+            None => self.fallback.resolve(host, port).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +177,25 @@ mod tests {
         let r = StaticResolver::new().with("Allowed.Test", [ip]);
         assert_eq!(r.resolve("allowed.test", 80).await.unwrap(), vec![ip]);
         let err = r.resolve("other.test", 80).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn pinned_names_never_reach_the_fallback() {
+        let pinned: IpAddr = "10.0.0.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        let fallback = StaticResolver::new()
+            .with("internal.test", [other])
+            .with("public.test", [other]);
+        let r = PinnedResolver::new(
+            StaticResolver::new().with("Internal.Test", [pinned]),
+            std::sync::Arc::new(fallback),
+        );
+        for name in ["internal.test", "INTERNAL.test", "internal.test."] {
+            assert_eq!(r.resolve(name, 80).await.unwrap(), vec![pinned], "{name}");
+        }
+        assert_eq!(r.resolve("public.test", 80).await.unwrap(), vec![other]);
+        let err = r.resolve("unknown.test", 80).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 

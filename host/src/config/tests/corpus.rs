@@ -72,6 +72,26 @@ const CASES: &[(&str, &str, &str)] = &[
         "9:22: plugins[0].delivery.timeout_s: 0 is out of range; expected 1 to 3600"
     ),
     case!(
+        "dns_bad_address",
+        "6:43: dns.static.\"internal.test\"[1]: \"10.0.0.300\" is not an IP address, e.g. \"10.0.0.7\" or \"fd00::7\""
+    ),
+    case!(
+        "dns_duplicate_name",
+        "7:20: dns.static.\"internal.test.\": names \"internal.test\" again (names are compared case-insensitively)"
+    ),
+    case!(
+        "dns_ip_as_name",
+        "6:26: dns.static.\"127.0.0.1\": \"127.0.0.1\" is not a host name: it is an IP address, which needs no resolving"
+    ),
+    case!(
+        "dns_no_addresses",
+        "6:30: dns.static.\"internal.test\": lists no addresses; give at least one, or remove the entry"
+    ),
+    case!(
+        "dns_unknown_key",
+        "7:1: dns.resolve: unknown field `resolve`, expected `static`"
+    ),
+    case!(
         "duplicate_names",
         "11:8: plugins[1].name: duplicate plugin name \"crm\"; names must be unique"
     ),
@@ -176,7 +196,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_section",
-        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`"
+        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`"
     ),
     case!(
         "unset_variable",

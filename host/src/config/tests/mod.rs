@@ -76,6 +76,18 @@ fn a_full_config_parses_to_the_values_written() {
     assert_eq!(config.store.path, base.join("data/events.db"));
     assert_eq!(config.runtime.cache_dir, Some(base.join("cache")));
     assert!(config.runtime.fuel);
+    let pinned: Vec<(&str, Vec<std::net::IpAddr>)> = config.dns.pinned().collect();
+    assert_eq!(
+        pinned,
+        [
+            ("api.allowed.test", vec!["127.0.0.1".parse().unwrap()]),
+            (
+                "internal.test",
+                vec!["10.0.0.7".parse().unwrap(), "fd00::7".parse().unwrap()]
+            ),
+        ],
+        "names are stored as URL hosts: lower-case, no trailing dot"
+    );
 
     let [crm, audit] = &config.plugins[..] else {
         panic!("expected two plugins, got {:?}", config.plugins);
@@ -150,6 +162,7 @@ fn omitted_keys_take_their_defaults() {
     assert_eq!(config.store.backend, StoreBackend::Sqlite);
     assert_eq!(config.store.path, dir.path().join("wasmhook.db"));
     assert_eq!(config.runtime, RuntimeSection::default());
+    assert_eq!(config.dns, DnsConfig::default(), "no names pinned");
 
     let plugin = &config.plugins[0];
     let expected = PluginConfig {
