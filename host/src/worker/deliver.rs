@@ -135,6 +135,19 @@ async fn deliver(app: &App, job: DeliveryJob) {
     record(app, &job, attempt, next).await;
 }
 
+/// The attempt's recorded outcome. A policy denial wins over the status
+/// code: a redirect refused by the egress policy carries the 3xx that
+/// pointed there, but it is a policy refusal, not a receiver's answer.
+fn attempt_kind(report: &AttemptReport) -> AttemptOutcome {
+    match (report.status_code, &report.outcome) {
+        (_, Outcome::Succeeded) => AttemptOutcome::Success,
+        _ if report.denied_by_policy => AttemptOutcome::Policy,
+        (Some(_), _) => AttemptOutcome::Status,
+        (None, _) if report.timed_out => AttemptOutcome::Timeout,
+        (None, _) => AttemptOutcome::Network,
+    }
+}
+
 /// Turn a report into the attempt row and the delivery's next step.
 fn settle_report(
     plugin: &LoadedPlugin,
@@ -142,13 +155,7 @@ fn settle_report(
     started_ms: u64,
     report: &AttemptReport,
 ) -> (Attempt, NextStep, &'static str) {
-    let kind = match (report.status_code, &report.outcome) {
-        (_, Outcome::Succeeded) => AttemptOutcome::Success,
-        (Some(_), _) => AttemptOutcome::Status,
-        (None, _) if report.denied_by_policy => AttemptOutcome::Policy,
-        (None, _) if report.timed_out => AttemptOutcome::Timeout,
-        (None, _) => AttemptOutcome::Network,
-    };
+    let kind = attempt_kind(report);
     let (next, label) = match &report.outcome {
         Outcome::Succeeded => (NextStep::Succeeded, "succeeded"),
         Outcome::Failed { reason } => (NextStep::Failed(reason.clone()), "failed"),
@@ -226,5 +233,47 @@ async fn release(app: &App, job: &DeliveryJob, retry_at_ms: u64) {
         .await
     {
         tracing::error!(delivery = %job.id, error = %e, "releasing a delivery failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(status_code: Option<u16>, denied: bool, timed_out: bool) -> AttemptReport {
+        AttemptReport {
+            status_code,
+            error: None,
+            duration: Duration::ZERO,
+            outcome: Outcome::Failed { reason: "x".into() },
+            response_bytes: Vec::new(),
+            response_truncated: false,
+            remote_addr: None,
+            redirects: 0,
+            denied_by_policy: denied,
+            timed_out,
+        }
+    }
+
+    #[test]
+    fn a_redirect_refused_by_policy_is_recorded_as_policy_not_status() {
+        let cases = [
+            (Some(302), true, false, AttemptOutcome::Policy),
+            (None, true, false, AttemptOutcome::Policy),
+            (Some(302), false, false, AttemptOutcome::Status),
+            (Some(503), false, false, AttemptOutcome::Status),
+            (None, false, true, AttemptOutcome::Timeout),
+            (None, false, false, AttemptOutcome::Network),
+        ];
+        for (status, denied, timed_out, want) in cases {
+            let got = attempt_kind(&report(status, denied, timed_out));
+            assert_eq!(
+                got, want,
+                "{status:?} denied={denied} timed_out={timed_out}"
+            );
+        }
+        let mut ok = report(Some(200), false, false);
+        ok.outcome = Outcome::Succeeded;
+        assert_eq!(attempt_kind(&ok), AttemptOutcome::Success);
     }
 }
