@@ -609,6 +609,18 @@ async fn send(host: &Host, id: &str, name: &str, url: &str, extra: &Value) {
     assert_eq!(status, 202, "{id} {url:?}: {v}");
 }
 
+/// Why the event ended as it did, for the matrix printout
+/// (`cargo test --test ssrf -- --nocapture`).
+fn reason(v: &Value) -> String {
+    let invocation = &v["plugins"][0];
+    if invocation["decision"] == "error" {
+        return format!("{}: {}", invocation["error_kind"], invocation["error"]);
+    }
+    let d = &v["deliveries"][0];
+    let attempt = &d["attempts"][0];
+    format!("{} ({}): {}", d["status"], attempt["outcome"], d["failure"])
+}
+
 /// Check the settled event `v` against `want`; the failure text on error.
 fn check(v: &Value, want: Want) -> Result<(), String> {
     let show = || format!("{want:?} but got {v}");
@@ -703,6 +715,13 @@ async fn every_egress_vector_is_refused_before_reaching_a_listener() {
     let mut failures = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let v = host.settled_event(&format!("v{i}"), 60).await;
+        println!(
+            "v{i}\t{}\t{:?}\t{:?}\t{}",
+            row.plugin,
+            row.url,
+            row.want,
+            reason(&v)
+        );
         if let Err(e) = check(&v, row.want) {
             failures.push(format!("v{i} {:?} via {}: {e}", row.url, row.plugin));
         }
@@ -813,6 +832,10 @@ async fn every_egress_vector_is_refused_before_reaching_a_listener() {
         let id = format!("r{i}");
         send(&host, &id, plugin, &start, &json!({})).await;
         let v = host.settled_event(&id, 60).await;
+        println!(
+            "{id}\t{plugin}\t302 → {locations:?}\t{want:?}\t{}",
+            reason(&v)
+        );
         if let Err(e) = check(&v, *want) {
             failures.push(format!("{id} 302 → {locations:?} via {plugin}: {e}"));
         }
