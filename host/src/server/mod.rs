@@ -5,8 +5,14 @@
 //! arguments (mini-redis style), so tests start a real server on
 //! `127.0.0.1:0`. A panic in one request's task is contained to that
 //! connection.
+//!
+//! Slow clients are bounded: the bytes that pick the protocol and the
+//! request headers must each arrive within [`HEADER_READ_TIMEOUT`], a body
+//! within [`BODY_READ_TIMEOUT`], and HTTP/2 peers must answer keep-alive
+//! pings, so no connection is held open by a client that stops sending.
 
 mod auth;
+mod first_bytes;
 mod ingest;
 mod reply;
 mod routes;
@@ -25,8 +31,17 @@ pub use auth::Tokens;
 
 use crate::app::App;
 
-/// A client must send its request headers within this time (slowloris).
+/// A client must send its request headers within this time (slowloris);
+/// also the time a new connection has to start its first request.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client must send a whole request body within this time once the
+/// headers are in (a body trickled forever would hold the connection).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// HTTP/2 keep-alive: ping an idle peer this often, and close the
+/// connection when a ping is not answered within the same time.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Serve HTTP on `listener` until `shutdown` resolves, then stop accepting
 /// and wait up to `grace` for open requests to finish.
@@ -42,10 +57,15 @@ pub async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -62,10 +82,20 @@ pub async fn run(
             let app = app.clone();
             async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let first = match first_bytes::read_first_bytes(&mut stream, HEADER_READ_TIMEOUT).await
+            {
+                Ok(first) => first,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection dropped before a request");
+                    return;
+                }
+            };
+            let io = TokioIo::new(first_bytes::Prefixed::new(first, stream));
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

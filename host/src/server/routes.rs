@@ -80,7 +80,8 @@ fn authorize(app: &App, req: &Request<Incoming>, audience: Audience) -> Option<R
 }
 
 /// Read the body, refusing more than `limit` bytes (also when the client
-/// announced more in `content-length`).
+/// announced more in `content-length`) and a body slower than
+/// [`super::BODY_READ_TIMEOUT`].
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
     let too_large = || {
         reply::error(
@@ -97,7 +98,11 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Respon
     {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let collect = Limited::new(req.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(super::BODY_READ_TIMEOUT, collect).await else {
+        return Err(body_timeout());
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(reply::error(
@@ -105,6 +110,23 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Respon
             "the request body could not be read",
         )),
     }
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed,
+/// since the rest of the body may still be on its way.
+fn body_timeout() -> Response<Body> {
+    let mut resp = reply::error(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {} s",
+            super::BODY_READ_TIMEOUT.as_secs()
+        ),
+    );
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 async fn ingest_route(app: &App, req: Request<Incoming>) -> Response<Body> {
@@ -122,12 +144,21 @@ async fn ingest_route(app: &App, req: Request<Incoming>) -> Response<Body> {
             .map(str::to_owned)
             .unwrap_or_else(|_| "<invalid>".into())
     });
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter(|(k, _)| k.as_str().starts_with("ce-"))
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in req.headers() {
+        if !name.as_str().starts_with("ce-") {
+            continue;
+        }
+        // A CloudEvents attribute that is not text is refused, not dropped
+        // (dropping it would report the attribute as missing).
+        let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                format!("header `{name}` is not valid UTF-8"),
+            );
+        };
+        headers.push((name.as_str().to_owned(), value.to_owned()));
+    }
     let body = match read_body(req, app.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => return resp,
