@@ -72,9 +72,14 @@ pub fn body_format(
 }
 
 fn json(body: &[u8]) -> Result<Value, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Invalid(
+            "the request body is empty; send a JSON event or an array of events".into(),
+        ));
+    }
     let text = std::str::from_utf8(body)
         .map_err(|e| BodyError::Invalid(format!("body is not valid UTF-8: {e}")))?;
-    serde_json::from_str(text).map_err(|e| {
+    super::strict_json::from_str(text).map_err(|e| {
         BodyError::Invalid(
             IngestError::Json {
                 line: e.line(),
@@ -208,6 +213,37 @@ mod tests {
         assert!(
             matches!(parse_body(BodyFormat::Native, &[], None, b"[]", 10), Err(BodyError::Invalid(m)) if m.contains("empty"))
         );
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_not_resolved() {
+        let err = parse_body(
+            BodyFormat::Native,
+            &[],
+            None,
+            br#"{"name":"a","name":"b"}"#,
+            10,
+        );
+        assert!(
+            matches!(&err, Err(BodyError::Invalid(m)) if m.contains("duplicate key \"name\"")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_body_is_named_as_such() {
+        for format in [
+            BodyFormat::Native,
+            BodyFormat::CloudEvent,
+            BodyFormat::CloudEventBatch,
+        ] {
+            for body in [&b""[..], b" \r\n\t"] {
+                assert!(
+                    matches!(parse_body(format, &[], None, body, 10), Err(BodyError::Invalid(m)) if m.starts_with("the request body is empty")),
+                    "{format:?} {body:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -76,6 +76,11 @@ pub fn parse_structured(value: Value) -> Result<Event, IngestError> {
     let name = bounded("type", required(&obj, "type")?)?;
     let user_id = match obj.get("subject") {
         None | Some(Value::Null) => None,
+        // The spec requires a non-empty subject; an empty one would become
+        // an empty user id, which the native format refuses.
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(invalid("CloudEvents attribute `subject` must not be empty"));
+        }
         Some(Value::String(s)) => Some(bounded("subject", s)?),
         Some(_) => return Err(invalid("CloudEvents attribute `subject` must be a string")),
     };
@@ -137,7 +142,7 @@ pub fn parse_binary(
         )));
     }
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let data: Value = serde_json::from_slice(body).map_err(|e| IngestError::Json {
+        let data: Value = super::strict_json::from_slice(body).map_err(|e| IngestError::Json {
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
@@ -207,6 +212,14 @@ mod tests {
                 .to_string()
                 .contains("`time`")
         );
+    }
+
+    #[test]
+    fn an_empty_subject_is_refused() {
+        let mut v = structured();
+        v["subject"] = json!("");
+        let err = parse_structured(v).unwrap_err().to_string();
+        assert!(err.contains("`subject` must not be empty"), "{err}");
     }
 
     #[test]

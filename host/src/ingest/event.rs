@@ -31,9 +31,9 @@ pub enum IngestError {
     Invalid(String),
 }
 
-/// Parse one event from JSON text.
+/// Parse one event from JSON text (an object repeating a key is refused).
 pub fn parse_event(text: &str) -> Result<Event, IngestError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| IngestError::Json {
+    let value: Value = super::strict_json::from_str(text).map_err(|e| IngestError::Json {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),

@@ -9,6 +9,7 @@
 mod batch;
 mod cloudevents;
 mod event;
+mod strict_json;
 
 pub use batch::{BodyError, BodyFormat, body_format, parse_body};
 pub use cloudevents::{parse_binary, parse_structured};

@@ -16,7 +16,9 @@ pub(super) async fn accept(
     content_type: Option<&str>,
     body: &[u8],
 ) -> hyper::Response<Body> {
-    let has_ce = headers.iter().any(|(k, _)| k == "ce-specversion");
+    // Any `ce-*` header means a binary-mode CloudEvent, so one that lacks
+    // `ce-specversion` is told so instead of being read as a native event.
+    let has_ce = headers.iter().any(|(k, _)| k.starts_with("ce-"));
     let format = match body_format(content_type, has_ce) {
         Ok(f) => f,
         Err(e) => return reply::body_error(e),
