@@ -119,6 +119,14 @@ impl Destination {
             Host::Domain(d) if d.contains(['{', '}']) => {
                 return Err(PolicyDenied::PlaceholderInAuthority);
             }
+            // The URL standard allows e.g. `"` and `` ` `` in a host; the
+            // client's URI parser (RFC 3986 reg-name) does not. Refuse here,
+            // so the policy and the connector agree on every host it passes.
+            Host::Domain(d) if !d.chars().all(is_reg_name_char) => {
+                return Err(PolicyDenied::InvalidUrl {
+                    reason: format!("the host {d:?} has characters an HTTP client refuses"),
+                });
+            }
             Host::Domain(d) => d.clone(),
             Host::Ip(ip) => ip.to_string(),
         };
@@ -136,6 +144,12 @@ impl Destination {
     pub(crate) fn same_origin(&self, other: &Destination) -> bool {
         self.scheme == other.scheme && self.host == other.host && self.port == other.port
     }
+}
+
+/// RFC 3986 `reg-name` characters (unreserved and sub-delims), as the
+/// lower-case, percent-decoded host the `url` crate produces.
+fn is_reg_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=".contains(c)
 }
 
 /// Textual checks on a raw URL or `Location`, before any parser sees it:
@@ -188,5 +202,27 @@ impl fmt::Display for Destination {
 impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Destination({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `fuzz::egress::arbitrary_urls_never_panic_and_accepted_ones_agree_with_hyper`:
+    /// `http://"` passed the policy, then failed as an invalid URI at send.
+    #[test]
+    fn hosts_an_http_client_refuses_are_refused_by_the_policy() {
+        for raw in ["http://\"/", "https://a`b.example/", "http://x\"y.com/"] {
+            assert!(
+                matches!(
+                    Destination::parse(raw),
+                    Err(PolicyDenied::InvalidUrl { .. })
+                ),
+                "{raw}: {:?}",
+                Destination::parse(raw)
+            );
+        }
+        assert!(Destination::parse("https://a-b.example.com/x").is_ok());
     }
 }
