@@ -2,6 +2,7 @@
 //! secret redaction, the shipped example; `corpus.rs` covers every error.
 
 mod corpus;
+mod load_edge;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
