@@ -152,6 +152,14 @@ pub trait Store: Send + Sync + 'static {
     /// signalled).
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError>;
 
+    /// Whether the store takes writes right now, by making a small durable
+    /// write that changes nothing visible (for readiness: a full disk or a
+    /// read-only file shows here as [`StoreError::Unavailable`]). Backends
+    /// without such a probe answer `Ok`.
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The durable plugin key-value store. Its methods are synchronous and
     /// block: call them from blocking threads (the Wasm host imports), never
     /// from an async task. Writes are durable when they return. Like the

@@ -69,11 +69,20 @@ pub use records::{
 pub use sqlite::SqliteStore;
 
 /// A storage backend failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend is unavailable or returned an error.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The storage cannot take writes right now for an operational reason
+    /// (disk full, read-only file, I/O error, locked by another process)
+    /// that may go away without a restart. `reason` is short and safe to
+    /// show to API callers ("disk full"); the detail is logged.
+    #[error("storage unavailable: {reason}")]
+    Unavailable {
+        /// What is wrong, in a few words.
+        reason: &'static str,
+    },
     /// The store has shut down (its writer stopped); nothing more can be
     /// written through this handle.
     #[error("the store is closed")]

@@ -9,6 +9,7 @@
 
 mod codec;
 mod deliveries;
+mod errors;
 mod events;
 mod invocations;
 mod kv;
@@ -17,6 +18,8 @@ mod readers;
 mod schema;
 mod writer;
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;
 
@@ -42,14 +45,16 @@ use crate::model::OutboundRequest;
 use readers::Readers;
 use writer::Writer;
 
-/// `rusqlite` errors become [`StoreError::Backend`] at this boundary.
+/// `rusqlite` errors become [`StoreError`]s at this boundary (see
+/// `errors.rs`: disk full, read-only and the like are
+/// [`StoreError::Unavailable`]).
 trait DbResult<T> {
     fn db(self) -> Result<T, StoreError>;
 }
 
 impl<T> DbResult<T> for rusqlite::Result<T> {
     fn db(self) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Backend(e.to_string()))
+        self.map_err(errors::classify)
     }
 }
 
@@ -87,6 +92,14 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(|e| {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         })?;
+        // SQLite silently opens a file it may not write read-only; every
+        // write would then fail. Refuse at open, where the caller names
+        // the path, rather than start and answer 503 to everything.
+        if conn.is_readonly(rusqlite::MAIN_DB).db()? {
+            return Err(StoreError::Unavailable {
+                reason: "database is read-only",
+            });
+        }
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
         let inner = Inner {
@@ -257,6 +270,19 @@ impl Store for SqliteStore {
 
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
         self.read(management::next_due_ms).await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            // Rewriting the schema version with its own value dirties the
+            // header page, so the commit appends to the WAL and fsyncs like
+            // any other write, and fails like one.
+            let version: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .db()?;
+            conn.pragma_update(None, "user_version", version).db()
+        })
+        .await
     }
 
     fn kv(&self) -> Arc<dyn KvStore> {

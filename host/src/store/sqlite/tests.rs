@@ -73,7 +73,9 @@ fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
 /// Occupy the writer thread until the returned sender is dropped or used;
 /// returns once the writer is inside the blocking write, so everything
 /// submitted afterwards lands in the next group.
-fn block_writer(store: &SqliteStore) -> (std::sync::mpsc::Sender<()>, super::writer::Receipt<()>) {
+pub(super) fn block_writer(
+    store: &SqliteStore,
+) -> (std::sync::mpsc::Sender<()>, super::writer::Receipt<()>) {
     let (release, wait) = std::sync::mpsc::channel::<()>();
     let (entered, is_in) = std::sync::mpsc::channel::<()>();
     let receipt = store

@@ -6,6 +6,13 @@
 //! rolls back alone), commits once (one fsync), and only then answers each
 //! caller. N concurrent writers cost one fsync, not N.
 //!
+//! A failed commit (disk full, read-only file) fails only the callers of
+//! that group; the thread lives on and the next group tries again, so
+//! writes succeed again as soon as the condition goes away. If SQLite
+//! rolls the whole transaction back by itself (it does on I/O errors), the
+//! rest of the group is not run: outside the transaction each write would
+//! commit alone while its caller is told it failed.
+//!
 //! This file knows nothing about the schema.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +34,10 @@ const MAX_BATCH: usize = 1024;
 trait Op: Send {
     /// Run the write; `false` if it failed (its savepoint is rolled back).
     fn apply(&mut self, conn: &Connection) -> bool;
+    /// The error of a write that failed.
+    fn error(&self) -> Option<StoreError>;
     /// Deliver the result, or the commit's failure.
-    fn finish(self: Box<Self>, commit: Result<(), &str>);
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
 /// Where a result goes: an async caller or a blocking one.
@@ -61,9 +70,13 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), &str>) {
+    fn error(&self) -> Option<StoreError> {
+        self.result.as_ref()?.as_ref().err().cloned()
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
         let result = match (commit, self.result) {
-            (Err(why), _) => Err(StoreError::Backend(why.to_owned())),
+            (Err(why), _) => Err(why.clone()),
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(StoreError::Backend("write was not applied".into())),
         };
@@ -193,9 +206,8 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU6
             }
             Err(e) => tracing::error!(error = %e, ops = batch.len(), "store: group commit failed"),
         }
-        let commit = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
         for op in batch {
-            op.finish(commit.as_ref().map(|_| ()).map_err(String::as_str));
+            op.finish(committed.as_ref().map(|_| ()));
         }
     }
 }
@@ -208,8 +220,18 @@ fn apply_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> Result<(), S
         let savepoint = tx.savepoint().db()?;
         if op.apply(&savepoint) {
             savepoint.commit().db()?;
+        } else {
+            drop(savepoint); // rolls the failed op back alone
         }
-        // A failed op's savepoint rolls back when dropped.
+        if tx.is_autocommit() {
+            // SQLite rolled back the whole transaction (an I/O error, a
+            // full disk while spilling the cache): every write of the group
+            // is gone, and the next savepoint would start a transaction of
+            // its own. Fail the group with the cause.
+            return Err(op.error().unwrap_or_else(|| {
+                StoreError::Backend("the transaction was rolled back by the database".into())
+            }));
+        }
     }
     tx.commit().db()
 }
