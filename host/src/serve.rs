@@ -5,6 +5,8 @@
 //!   finish within `server.shutdown_grace_s`, leave the rest queued.
 //! - SIGHUP, or a changed component file: reload config and plugins; an
 //!   invalid new config is refused and the old one keeps running.
+//! - SIGXFSZ (a write past the file-size limit): handled, so the process
+//!   lives and the write fails with EFBIG like on a full disk.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +66,7 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
 /// the delivery clients (the system's, or a test's); the config's
 /// `[dns] static` names are pinned in front of it.
 pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> {
+    survive_file_size_limit();
     let config = Config::load(&opts.config)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.store.path)
@@ -153,6 +156,28 @@ fn tokens_of(config: &Config) -> Tokens {
         &config.auth.admin_tokens,
         config.auth.insecure_no_auth,
     )
+}
+
+/// SIGXFSZ's number (the same on every Linux architecture but MIPS, and
+/// on the BSDs and macOS).
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
+const SIGXFSZ: i32 = 25;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SIGXFSZ: i32 = 31;
+
+/// A write past the process's file-size limit (`RLIMIT_FSIZE`, e.g. a
+/// quota set by the operator) raises SIGXFSZ, whose default action kills
+/// the process: every queued write and request in flight would be lost
+/// over what is really a full disk. With a handler installed the write
+/// fails with EFBIG instead, the store reports it as unavailable (503 on
+/// ingest), and writes resume when the limit is lifted. tokio keeps a
+/// handler registered for the life of the process, so the stream itself
+/// can be dropped.
+fn survive_file_size_limit() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Err(e) = signal(SignalKind::from_raw(SIGXFSZ)) {
+        tracing::warn!(error = %e, "cannot handle SIGXFSZ; a file-size limit would kill the process");
+    }
 }
 
 async fn shutdown_signal() {

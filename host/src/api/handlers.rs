@@ -231,6 +231,14 @@ pub async fn readiness(app: &App) -> Result<Value, ApiError> {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
     let depth = app.store.queue_depth(now_ms()).await?;
+    // Not ready while the store cannot write (disk full, read-only file):
+    // ingest would answer 503. The reason is public ("disk full").
+    if let Err(e) = app.store.check_writable().await {
+        return Err(match e {
+            crate::store::StoreError::Unavailable { .. } => ApiError::Unavailable(e.to_string()),
+            other => other.into(),
+        });
+    }
     Ok(json!({
         "status": "ready",
         "plugins": app.plugins().plugins.len(),

@@ -53,12 +53,6 @@ pub(super) async fn accept(
             }
             reply::json(StatusCode::ACCEPTED, &json!({ "ids": ids }))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "committing events failed");
-            reply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the events could not be stored durably; nothing was accepted, retry later",
-            )
-        }
+        Err(e) => reply::ingest_store_error(&e),
     }
 }

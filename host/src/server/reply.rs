@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api::ApiError;
 use crate::ingest::BodyError;
+use crate::store::StoreError;
 
 /// The response body type of every route.
 pub(crate) type Body = Full<Bytes>;
@@ -58,4 +59,74 @@ pub(crate) fn body_error(e: BodyError) -> Response<Body> {
         BodyError::Invalid(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
+}
+
+/// Map a failure to store accepted events to its status: 503 with the
+/// reason when the storage is unavailable (disk full, read-only) or
+/// closing, so the sender retries; 500 for corrupt data or a bug. Nothing
+/// was accepted either way. The detail is logged, never sent.
+pub(crate) fn ingest_store_error(e: &StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "committing events failed");
+    let (status, why) = match e {
+        StoreError::Unavailable { reason } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage unavailable: {reason}"),
+        ),
+        StoreError::Closed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable: shutting down".to_owned(),
+        ),
+        StoreError::Backend(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable".to_owned(),
+        ),
+        StoreError::Corrupt(_) | StoreError::InvalidCursor => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage error".to_owned(),
+        ),
+    };
+    error(
+        status,
+        format!("{why}; the events were not stored and nothing was accepted, retry later"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_statuses_with_the_public_reason_only() {
+        let cases = [
+            (
+                StoreError::Unavailable {
+                    reason: "disk full",
+                },
+                503,
+                "storage unavailable: disk full",
+            ),
+            (
+                StoreError::Closed,
+                503,
+                "storage unavailable: shutting down",
+            ),
+            (
+                StoreError::Backend("no such table: secret_detail".into()),
+                503,
+                "storage unavailable;",
+            ),
+            (
+                StoreError::Corrupt("row 7: secret_detail".into()),
+                500,
+                "storage error;",
+            ),
+        ];
+        for (e, status, starts) in cases {
+            let resp = ingest_store_error(&e);
+            assert_eq!(resp.status().as_u16(), status, "{e:?}");
+            let body = format!("{:?}", resp.body());
+            assert!(body.contains(starts), "{e:?}: {body}");
+            assert!(!body.contains("secret_detail"), "{body}");
+        }
+    }
 }
