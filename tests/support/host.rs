@@ -79,6 +79,15 @@ pub fn component(name: &str) -> String {
     super::plugin_path(name).display().to_string()
 }
 
+/// How to spawn the process, beyond config and environment.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Run as this user id (and group id), so file permissions apply to
+    /// the host even when the tests run as root. The temp dir is handed to
+    /// this user.
+    pub uid: Option<u32>,
+}
+
 /// A running host.
 pub struct Host {
     pub addr: SocketAddr,
@@ -86,6 +95,7 @@ pub struct Host {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
     env: Vec<(String, String)>,
+    options: SpawnOptions,
 }
 
 impl Drop for Host {
@@ -98,13 +108,21 @@ impl Drop for Host {
 impl Host {
     /// Start with this config (written to `wasmhook.toml` in a new temp dir).
     pub fn start(config: &str, env: &[(&str, &str)]) -> Host {
+        Self::start_with(config, env, SpawnOptions::default())
+    }
+
+    /// Like [`Host::start`], spawning with `options`.
+    pub fn start_with(config: &str, env: &[(&str, &str)], options: SpawnOptions) -> Host {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         std::fs::write(dir.path().join("wasmhook.toml"), config).unwrap();
+        if let Some(uid) = options.uid {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).unwrap();
+        }
         let env = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(dir, env)
+        Self::spawn(dir, env, options)
     }
 
     /// Start again on the same directory (same config and database).
@@ -113,19 +131,63 @@ impl Host {
         let _ = self.child.wait();
         let dir = self.dir.clone();
         let env = std::mem::take(&mut self.env);
+        let options = std::mem::take(&mut self.options);
         drop(self);
-        Self::spawn(dir, env)
+        Self::spawn(dir, env, options)
     }
 
-    fn spawn(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Host {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
-            .args(["serve", "--config"])
+    /// Stop the process, start it again on the same directory and wait
+    /// for that start to fail; its exit code and stderr. The host is left
+    /// stopped: [`Host::restart`] starts it again.
+    pub fn restart_expecting_failure(&mut self, secs: u64) -> (Option<i32>, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut cmd = Self::command(&self.dir, &self.env, &self.options);
+        let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn");
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wasmhook serve did not exit within {secs}s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        (status.code(), stderr)
+    }
+
+    fn command(
+        dir: &tempfile::TempDir,
+        env: &[(String, String)],
+        options: &SpawnOptions,
+    ) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhook"));
+        cmd.args(["serve", "--config"])
             .arg(dir.path().join("wasmhook.toml"))
             .current_dir(repo_root())
             .env("WASMHOOK_LOG", "wasmhook=info,plugin=info")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::null());
+        if let Some(uid) = options.uid {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(uid);
+        }
+        cmd
+    }
+
+    fn spawn(
+        dir: Arc<tempfile::TempDir>,
+        env: Vec<(String, String)>,
+        options: SpawnOptions,
+    ) -> Host {
+        let mut child = Self::command(&dir, &env, &options)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn wasmhook serve");
@@ -158,7 +220,13 @@ impl Host {
             child,
             log,
             env,
+            options,
         }
+    }
+
+    /// The process id of the running `wasmhook serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The config file path.

@@ -1,12 +1,24 @@
 //! A recording webhook receiver on 127.0.0.1 (random port) that answers
 //! with a programmable sequence of responses.
+//!
+//! Besides plain statuses, a scripted [`Reply`] can misbehave the way real
+//! receivers do: answer late ([`Reply::after`]), never answer
+//! ([`Reply::hang`]), reset the connection without answering
+//! ([`Reply::reset`]), or stream a huge body ([`Reply::huge_body`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -36,11 +48,28 @@ impl Received {
     }
 }
 
+/// What the receiver does with a request, after [`Reply::delay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answer with the status, headers and a short body.
+    Answer,
+    /// Answer with the status and headers, then stream this many bytes of
+    /// body in 64 KiB chunks (as fast as the client reads them).
+    HugeBody(u64),
+    /// Never answer; the connection stays open until the client gives up.
+    Hang,
+    /// Close the connection without answering, with a TCP reset.
+    Reset,
+}
+
 /// A canned response.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// Wait this long before doing [`Reply::behaviour`].
+    pub delay: Duration,
+    pub behaviour: Behaviour,
 }
 
 impl Reply {
@@ -48,6 +77,8 @@ impl Reply {
         Self {
             status,
             headers: vec![],
+            delay: Duration::ZERO,
+            behaviour: Behaviour::Answer,
         }
     }
 
@@ -55,13 +86,95 @@ impl Reply {
         self.headers.push((k.into(), v.into()));
         self
     }
+
+    /// Do the same, but only after `delay` (a slow receiver).
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Never answer.
+    pub fn hang() -> Self {
+        Self {
+            behaviour: Behaviour::Hang,
+            ..Self::status(200)
+        }
+    }
+
+    /// Read the request, then reset the connection without answering.
+    pub fn reset() -> Self {
+        Self {
+            behaviour: Behaviour::Reset,
+            ..Self::status(200)
+        }
+    }
+
+    /// Answer `status` with a body of `bytes` bytes, streamed.
+    pub fn huge_body(status: u16, bytes: u64) -> Self {
+        Self {
+            behaviour: Behaviour::HugeBody(bytes),
+            ..Self::status(status)
+        }
+    }
 }
+
+/// The service's refusal to answer: hyper closes the connection.
+#[derive(Debug)]
+struct NoAnswer;
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closing without an answer")
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+/// A body of `left` bytes of `x`, produced chunk by chunk only when the
+/// connection asks for more, counting what it produced into `streamed`.
+struct HugeBody {
+    left: u64,
+    streamed: Arc<AtomicU64>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl hyper::body::Body for HugeBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(CHUNK as u64);
+        self.left -= n;
+        self.streamed.fetch_add(n, Ordering::Relaxed);
+        static DATA: [u8; CHUNK] = [b'x'; CHUNK];
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            &DATA[..n as usize],
+        )))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+}
+
+type ReplyBody = BoxBody<Bytes, std::convert::Infallible>;
 
 #[derive(Default)]
 struct State {
     seen: Vec<Received>,
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    /// Body bytes produced by [`Reply::huge_body`] replies so far.
+    streamed: Arc<AtomicU64>,
+    /// Requests answered with [`Behaviour::Answer`] or a huge body.
+    answered: usize,
 }
 
 /// The receiver; dropping it stops accepting.
@@ -93,57 +206,7 @@ impl TestReceiver {
                     return;
                 };
                 let st = st.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let st = st.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|c| c.to_bytes())
-                                .unwrap_or_default();
-                            let reply = {
-                                let mut s = st.lock().unwrap();
-                                s.seen.push(Received {
-                                    method: parts.method.to_string(),
-                                    path: parts
-                                        .uri
-                                        .path_and_query()
-                                        .map_or("/".into(), |p| p.to_string()),
-                                    headers: parts
-                                        .headers
-                                        .iter()
-                                        .map(|(k, v)| {
-                                            (
-                                                k.to_string(),
-                                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                            )
-                                        })
-                                        .collect(),
-                                    body: body.to_vec(),
-                                    at: std::time::Instant::now(),
-                                });
-                                s.script
-                                    .pop_front()
-                                    .or_else(|| s.default.clone())
-                                    .unwrap_or(Reply::status(200))
-                            };
-                            let mut resp = Response::new(Full::new(Bytes::from_static(b"ok")));
-                            *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
-                            for (k, v) in reply.headers {
-                                resp.headers_mut().insert(
-                                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                                    hyper::header::HeaderValue::from_str(&v).unwrap(),
-                                );
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(serve_connection(stream, st));
             }
         });
         Self {
@@ -173,6 +236,19 @@ impl TestReceiver {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// Requests that got an answer (a status), as opposed to a hang or a
+    /// reset.
+    pub fn answered(&self) -> usize {
+        self.state.lock().unwrap().answered
+    }
+
+    /// Body bytes produced so far by [`Reply::huge_body`] replies: an upper
+    /// bound of what the client read (a chunk is produced only when the
+    /// connection has room for it).
+    pub fn streamed_bytes(&self) -> u64 {
+        self.state.lock().unwrap().streamed.load(Ordering::Relaxed)
+    }
+
     /// Wait until at least `n` requests arrived (panics after `secs`).
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
         super::eventually(secs, || {
@@ -187,4 +263,89 @@ impl TestReceiver {
             )
         })
     }
+}
+
+/// Serve one connection: record each request, then do what the script says.
+async fn serve_connection(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) {
+    // A second handle on the socket, so a `Reset` reply can set SO_LINGER
+    // to zero after hyper dropped its own: the last close then sends a RST.
+    let spare = stream
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::net::TcpStream::from);
+    let reset = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = reset.clone();
+    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let (st, flag) = (st.clone(), flag.clone());
+        async move {
+            let reply = record(&st, req).await;
+            tokio::time::sleep(reply.delay).await;
+            let body: ReplyBody = match reply.behaviour {
+                Behaviour::Hang => std::future::pending().await,
+                Behaviour::Reset => {
+                    flag.store(true, Ordering::SeqCst);
+                    return Err(NoAnswer);
+                }
+                Behaviour::Answer => Full::new(Bytes::from_static(b"ok")).boxed(),
+                Behaviour::HugeBody(left) => {
+                    let streamed = st.lock().unwrap().streamed.clone();
+                    HugeBody { left, streamed }.boxed()
+                }
+            };
+            st.lock().unwrap().answered += 1;
+            let mut resp = Response::new(body);
+            *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
+            for (k, v) in reply.headers {
+                resp.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    hyper::header::HeaderValue::from_str(&v).unwrap(),
+                );
+            }
+            Ok::<_, NoAnswer>(resp)
+        }
+    });
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if reset.load(Ordering::SeqCst)
+        && let Some(spare) = spare
+        && let Ok(spare) = tokio::net::TcpStream::from_std(spare)
+    {
+        let _ = spare.set_zero_linger();
+    }
+}
+
+/// Read and record a request; the reply it gets.
+async fn record(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Reply {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let mut s = st.lock().unwrap();
+    s.seen.push(Received {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or("/".into(), |p| p.to_string()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        at: std::time::Instant::now(),
+    });
+    s.script
+        .pop_front()
+        .or_else(|| s.default.clone())
+        .unwrap_or(Reply::status(200))
 }
