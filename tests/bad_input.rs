@@ -671,12 +671,22 @@ async fn every_bad_body_gets_a_4xx_naming_the_problem_and_the_host_keeps_serving
     assert_eq!(status, 200, "{v}");
 }
 
+/// (what, header lines, body as sent, write size, status, error needle)
+type RawCase = (
+    &'static str,
+    Vec<&'static [u8]>,
+    Vec<u8>,
+    usize,
+    u16,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_a_normal_client_cannot_send_get_a_4xx_too() {
     let host = Host::start(&config_head(), &[]);
     let addr = host.addr;
     let mut failures = Vec::new();
-    let cases: Vec<(&str, Vec<&[u8]>, Vec<u8>, usize, u16, &str)> = vec![
+    let cases: Vec<RawCase> = vec![
         (
             "chunked body just over the limit, no length",
             vec![

@@ -125,7 +125,7 @@ fn a_url_on_an_allowed_host_is_allowed_with_that_destination() {
         let authority = port.map_or(host.clone(), |p| format!("{host}:{p}"));
         let pattern = format!("{scheme}://{authority}");
         let url = format!("{scheme}://{}{tail}", authority.to_ascii_uppercase());
-        let dest = policy(&[pattern.clone()])
+        let dest = policy(std::slice::from_ref(&pattern))
             .check_request(&post(&url))
             .map_err(|e| TestCaseError::fail(format!("{url} refused by {pattern}: {e}")))?;
         prop_assert_eq!(dest.scheme(), scheme);
