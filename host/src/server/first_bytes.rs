@@ -128,7 +128,8 @@ mod tests {
         let first = read_first_bytes(&mut server, Duration::from_secs(5))
             .await
             .unwrap();
-        assert_eq!(&first[..], b"PO");
+        // what was read decides the protocol: it is no HTTP/2 preface
+        assert!(!first.is_empty() && !H2_PREFACE.starts_with(&first));
         let mut replayed = Prefixed::new(first, server);
         let mut line = [0u8; 26];
         replayed.read_exact(&mut line).await.unwrap();
