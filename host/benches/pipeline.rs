@@ -2,7 +2,10 @@
 //! measured in the same run.
 //!
 //! `cargo bench -p wasmhook --bench pipeline` (after `scripts/build-plugins.sh`).
-//! Optional environment: `EVENTS` (default 5000), `CONCURRENCY` (default 32).
+//! Optional environment: `EVENTS` (default 5000), `CONCURRENCY` (default 32),
+//! `BATCH` (events per ingest request, default 1; the baseline always sends
+//! one body per request), `SUBSCRIBE` (an event pattern; `nothing` measures
+//! ingest alone).
 //!
 //! 1. Baseline: CONCURRENCY clients POST EVENTS small JSON bodies straight
 //!    to a loopback HTTP receiver (hyper, keep-alive): raw requests/s.
@@ -12,116 +15,17 @@
 //!    accepted events/s, delivered events/s, and accept→delivered latency
 //!    (from the 202 to the webhook's arrival) p50/p99.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
-
-/// A receiver that records the arrival time of each event id (taken from
-/// the JSON body's `id`, as the bench plugin echoes the event).
-async fn receiver() -> (SocketAddr, Arrivals) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let arrivals: Arrivals = Arc::default();
-    let a = arrivals.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let a = a.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let a = a.clone();
-                    async move {
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|c| c.to_bytes())
-                            .unwrap_or_default();
-                        let now = Instant::now();
-                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
-                            && let Some(id) = v["id"].as_str()
-                        {
-                            a.lock().unwrap().entry(id.to_owned()).or_insert(now);
-                        }
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                            Bytes::from_static(b"ok"),
-                        )))
-                    }
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (addr, arrivals)
-}
-
-/// POST `n` bodies from `concurrency` clients; the 202/200 time of each id.
-async fn drive(
-    url: String,
-    token: Option<&str>,
-    n: usize,
-    concurrency: usize,
-) -> (Duration, HashMap<String, Instant>) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency)
-        .build_http();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let acked = Arc::new(Mutex::new(HashMap::with_capacity(n)));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, next, acked) = (client.clone(), url.clone(), next.clone(), acked.clone());
-        let auth = token.map(|t| format!("Bearer {t}"));
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    return;
-                }
-                let id = format!("bench-{i}");
-                let body = format!(r#"{{"id":"{id}","name":"bench.event","user_id":"u-{i}","properties":{{"n":{i}}}}}"#);
-                let mut req = hyper::Request::post(&url).header("content-type", "application/json");
-                if let Some(a) = &auth {
-                    req = req.header("authorization", a);
-                }
-                let resp = client.request(req.body(Full::new(Bytes::from(body))).unwrap()).await.expect("request");
-                assert!(resp.status().is_success(), "status {}", resp.status());
-                let _ = resp.into_body().collect().await;
-                acked.lock().unwrap().insert(id, Instant::now());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let elapsed = start.elapsed();
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
-    (elapsed, acked)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use common::client::drive;
+use common::receiver::Receiver;
+use common::serve::{Serve, write_config};
+use common::{PluginBlock, percentile};
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::is_list_request() {
         return; // `cargo bench -- --list` compatibility
     }
     let n: usize = std::env::var("EVENTS")
@@ -138,65 +42,34 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         // 1. Raw loopback baseline.
-        let (raw_addr, _) = receiver().await;
-        let (raw_elapsed, _) = drive(format!("http://{raw_addr}/"), None, n, concurrency).await;
+        let raw = Receiver::start().await;
+        let (raw_elapsed, _) = drive(format!("http://{}/", raw.addr), None, n, concurrency).await;
         let raw_rate = n as f64 / raw_elapsed.as_secs_f64();
 
         // 2. The pipeline.
-        let (addr, arrivals) = receiver().await;
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-max_batch_events = 1000
-[auth]
-ingest_tokens = ["bench-ingest"]
-admin_tokens = ["bench-admin"]
-[store]
-path = "{db}"
-[runtime]
-cache_dir = "{cache}"
-[[plugins]]
-name = "bench"
-component = "{component}"
-events = ["{subscribe}"]
-allowed_hosts = ["http://{addr}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-mode = "ok"
-url = "http://{addr}/hook"
-[plugins.delivery]
-signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-max_in_flight_per_host = 64
-"#,
-            subscribe = std::env::var("SUBSCRIBE").unwrap_or_else(|_| "bench.*".into()),
-            db = dir.path().join("bench.db").display(),
-            cache = root.join("target/wasmhook-test-cache").display(),
-            component = root.join("target/plugins/hostile.wasm").display(),
-        );
-        let config_path = dir.path().join("wasmhook.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("WASMHOOK_LOG", "warn")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("wasmhook serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let host = loop {
-            let line = lines.next().expect("serve exited").unwrap();
-            if let Some(rest) = line.strip_prefix("wasmhook listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
+        let subscribe = std::env::var("SUBSCRIBE").unwrap_or_else(|_| "bench.*".into());
+        let plugin = PluginBlock {
+            name: "bench",
+            mode: "ok",
+            events: &subscribe,
+            receiver: receiver.addr,
+            path: "/hook",
+            plugin_extra: "",
+            config_extra: "",
+            delivery_extra: "",
         };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let config = write_config(
+            dir.path(),
+            &(common::config_head("127.0.0.1:0", &dir.path().join("bench.db")) + &plugin.render()),
+        );
+        let serve = Serve::start(&config).unwrap_or_else(|e| panic!("{e}"));
+        let host = serve.addr.clone();
         let start = Instant::now();
         let (accept_elapsed, acked) = drive(
             format!("http://{host}/v1/events"),
-            Some("bench-ingest"),
+            Some(common::INGEST_TOKEN),
             n,
             concurrency,
         )
@@ -207,18 +80,16 @@ max_in_flight_per_host = 64
                 "ingest only: {:.0} events/s accepted (raw {raw_rate:.0} req/s)",
                 n as f64 / accept_elapsed.as_secs_f64()
             );
-            let _ = child.kill();
-            let _ = child.wait();
             return;
         }
-        while arrivals.lock().unwrap().len() < n {
+        while receiver.delivered("/hook") < n {
             assert!(Instant::now() < deadline, "not all events were delivered");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let delivered_elapsed = start.elapsed();
-        let _ = child.kill();
-        let _ = child.wait();
-        let arrivals = arrivals.lock().unwrap();
+        drop(serve);
+        let mut log = receiver.log();
+        let arrivals = &log.path("/hook").first;
         let mut latencies: Vec<Duration> = acked
             .iter()
             .map(|(id, at)| arrivals[id].saturating_duration_since(*at))
