@@ -44,7 +44,7 @@ for module in "${modules[@]}"; do
     runs=0
     while (( $(date +%s) < deadline )); do
         log="$logs/$module-$runs.log"
-        PROPTEST_CASES="$cases" "$binary" --nocapture "$module::" >"$log" 2>&1 || true
+        PROPTEST_CASES="$cases" "$binary" --nocapture --test-threads 1 "$module::" >"$log" 2>&1 || true
         grep -o 'fuzz-stat [a-z]* [0-9]*' "$log" | awk '{ print $2, $3 }' >>"$stats" || true
         if grep -q "panicked" "$log"; then
             echo "-- $module: failure, see $log" >&2
