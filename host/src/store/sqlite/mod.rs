@@ -2,11 +2,13 @@
 //!
 //! One writer thread applies every write with group commit (see
 //! `writer.rs`); reads run on a pool of read-only connections on tokio's
-//! blocking threads. WAL mode, `synchronous = FULL`, foreign keys on, the
+//! blocking threads; WAL checkpoints run on a thread of their own
+//! (`checkpoint.rs`), outside the writer's commits. WAL mode, `synchronous = FULL`, foreign keys on, the
 //! schema migrated on open. All SQL of the crate lives in this directory:
 //! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
 //! (queue operations), `management.rs` (reads for the API), `kv.rs`.
 
+mod checkpoint;
 mod codec;
 mod deliveries;
 mod errors;
@@ -42,6 +44,7 @@ use super::records::{
     RetryResult,
 };
 use crate::model::OutboundRequest;
+use checkpoint::Checkpointer;
 use readers::Readers;
 use writer::Writer;
 
@@ -63,6 +66,8 @@ impl<T> DbResult<T> for rusqlite::Result<T> {
 struct Inner {
     writer: Writer,
     readers: Readers,
+    /// Declared last: stops after the writer has drained.
+    _checkpointer: Checkpointer,
 }
 
 /// The embedded SQLite store: one database file (plus its `-wal` and
@@ -105,6 +110,7 @@ impl SqliteStore {
         let inner = Inner {
             writer: Writer::spawn(conn)?,
             readers: Readers::new(path.clone()),
+            _checkpointer: Checkpointer::spawn(&path)?,
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::DbResult;
+use super::{DbResult, checkpoint};
 use crate::store::StoreError;
 
 /// How long a connection waits for a lock held by another connection
@@ -115,6 +115,20 @@ pub(super) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL").db()?;
     conn.pragma_update(None, "foreign_keys", true).db()?;
+    // Checkpoints run on their own thread (see `checkpoint.rs`), never
+    // inside one of the writer's commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
+    conn.pragma_update(None, "journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)
+        .db()?;
+    Ok(())
+}
+
+/// Settings of the checkpoint thread's connection.
+pub(super) fn configure_checkpointer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    // Sync the database file after copying the WAL into it.
+    conn.pragma_update(None, "synchronous", "FULL").db()?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
     Ok(())
 }
 
