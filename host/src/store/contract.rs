@@ -82,6 +82,26 @@ pub trait Store: Send + Sync + 'static {
         due_ms: u64,
     ) -> Result<AckResult, StoreError>;
 
+    /// Give a leased invocation back and *park* it: no lease call returns
+    /// it until [`Store::unpark_invocations`] makes it due again (its
+    /// plugin is paused; touching its backlog on every pause would cost
+    /// as much as the backlog). The lease is not counted as an attempt.
+    async fn park_invocation(
+        &self,
+        job_id: u64,
+        lease: &LeaseToken,
+    ) -> Result<AckResult, StoreError>;
+
+    /// Make parked invocations due at `now_ms`: those of `plugin` (every
+    /// plugin's when `None`), at most `limit` of them (oldest first) when
+    /// given. Returns how many were unparked.
+    async fn unpark_invocations(
+        &self,
+        plugin: Option<&str>,
+        limit: Option<usize>,
+        now_ms: u64,
+    ) -> Result<u64, StoreError>;
+
     // ---- delivery queue --------------------------------------------------
 
     /// Lease up to `limit` pending deliveries whose next attempt is due at

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::model::Event;
 use crate::runtime::ErrorKind;
 use crate::store::{
-    AckResult, Completion, Inserted, InvocationOutcome, InvocationStatus, NewEvent, Store, Verdict,
+    AckResult, Completion, Inserted, InvocationOutcome, InvocationStatus, LeaseToken, NewEvent,
+    Store, Verdict,
 };
 
 use super::{LEASE, T0, deliveries_for, event, fire, new_event, request};
@@ -310,4 +311,75 @@ pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -
     // A second event's deliveries get ids distinct from the first's.
     let more = deliveries_for(&*store, "e2", "fire", 3, T0 + 20).await;
     assert!(more.iter().all(|id| !delivery_ids.contains(id)));
+}
+
+/// Parked invocations are invisible to leases and to `next_due_ms` until
+/// unparked: one plugin's, a limited number (oldest first), or all.
+pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let batch = (0..4)
+        .map(|i| new_event(&format!("pk{i}"), &["paused", "other"], T0 + i))
+        .collect();
+    store.insert_events(batch).await.unwrap();
+    let jobs = store.lease_invocations(T0 + 10, 1_000, 100).await.unwrap();
+    assert_eq!(jobs.len(), 8);
+    for job in jobs.iter().filter(|j| j.plugin == "paused") {
+        let parked = store.park_invocation(job.id, &job.lease).await.unwrap();
+        assert_eq!(parked, AckResult::Applied);
+    }
+    // A stale lease cannot park.
+    let other = jobs.iter().find(|j| j.plugin == "other").unwrap();
+    assert_eq!(
+        store
+            .park_invocation(other.id, &LeaseToken::new("stale"))
+            .await
+            .unwrap(),
+        AckResult::LeaseLost
+    );
+    // Long after every lease has expired, only the unparked ones come back.
+    let far = T0 + 1_000_000_000;
+    let back = store.lease_invocations(far, LEASE, 100).await.unwrap();
+    assert!(back.iter().all(|j| j.plugin == "other"), "{back:?}");
+    assert_eq!(back.len(), 4);
+    for j in &back {
+        store
+            .complete_invocation(j.id, fire(), Vec::new(), far)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.next_due_ms().await.unwrap(),
+        None,
+        "parked is never due"
+    );
+    assert_eq!(store.queue_depth(far).await.unwrap().invocations_pending, 4);
+
+    // One probe: the oldest.
+    assert_eq!(
+        store
+            .unpark_invocations(Some("paused"), Some(1), far)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .unpark_invocations(Some("nobody"), None, far)
+            .await
+            .unwrap(),
+        0
+    );
+    let probe = store.lease_invocations(far, LEASE, 100).await.unwrap();
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].event.id, "pk0");
+    assert_eq!(probe[0].attempt, 1, "parking is not an attempt");
+    // The rest, all at once.
+    assert_eq!(
+        store.unpark_invocations(None, None, far + 1).await.unwrap(),
+        3
+    );
+    let rest = store.lease_invocations(far + 1, LEASE, 100).await.unwrap();
+    let mut ids: Vec<_> = rest.iter().map(|j| j.event.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["pk1", "pk2", "pk3"]);
 }

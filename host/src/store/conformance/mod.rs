@@ -8,6 +8,7 @@
 //!
 //! Scenarios: [`idempotent_ingest`], [`events_round_trip_exactly`],
 //! [`invocation_lease_expiry_redelivers`],
+//! [`parked_invocations_wait_until_unparked`],
 //! [`complete_invocation_is_atomic_and_idempotent`],
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
@@ -31,7 +32,7 @@ pub use deliveries::{
 };
 pub use invocations::{
     complete_invocation_is_atomic_and_idempotent, events_round_trip_exactly, idempotent_ingest,
-    invocation_lease_expiry_redelivers,
+    invocation_lease_expiry_redelivers, parked_invocations_wait_until_unparked,
 };
 pub use management::{pagination_is_stable, stats_and_queue_depth};
 pub use persistence::{kv_is_namespaced_and_atomic, survives_restart};

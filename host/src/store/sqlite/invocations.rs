@@ -12,6 +12,33 @@ use crate::store::queue::{
     AckResult, Completion, InvocationJob, InvocationOutcome, LeaseToken, Verdict,
 };
 
+/// `visible_ms` of a parked job: later than any clock, so no lease call
+/// reaches it, and recognisable so [`unpark`] can find it.
+pub(super) const PARKED: u64 = i64::MAX as u64;
+
+/// Make parked jobs due at `now_ms` (one plugin's or all; oldest first, up
+/// to `limit`).
+pub(super) fn unpark(
+    conn: &Connection,
+    plugin: Option<&str>,
+    limit: Option<usize>,
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    let limit = limit.map_or(-1, |n| int(n as u64));
+    let changed = conn
+        .prepare_cached(
+            "UPDATE invocations SET visible_ms = ?1
+              WHERE id IN (SELECT id FROM invocations
+                            WHERE status = 'pending' AND visible_ms = ?2
+                              AND (?3 IS NULL OR plugin = ?3)
+                            ORDER BY id LIMIT ?4)",
+        )
+        .db()?
+        .execute(params![int(now_ms), int(PARKED), plugin, limit])
+        .db()?;
+    Ok(changed as u64)
+}
+
 /// Parse one of our lease tokens; a foreign token matches nothing.
 pub(super) fn parse_token(lease: &LeaseToken) -> Option<i64> {
     lease.as_str().parse().ok()

@@ -172,11 +172,13 @@ pub(super) fn queue_depth(conn: &Connection, now_ms: u64) -> Result<QueueDepth, 
     })
 }
 
-/// The earliest `visible_ms` among pending jobs of both queues.
+/// The earliest `visible_ms` among pending jobs of both queues (parked
+/// invocations are not due at any time).
 pub(super) fn next_due_ms(conn: &Connection) -> Result<Option<u64>, StoreError> {
     let min = |table: &str| -> Result<Option<i64>, StoreError> {
         conn.prepare_cached(&format!(
-            "SELECT MIN(visible_ms) FROM {table} WHERE status = 'pending'"
+            "SELECT MIN(visible_ms) FROM {table} WHERE status = 'pending' AND visible_ms < {}",
+            i64::MAX
         ))
         .db()?
         .query_row([], |row| row.get(0))

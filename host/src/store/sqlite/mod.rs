@@ -195,6 +195,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn park_invocation(
+        &self,
+        job_id: u64,
+        lease: &LeaseToken,
+    ) -> Result<AckResult, StoreError> {
+        let lease = lease.clone();
+        self.write(move |conn| invocations::release(conn, job_id, &lease, invocations::PARKED))
+            .await
+    }
+
+    async fn unpark_invocations(
+        &self,
+        plugin: Option<&str>,
+        limit: Option<usize>,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let plugin = plugin.map(str::to_owned);
+        self.write(move |conn| invocations::unpark(conn, plugin.as_deref(), limit, now_ms))
+            .await
+    }
+
     async fn lease_deliveries(
         &self,
         now_ms: u64,

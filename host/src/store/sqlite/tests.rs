@@ -35,6 +35,7 @@ conformance_tests!(
     idempotent_ingest,
     events_round_trip_exactly,
     invocation_lease_expiry_redelivers,
+    parked_invocations_wait_until_unparked,
     complete_invocation_is_atomic_and_idempotent,
     delivery_retry_schedule_and_dead_letter,
     stale_delivery_lease_is_fenced,
