@@ -175,6 +175,7 @@ component = "{c}"
 events = ["*"]
 [plugins.config]
 mode = "{flaky_mode}"
+count = "10"
 "#,
         c = component("hostile"),
     );
@@ -235,8 +236,8 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
     );
     assert!(host.log().contains("plugin paused"), "{}", host.log());
 
-    // The operator fixes the plugin; after the pause the waiting events
-    // run on the new version and nothing was lost.
+    // The operator fixes the plugin; the reload makes the waiting events
+    // due at once, they run on the new version and nothing was lost.
     std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
     host.signal("HUP");
     let view = support::eventually_async(60, || async {
@@ -252,4 +253,44 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
         EVENTS as u64 - errors
     );
     assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_plugin_is_probed_after_its_pause_and_resumes_with_every_event() {
+    const EVENTS: u64 = 40;
+    let rx = TestReceiver::start().await;
+    // `trap-first`: its first 10 calls trap, later ones succeed.
+    let host = Host::start(&breaker_config(&rx, "trap-first"), &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("p-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    // After 10 traps the plugin is paused and its other events are parked;
+    // 5 s later one of them probes, succeeds, and the rest follow.
+    let view = support::eventually_async(60, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["invocations"]["pending"] == 0).then_some(flaky)
+    })
+    .await
+    .expect("every parked invocation ran after the probe");
+    // A failing plugin runs one job at a time, so exactly its first 10
+    // calls failed and the pause stopped the rest from failing.
+    assert_eq!(view["invocations"]["error"], 10, "{view}");
+    assert_eq!(view["invocations"]["skip"], EVENTS - 10, "{view}");
+    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasmhook_plugin_invocations_deferred_total{plugin=\"flaky\"}"),
+        "{metrics}"
+    );
+    rx.wait_for(EVENTS as usize, 30).await;
 }

@@ -207,7 +207,9 @@ pub enum Health {
         /// The current pause length (doubles on every failed probe).
         cooldown: Duration,
     },
-    /// The pause is over: the next run (or the one running) is the probe.
+    /// The pause is over: the next run will be the probe.
+    ProbeDue,
+    /// The probe is running; others wait for its result.
     Probing,
 }
 
@@ -222,7 +224,8 @@ impl Breaker {
                 resume_in: until - now,
                 cooldown,
             },
-            Some(State::Open { .. } | State::HalfOpen { .. }) => Health::Probing,
+            Some(State::Open { .. }) => Health::ProbeDue,
+            Some(State::HalfOpen { .. }) => Health::Probing,
         }
     }
 }
@@ -300,9 +303,10 @@ mod tests {
                 cooldown: s(30)
             }
         );
-        assert_eq!(b.health(H, t + s(30)), Health::Probing);
+        assert_eq!(b.health(H, t + s(30)), Health::ProbeDue);
         // Asking did not take the probe.
         assert_eq!(b.allow(H, t + s(30)), Admission::Allowed);
+        assert_eq!(b.health(H, t + s(30)), Health::Probing);
         b.record(H, true, t + s(31));
         assert_eq!(b.health(H, t + s(31)), Health::Healthy);
     }

@@ -16,7 +16,7 @@
 //! - [`policy`]: the egress policy (allowlist, private networks, secrets).
 //! - [`delivery`]: the outbound HTTP client, signing, retries, limits.
 //! - [`breaker`]: the keyed circuit breaker (unhealthy hosts, failing
-//!   plugins).
+//!   plugins); [`plugin_health`]: a plugin's run history for scheduling.
 //! - [`registry`]: the loaded plugin set, rebuilt on reload.
 //! - [`metrics`]: Prometheus counters.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
@@ -32,6 +32,7 @@ pub mod delivery;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod plugin_health;
 pub mod policy;
 pub mod registry;
 pub mod runtime;

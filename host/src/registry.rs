@@ -12,6 +12,7 @@ use crate::config::{Config, DeliveryConfig, PluginConfig, event_pattern_matches}
 use crate::delivery::{
     ClientOptions, Deliverer, DestinationLimiter, Resolver, SigningKey, SystemResolver,
 };
+use crate::plugin_health::RunHealth;
 use crate::policy::EgressPolicy;
 use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
 use crate::store::KvStore;
@@ -37,11 +38,10 @@ pub struct LoadedPlugin {
     pub limiter: DestinationLimiter,
     /// Unhealthy-host breaker, keyed by destination.
     pub health: Breaker,
-    /// The plugin's own breaker (one key: its name): runs that the sandbox
-    /// had to stop (timeout, trap, memory, fuel, invalid output) pause the
-    /// plugin, so a broken plugin cannot burn the executors in a hot loop.
-    /// Reset by a reload.
-    pub failures: Breaker,
+    /// How its runs have been going (its own breaker: a plugin whose runs
+    /// the sandbox keeps stopping is paused, so it cannot burn the
+    /// executors in a hot loop). Reset by a reload.
+    pub runs: RunHealth,
 }
 
 impl LoadedPlugin {
@@ -143,29 +143,8 @@ impl Builder<'_> {
             signing,
             limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
             health: Breaker::new(BreakerConfig::default()),
-            failures: Breaker::new(plugin_breaker(pc.timeout_ms)),
+            runs: RunHealth::new(&pc.name, pc.timeout_ms),
         })
-    }
-}
-
-/// Consecutive sandbox-stopped runs (within [`PLUGIN_FAILURE_WINDOW`]) that
-/// pause a plugin.
-pub const PLUGIN_FAILURE_THRESHOLD: u32 = 10;
-/// The window those failures must fall in.
-pub const PLUGIN_FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// First pause of a failing plugin; doubles on every failed probe.
-pub const PLUGIN_PAUSE: Duration = Duration::from_secs(5);
-/// Longest pause of a failing plugin.
-pub const PLUGIN_MAX_PAUSE: Duration = Duration::from_secs(300);
-
-fn plugin_breaker(timeout_ms: u64) -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: PLUGIN_FAILURE_THRESHOLD,
-        window: PLUGIN_FAILURE_WINDOW,
-        base_cooldown: PLUGIN_PAUSE,
-        max_cooldown: PLUGIN_MAX_PAUSE,
-        // A probe reports back within its deadline unless its worker died.
-        probe_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
     }
 }
 

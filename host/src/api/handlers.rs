@@ -178,7 +178,7 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "events": p.events,
                 "invocations": {"pending": s.invocations.pending, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
-                "breaker": views::plugin_health(p.failures.health(&p.name, Instant::now())),
+                "breaker": views::plugin_health(p.runs.health(Instant::now())),
             })
         })
         .collect();

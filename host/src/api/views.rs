@@ -110,6 +110,6 @@ pub fn plugin_health(h: Health) -> Value {
             "resume_in_ms": u64::try_from(resume_in.as_millis()).unwrap_or(u64::MAX),
             "pause_ms": u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
         }),
-        Health::Probing => json!({"state": "probing"}),
+        Health::ProbeDue | Health::Probing => json!({"state": "probing"}),
     }
 }

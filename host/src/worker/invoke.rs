@@ -8,17 +8,26 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, watch};
 
+use super::low_priority::LowPriorityPool;
+use super::pause;
+use super::slots::{Class, Slots};
 use super::{IDLE_POLL, idle};
 use crate::app::App;
-use crate::breaker::{Admission, Health};
+use crate::breaker::Health;
 use crate::ingest::now_ms;
 use crate::model::Decision;
-use crate::registry::LoadedPlugin;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
 use crate::store::{Completion, InvocationJob, InvocationOutcome, Verdict};
 
 /// Most jobs leased in one store call.
 const LEASE_BATCH: usize = 128;
+
+/// Jobs of a failing plugin (its breaker saw a recent failure) that may
+/// wait for an executor slot; more go back to the queue for
+/// [`FAILING_RETRY_MS`], so they do not hold the job permits that healthy
+/// plugins' jobs need.
+const FAILING_BACKLOG: usize = 4;
+const FAILING_RETRY_MS: u64 = 1_000;
 
 pub(super) async fn run(
     app: Arc<App>,
@@ -27,8 +36,10 @@ pub(super) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
-    let executors = Arc::new(Semaphore::new(executors));
+    let executors = Arc::new(Executors::new(executors));
+    let mut plugin_set = None;
     while !*shutdown.borrow() {
+        pause::tend(&app, &mut plugin_set).await;
         let free = permits.available_permits();
         if free == 0 {
             // Wait for one task to finish before leasing more.
@@ -73,7 +84,44 @@ pub(super) async fn run(
     let _ = permits.acquire_many(concurrency as u32).await;
 }
 
-async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
+/// Where plugins run: slots shared fairly between plugins, and the
+/// low-priority threads for plugins not yet known to behave.
+struct Executors {
+    slots: Arc<Slots>,
+    /// `None` if its threads could not be started (then everything runs
+    /// on tokio's blocking pool).
+    low_priority: Option<LowPriorityPool>,
+}
+
+impl Executors {
+    fn new(n: usize) -> Self {
+        let low_priority = LowPriorityPool::new(n)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start low-priority plugin threads"))
+            .ok();
+        Self {
+            slots: Slots::new(n),
+            low_priority,
+        }
+    }
+
+    /// Run a plugin call of a plugin in `class` on the right threads.
+    async fn run(
+        &self,
+        class: Class,
+        call: impl FnOnce() -> Invocation + Send + 'static,
+    ) -> Result<Invocation, String> {
+        match (&self.low_priority, class) {
+            (Some(pool), Class::New | Class::Failing) => {
+                pool.run(call).await.map_err(|e| e.to_string())
+            }
+            _ => tokio::task::spawn_blocking(call)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     let Some(loaded) = app.plugins().get(&job.plugin) else {
         let outcome = InvocationOutcome {
             verdict: Verdict::Error {
@@ -86,19 +134,31 @@ async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
         settle(app, &job, outcome, Vec::new()).await;
         return;
     };
-    if defer_if_paused(app, &loaded, &job).await {
+    if pause::park_if_paused(app, &loaded, &job).await {
         return;
     }
-    let Ok(slot) = executors.acquire().await else {
-        return;
+    let class = if loaded.runs.health(Instant::now()) != Health::Healthy {
+        Class::Failing
+    } else if loaded.runs.proven() {
+        Class::Healthy
+    } else {
+        Class::New
     };
+    if class == Class::Failing && executors.slots.waiting_for(&loaded.name) >= FAILING_BACKLOG {
+        // Its jobs would only wait here, holding job permits that the
+        // healthy plugins' jobs need: back to the queue for a while.
+        app.metrics.invocation_deferred(&job.plugin);
+        release(app, &job, now_ms() + FAILING_RETRY_MS).await;
+        return;
+    }
+    let slot = executors.slots.acquire(&loaded.name, class).await;
     // The breaker may have opened while this job waited for a slot.
-    if defer_if_paused(app, &loaded, &job).await {
+    if pause::park_if_paused_since(app, &loaded, &job).await {
         return;
     }
     let plugin = loaded.plugin.clone();
     let event = job.event.clone();
-    let invocation = tokio::task::spawn_blocking(move || plugin.invoke(&event)).await;
+    let invocation = executors.run(class, move || plugin.invoke(&event)).await;
     drop(slot);
     let invocation = match invocation {
         Ok(inv) => inv,
@@ -132,7 +192,8 @@ async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
     };
     app.metrics
         .invocation(&job.plugin, label, invocation.elapsed);
-    record_health(app, &loaded, &verdict);
+    let stopped = matches!(&verdict, Verdict::Error { kind, .. } if *kind != ErrorKind::Plugin);
+    pause::record_run(app, &loaded, stopped).await;
     let outcome = InvocationOutcome {
         verdict,
         duration_us: u64::try_from(invocation.elapsed.as_micros()).unwrap_or(u64::MAX),
@@ -141,41 +202,16 @@ async fn process(app: &App, job: InvocationJob, executors: &Semaphore) {
     settle(app, &job, outcome, requests).await;
 }
 
-/// Whether the plugin is paused; if so the job goes back to the queue, due
-/// when the pause ends, without counting as an attempt.
-async fn defer_if_paused(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) -> bool {
-    let Admission::Paused { resume_in } = loaded.failures.allow(&loaded.name, Instant::now())
-    else {
-        return false;
-    };
-    app.metrics.invocation_deferred(&job.plugin);
-    let due = now_ms() + u64::try_from(resume_in.as_millis()).unwrap_or(u64::MAX);
-    if let Err(e) = app.store.release_invocation(job.id, &job.lease, due).await {
+/// Put a leased job back in the queue, due at `due_ms`, without counting
+/// an attempt.
+async fn release(app: &App, job: &InvocationJob, due_ms: u64) {
+    if let Err(e) = app
+        .store
+        .release_invocation(job.id, &job.lease, due_ms)
+        .await
+    {
         // The lease expires and the job comes back anyway.
         tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "deferring an invocation failed");
-    }
-    true
-}
-
-/// Feed the plugin's breaker: runs the sandbox had to stop count against
-/// it; a deliberate error from the plugin's own code does not.
-fn record_health(app: &App, loaded: &LoadedPlugin, verdict: &Verdict) {
-    let failed = matches!(verdict, Verdict::Error { kind, .. } if *kind != ErrorKind::Plugin);
-    let now = Instant::now();
-    let was_paused = matches!(
-        loaded.failures.health(&loaded.name, now),
-        Health::Paused { .. }
-    );
-    loaded.failures.record(&loaded.name, !failed, now);
-    if let Health::Paused { cooldown, .. } = loaded.failures.health(&loaded.name, now)
-        && !was_paused
-    {
-        app.metrics.plugin_paused(&loaded.name);
-        tracing::warn!(
-            plugin = %loaded.name,
-            pause_s = cooldown.as_secs(),
-            "plugin paused: its runs keep failing (timeout, trap, memory, fuel or invalid output); its events wait in the queue"
-        );
     }
 }
 

@@ -9,6 +9,9 @@
 
 mod deliver;
 mod invoke;
+mod low_priority;
+mod pause;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,170 @@
+//! How one loaded plugin's runs have been going: the state the invocation
+//! worker keeps per plugin to schedule it and pause it. Part of the
+//! [`crate::registry::LoadedPlugin`], so a reload starts afresh.
+//!
+//! - A [`Breaker`] over runs the sandbox had to stop (timeout, trap,
+//!   memory, fuel, invalid output): enough of them in a row pause the
+//!   plugin; after the pause one probe runs; a success resumes it.
+//! - Whether any run has ended well yet (*proven*): an unproven plugin is
+//!   scheduled carefully.
+//! - Whether jobs were *parked* in the store while it was paused, so they
+//!   can be made due again when it recovers (or one of them, to probe).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::breaker::{Admission, Breaker, BreakerConfig, Health};
+
+/// Consecutive sandbox-stopped runs (within [`FAILURE_WINDOW`]) that pause
+/// a plugin.
+pub const FAILURE_THRESHOLD: u32 = 10;
+/// The window those failures must fall in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// First pause of a failing plugin; doubles on every failed probe.
+pub const FIRST_PAUSE: Duration = Duration::from_secs(5);
+/// Longest pause of a failing plugin.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+/// Least time between two unparks of a probe job for one plugin.
+const PROBE_UNPARK_EVERY_MS: u64 = 1_000;
+
+/// See the module docs.
+pub struct RunHealth {
+    /// The breaker is keyed; this one has a single key.
+    key: String,
+    breaker: Breaker,
+    proven: AtomicBool,
+    parked: AtomicBool,
+    probe_unparked_ms: AtomicU64,
+}
+
+impl RunHealth {
+    /// Fresh state for the plugin `name` whose deadline is `timeout_ms`.
+    pub fn new(name: &str, timeout_ms: u64) -> Self {
+        Self {
+            key: name.to_owned(),
+            breaker: Breaker::new(BreakerConfig {
+                failure_threshold: FAILURE_THRESHOLD,
+                window: FAILURE_WINDOW,
+                base_cooldown: FIRST_PAUSE,
+                max_cooldown: MAX_PAUSE,
+                // A probe reports back within its deadline unless its
+                // worker died.
+                probe_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
+            }),
+            proven: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            probe_unparked_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// May a run start now? In the half-open state the first caller gets
+    /// the probe.
+    pub fn allow(&self, now: Instant) -> Admission {
+        self.breaker.allow(&self.key, now)
+    }
+
+    /// The breaker's state (does not take the probe).
+    pub fn health(&self, now: Instant) -> Health {
+        self.breaker.health(&self.key, now)
+    }
+
+    /// Report a run; `stopped` when the sandbox had to stop it. Returns
+    /// the pause length when this report paused the plugin.
+    pub fn record(&self, stopped: bool, now: Instant) -> Option<Duration> {
+        let was_paused = matches!(self.health(now), Health::Paused { .. });
+        self.breaker.record(&self.key, !stopped, now);
+        if !stopped {
+            self.proven.store(true, Ordering::Relaxed);
+        }
+        match self.health(now) {
+            Health::Paused { cooldown, .. } if !was_paused => Some(cooldown),
+            _ => None,
+        }
+    }
+
+    /// Whether a run has ended without the sandbox stopping it.
+    pub fn proven(&self) -> bool {
+        self.proven.load(Ordering::Relaxed)
+    }
+
+    /// Note that a job was parked.
+    pub fn mark_parked(&self) {
+        self.parked.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether jobs are parked; clears the mark (the caller unparks them).
+    pub fn take_parked(&self) -> bool {
+        self.parked.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether a parked job should be made due now to serve as the probe:
+    /// jobs are parked, the pause is over, no probe is out, and none was
+    /// unparked in the last second (it may not have been leased yet).
+    pub fn wants_probe_job(&self, now: Instant, now_ms: u64) -> bool {
+        if !self.parked.load(Ordering::Relaxed) || self.health(now) != Health::ProbeDue {
+            return false;
+        }
+        let last = self.probe_unparked_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < PROBE_UNPARK_EVERY_MS {
+            return false;
+        }
+        self.probe_unparked_ms
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fail(h: &RunHealth, n: u32, t: Instant) -> Option<Duration> {
+        let mut tripped = None;
+        for _ in 0..n {
+            tripped = tripped.or(h.record(true, t));
+        }
+        tripped
+    }
+
+    #[test]
+    fn ten_stopped_runs_pause_and_a_success_proves() {
+        let h = RunHealth::new("p", 100);
+        let t = Instant::now();
+        assert!(!h.proven());
+        assert_eq!(fail(&h, 9, t), None);
+        assert_eq!(h.health(t), Health::Failing { failures: 9 });
+        assert_eq!(fail(&h, 1, t), Some(FIRST_PAUSE));
+        assert!(matches!(h.allow(t), Admission::Paused { .. }));
+        // Late reports while paused do not report a new pause.
+        assert_eq!(fail(&h, 3, t), None);
+        let later = t + FIRST_PAUSE;
+        assert_eq!(h.allow(later), Admission::Allowed, "the probe");
+        assert_eq!(h.record(false, later), None);
+        assert!(h.proven());
+        assert_eq!(h.health(later), Health::Healthy);
+    }
+
+    #[test]
+    fn a_probe_job_is_wanted_once_the_pause_is_over_and_jobs_are_parked() {
+        let h = RunHealth::new("p", 100);
+        let t = Instant::now();
+        fail(&h, 10, t);
+        assert!(
+            !h.wants_probe_job(t + FIRST_PAUSE, 10_000),
+            "nothing parked"
+        );
+        h.mark_parked();
+        assert!(!h.wants_probe_job(t, 10_000), "still paused");
+        assert!(h.wants_probe_job(t + FIRST_PAUSE, 10_000));
+        assert!(
+            !h.wants_probe_job(t + FIRST_PAUSE, 10_500),
+            "one a second at most"
+        );
+        assert!(h.wants_probe_job(t + FIRST_PAUSE, 11_000));
+        // Once the probe is out, no more until it reports.
+        assert_eq!(h.allow(t + FIRST_PAUSE), Admission::Allowed);
+        assert!(!h.wants_probe_job(t + FIRST_PAUSE, 20_000));
+        assert!(h.take_parked());
+        assert!(!h.take_parked());
+    }
+}

@@ -1,0 +1,101 @@
+//! Pausing a plugin whose runs keep failing, without losing its events
+//! and without touching its backlog over and over.
+//!
+//! While a plugin is paused its leased jobs are *parked* in the store
+//! (invisible to leases, not due at any time). When the pause is over one
+//! parked job is made due to serve as the probe; when a run succeeds again
+//! every parked job of the plugin is made due. A new plugin set (start-up,
+//! reload) starts with fresh breakers, so all parked jobs are made due.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::App;
+use crate::breaker::{Admission, Health};
+use crate::ingest::now_ms;
+use crate::registry::{LoadedPlugin, PluginSet};
+use crate::store::InvocationJob;
+
+/// Park `job` if its plugin is paused; returns whether it did. When the
+/// pause is over this job may become the probe (at most one is).
+pub(super) async fn park_if_paused(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) -> bool {
+    if !matches!(loaded.runs.allow(Instant::now()), Admission::Paused { .. }) {
+        return false;
+    }
+    park(app, loaded, job).await;
+    true
+}
+
+/// Park `job` if its plugin's breaker opened while the job waited for an
+/// executor; unlike [`park_if_paused`] this never takes the probe (the job
+/// already passed that check, and may be the probe itself).
+pub(super) async fn park_if_paused_since(
+    app: &App,
+    loaded: &LoadedPlugin,
+    job: &InvocationJob,
+) -> bool {
+    if !matches!(loaded.runs.health(Instant::now()), Health::Paused { .. }) {
+        return false;
+    }
+    park(app, loaded, job).await;
+    true
+}
+
+async fn park(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) {
+    app.metrics.invocation_deferred(&job.plugin);
+    // Marked first: a concurrent success that unparks must see it.
+    loaded.runs.mark_parked();
+    if let Err(e) = app.store.park_invocation(job.id, &job.lease).await {
+        // The lease expires and the job comes back anyway.
+        tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "parking an invocation failed");
+    }
+}
+
+/// Report a finished run to the plugin's breaker: runs the sandbox had to
+/// stop count against it, a deliberate error from the plugin's own code
+/// does not. A success makes its parked jobs due again.
+pub(super) async fn record_run(app: &App, loaded: &LoadedPlugin, stopped: bool) {
+    if let Some(pause) = loaded.runs.record(stopped, Instant::now()) {
+        app.metrics.plugin_paused(&loaded.name);
+        tracing::warn!(
+            plugin = %loaded.name,
+            pause_s = pause.as_secs(),
+            "plugin paused: its runs keep failing (timeout, trap, memory, fuel or invalid output); its events wait in the queue"
+        );
+    }
+    if !stopped && loaded.runs.take_parked() {
+        unpark(app, Some(&loaded.name), None).await;
+    }
+}
+
+/// Between lease calls: after a new plugin set make every parked job due;
+/// for each paused plugin whose pause is over, make one parked job due to
+/// serve as its probe.
+pub(super) async fn tend(app: &App, seen: &mut Option<Arc<PluginSet>>) {
+    let set = app.plugins();
+    if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
+        unpark(app, None, None).await;
+        *seen = Some(set.clone());
+    }
+    let (now, ms) = (Instant::now(), now_ms());
+    for loaded in set.plugins.values() {
+        if loaded.runs.wants_probe_job(now, ms) {
+            unpark(app, Some(&loaded.name), Some(1)).await;
+        }
+    }
+}
+
+async fn unpark(app: &App, plugin: Option<&str>, limit: Option<usize>) {
+    match app.store.unpark_invocations(plugin, limit, now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::debug!(
+                plugin = plugin.unwrap_or("*"),
+                jobs = n,
+                "unparked invocations"
+            );
+            app.invocations_ready.notify_one();
+        }
+        Err(e) => tracing::warn!(error = %e, "unparking invocations failed; retrying later"),
+    }
+}
