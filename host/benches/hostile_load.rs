@@ -5,7 +5,9 @@
 //! `cargo bench -p wasmhook --bench hostile_load` (after
 //! `scripts/build-plugins.sh`). Environment: `RATE` events/s (default 50),
 //! `PHASE_S` seconds of load per phase (default 30), `DRAIN_S` seconds to
-//! wait for the healthy deliveries after the load stops (default 15).
+//! wait for the healthy deliveries after the load stops (default 15),
+//! `HOSTILE` a comma-separated subset of the hostile modes (default all),
+//! `WORST` how many of the slowest deliveries to list (default 0).
 //!
 //! Phase (a): `wasmhook serve` (built binary, SQLite in a temp dir) with
 //! one healthy plugin (the `hostile` fixture in `ok` mode, one webhook per
@@ -79,6 +81,16 @@ fn main() {
     rt.block_on(run());
 }
 
+/// The hostile plugins of this run (`HOSTILE` selects a subset).
+fn hostile_modes()
+-> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
+    let only = std::env::var("HOSTILE").ok();
+    HOSTILE.iter().filter(move |h| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|m| m.trim() == h.0))
+    })
+}
+
 async fn run() {
     let rate: f64 = env_or("RATE", 50.0);
     let phase_s: u64 = env_or("PHASE_S", 30);
@@ -86,13 +98,16 @@ async fn run() {
     let receiver = Receiver::start().await;
     println!(
         "hostile load: {rate} events/s for {phase_s} s per phase, {drain_s} s to drain; hostile: {}",
-        HOSTILE.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
+        hostile_modes().map(|h| h.0).collect::<Vec<_>>().join(", ")
     );
     let a = phase(&receiver, "a", false, rate, phase_s, drain_s).await;
     let b = phase(&receiver, "b", true, rate, phase_s, drain_s).await;
 
     let p99 = |p: &Phase| p.p99.map_or(format!("> {drain_s} s (undelivered)"), ms);
-    println!("healthy plugin            (a) alone      (b) with 7 hostile   b/a");
+    println!(
+        "healthy plugin            (a) alone      (b) with {} hostile   b/a",
+        hostile_modes().count()
+    );
     println!(
         "  accepted events        {:>12}      {:>12}",
         a.accepted, b.accepted
@@ -227,7 +242,7 @@ async fn phase(
     .render();
     if hostile {
         let path = format!("/{label}/hostile");
-        for (name, mode, config_extra, plugin_extra) in HOSTILE {
+        for (name, mode, config_extra, plugin_extra) in hostile_modes() {
             config += &PluginBlock {
                 name: &format!("h-{name}"),
                 mode,
@@ -309,6 +324,28 @@ async fn phase(
                 .get(id)
                 .map_or(Duration::MAX, |at| at.saturating_duration_since(*acked)),
         );
+    }
+    let worst: usize = env_or("WORST", 0);
+    if worst > 0 {
+        // The slowest deliveries, by when their event was accepted.
+        let mut by_latency: Vec<(Duration, Duration)> = accepted
+            .iter()
+            .filter_map(|(id, acked)| {
+                let at = first.get(id)?;
+                Some((
+                    at.saturating_duration_since(*acked),
+                    acked.saturating_duration_since(start),
+                ))
+            })
+            .collect();
+        by_latency.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (lat, offset) in by_latency.iter().take(worst) {
+            println!(
+                "  slow ({label}): accepted at {}, delivered after {}",
+                ms(*offset),
+                ms(*lat)
+            );
+        }
     }
     let p99_slices = slices
         .iter_mut()
