@@ -158,13 +158,6 @@ fn tokens_of(config: &Config) -> Tokens {
     )
 }
 
-/// SIGXFSZ's number (the same on every Linux architecture but MIPS, and
-/// on the BSDs and macOS).
-#[cfg(not(any(target_arch = "mips", target_arch = "mips64")))]
-const SIGXFSZ: i32 = 25;
-#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
-const SIGXFSZ: i32 = 31;
-
 /// A write past the process's file-size limit (`RLIMIT_FSIZE`, e.g. a
 /// quota set by the operator) raises SIGXFSZ, whose default action kills
 /// the process: every queued write and request in flight would be lost
@@ -175,7 +168,7 @@ const SIGXFSZ: i32 = 31;
 /// can be dropped.
 fn survive_file_size_limit() {
     use tokio::signal::unix::{SignalKind, signal};
-    if let Err(e) = signal(SignalKind::from_raw(SIGXFSZ)) {
+    if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
         tracing::warn!(error = %e, "cannot handle SIGXFSZ; a file-size limit would kill the process");
     }
 }

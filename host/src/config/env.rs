@@ -110,6 +110,22 @@ pub(crate) fn expand(s: &str, env: EnvLookup<'_>) -> Result<Option<String>, Stri
     Ok(Some(out))
 }
 
+/// `message` with every environment value in `read` (name, value) shown as
+/// the `${NAME}` it was read from, longest values first. Values under 3
+/// bytes are left alone: too short to be a secret, too likely to match
+/// unrelated text.
+pub(crate) fn redact(message: &str, read: &[(String, String)]) -> String {
+    let mut by_length: Vec<&(String, String)> = read.iter().filter(|(_, v)| v.len() >= 3).collect();
+    by_length.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut out = message.to_owned();
+    for (name, value) in by_length {
+        if out.contains(value.as_str()) {
+            out = out.replace(value.as_str(), &format!("${{{name}}}"));
+        }
+    }
+    out
+}
+
 /// `[A-Za-z_][A-Za-z0-9_]*`, the portable shell variable name.
 pub(crate) fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();

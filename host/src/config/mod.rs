@@ -36,6 +36,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -73,6 +74,18 @@ impl Config {
         base_dir: &Path,
         env: EnvLookup<'_>,
     ) -> Result<Config, ConfigError> {
+        // Values read from the environment may be tokens or secrets, and a
+        // message about a value they were written into would quote them:
+        // messages show such text as the `${NAME}` it came from.
+        let read: RefCell<Vec<(String, String)>> = RefCell::default();
+        let recording = |name: &str| {
+            let value = env(name);
+            if let Some(v) = &value {
+                read.borrow_mut().push((name.to_owned(), v.clone()));
+            }
+            value
+        };
+        let env: EnvLookup<'_> = &recording;
         let located = |issue: Issue, root: &DeTable<'_>| {
             let span = issue.span.or_else(|| locate::span_of(root, &issue.path));
             let (line, column) = span.map_or((1, 1), |s| locate::line_col(text, s.start));
@@ -81,7 +94,7 @@ impl Config {
                 line,
                 column,
                 key: issue.path.to_string(),
-                message: issue.message,
+                message: env::redact(&issue.message, &read.borrow()),
             }
         };
 

@@ -376,3 +376,17 @@ fn the_shipped_example_config_is_valid() {
         "value-of-WASMHOOK_INGEST_TOKEN"
     );
 }
+
+#[test]
+fn a_token_written_into_another_value_is_shown_as_its_variable() {
+    let dir = base_dir();
+    let text = include_str!("../testdata/minimal.toml").replace(
+        "component = \"plugin.wasm\"",
+        "component = \"${INGEST_TOKEN}/plugin.wasm\"",
+    );
+    assert!(text.contains("${INGEST_TOKEN}/plugin.wasm"), "fixture changed");
+    let err = parse(&text, dir.path()).expect_err("no such component");
+    let shown = err.to_string();
+    assert!(!shown.contains("ingest-secret-1"), "{shown}");
+    assert!(shown.contains("${INGEST_TOKEN}/plugin.wasm"), "{shown}");
+}
