@@ -19,7 +19,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::client::drive;
+use common::client::{drive, drive_batched};
 use common::receiver::Receiver;
 use common::serve::{Serve, write_config};
 use common::{PluginBlock, percentile};
@@ -36,6 +36,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
+    let batch: usize = std::env::var("BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 1000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,11 +72,12 @@ fn main() {
         let serve = Serve::start(&config).unwrap_or_else(|e| panic!("{e}"));
         let host = serve.addr.clone();
         let start = Instant::now();
-        let (accept_elapsed, acked) = drive(
+        let (accept_elapsed, acked) = drive_batched(
             format!("http://{host}/v1/events"),
             Some(common::INGEST_TOKEN),
             n,
             concurrency,
+            batch,
         )
         .await;
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -97,7 +103,9 @@ fn main() {
         latencies.sort();
         let accept_rate = n as f64 / accept_elapsed.as_secs_f64();
         let delivered_rate = n as f64 / delivered_elapsed.as_secs_f64();
-        println!("pipeline bench: {n} events, {concurrency} concurrent clients, loopback");
+        println!(
+            "pipeline bench: {n} events, {concurrency} concurrent clients, {batch} event(s) per ingest request, loopback"
+        );
         println!("  raw loopback HTTP baseline:   {raw_rate:>9.0} req/s");
         println!("  wasmhook accepted (202):      {accept_rate:>9.0} events/s");
         println!(

@@ -84,6 +84,19 @@ pub async fn drive(
     n: usize,
     concurrency: usize,
 ) -> (Duration, HashMap<String, Instant>) {
+    drive_batched(url, token, n, concurrency, 1).await
+}
+
+/// [`drive`] with `batch` events per request (a JSON array when more
+/// than one).
+pub async fn drive_batched(
+    url: String,
+    token: Option<&str>,
+    n: usize,
+    concurrency: usize,
+    batch: usize,
+) -> (Duration, HashMap<String, Instant>) {
+    let batch = batch.max(1);
     let client = http(concurrency);
     let next = Arc::new(AtomicUsize::new(0));
     let acked = Arc::new(Mutex::new(HashMap::with_capacity(n)));
@@ -94,12 +107,20 @@ pub async fn drive(
         let auth = token.map(|t| format!("Bearer {t}"));
         tasks.push(tokio::spawn(async move {
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
+                let first = next.fetch_add(batch, Ordering::Relaxed);
+                if first >= n {
                     return;
                 }
-                let id = format!("bench-{i}");
-                let body = event_body(&id, i);
+                let ids: Vec<usize> = (first..(first + batch).min(n)).collect();
+                let events: Vec<String> = ids
+                    .iter()
+                    .map(|i| event_body(&format!("bench-{i}"), *i))
+                    .collect();
+                let body = if batch == 1 {
+                    events.concat()
+                } else {
+                    format!("[{}]", events.join(","))
+                };
                 let mut req = hyper::Request::post(&url).header("content-type", "application/json");
                 if let Some(a) = &auth {
                     req = req.header("authorization", a);
@@ -110,7 +131,11 @@ pub async fn drive(
                     .expect("request");
                 assert!(resp.status().is_success(), "status {}", resp.status());
                 let _ = resp.into_body().collect().await;
-                acked.lock().unwrap().insert(id, Instant::now());
+                let now = Instant::now();
+                let mut acked = acked.lock().unwrap();
+                for i in ids {
+                    acked.insert(format!("bench-{i}"), now);
+                }
             }
         }));
     }
