@@ -93,14 +93,8 @@ async fn run(kills: usize, rate: f64, drain_s: u64, seed: u64) -> usize {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let plugin = PluginBlock {
-        name: "crash",
-        mode: "ok",
-        events: "bench.*",
-        receiver: receiver.addr,
-        path: "/hook",
-        plugin_extra: "",
-        config_extra: "",
         delivery_extra: "timeout_s = 5\nretry_schedule_s = [1, 1, 2, 5, 10, 30, 60]",
+        ..PluginBlock::ok("crash", "bench.*", receiver.addr)
     };
     let config = write_config(
         dir.path(),

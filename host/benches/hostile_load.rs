@@ -243,28 +243,19 @@ async fn phase(
     let hook = format!("/{label}/hook");
     let mut config = common::config_head("127.0.0.1:0", &dir.path().join("hostile.db"));
     config += &PluginBlock {
-        name: "healthy",
-        mode: "ok",
-        events: "bench.*",
-        receiver: receiver.addr,
         path: &hook,
-        plugin_extra: "",
-        config_extra: "",
-        delivery_extra: "",
+        ..PluginBlock::ok("healthy", "bench.*", receiver.addr)
     }
     .render();
     if hostile {
         let path = format!("/{label}/hostile");
         for (name, mode, config_extra, plugin_extra) in hostile_modes() {
             config += &PluginBlock {
-                name: &format!("h-{name}"),
                 mode,
-                events: "bench.*",
-                receiver: receiver.addr,
                 path: &path,
                 plugin_extra,
                 config_extra,
-                delivery_extra: "",
+                ..PluginBlock::ok(&format!("h-{name}"), "bench.*", receiver.addr)
             }
             .render();
         }

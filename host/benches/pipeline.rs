@@ -55,16 +55,7 @@ fn main() {
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
         let subscribe = std::env::var("SUBSCRIBE").unwrap_or_else(|_| "bench.*".into());
-        let plugin = PluginBlock {
-            name: "bench",
-            mode: "ok",
-            events: &subscribe,
-            receiver: receiver.addr,
-            path: "/hook",
-            plugin_extra: "",
-            config_extra: "",
-            delivery_extra: "",
-        };
+        let plugin = PluginBlock::ok("bench", &subscribe, receiver.addr);
         let config = write_config(
             dir.path(),
             &(common::config_head("127.0.0.1:0", &dir.path().join("bench.db")) + &plugin.render()),

@@ -58,16 +58,7 @@ async fn run() -> bool {
     let duration = Duration::from_secs(env_or("DURATION_S", 600));
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginBlock {
-        name: "soak",
-        mode: "ok",
-        events: "bench.*",
-        receiver: receiver.addr,
-        path: "/hook",
-        plugin_extra: "",
-        config_extra: "",
-        delivery_extra: "",
-    };
+    let plugin = PluginBlock::ok("soak", "bench.*", receiver.addr);
     let config = write_config(
         dir.path(),
         &(common::config_head("127.0.0.1:0", &dir.path().join("soak.db")) + &plugin.render()),

@@ -108,7 +108,22 @@ pub struct PluginBlock<'a> {
     pub delivery_extra: &'a str,
 }
 
-impl PluginBlock<'_> {
+impl<'a> PluginBlock<'a> {
+    /// The hostile fixture in `ok` mode, POSTing every event to
+    /// `http://{receiver}/hook`, with no extra settings.
+    pub fn ok(name: &'a str, events: &'a str, receiver: std::net::SocketAddr) -> Self {
+        Self {
+            name,
+            mode: "ok",
+            events,
+            receiver,
+            path: "/hook",
+            plugin_extra: "",
+            config_extra: "",
+            delivery_extra: "",
+        }
+    }
+
     /// The TOML text.
     pub fn render(&self) -> String {
         format!(

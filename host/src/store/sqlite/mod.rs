@@ -44,7 +44,7 @@ use super::records::{
     RetryResult,
 };
 use crate::model::OutboundRequest;
-use checkpoint::Checkpointer;
+use checkpoint::{Checkpointer, Truncator};
 use readers::Readers;
 use writer::Writer;
 
@@ -107,10 +107,12 @@ impl SqliteStore {
         }
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        let tuning = checkpoint::Tuning::default();
+        let wal_length = Arc::new(checkpoint::WalLength::default());
         let inner = Inner {
-            writer: Writer::spawn(conn)?,
+            writer: Writer::spawn(conn, Truncator::new(wal_length.clone(), tuning))?,
             readers: Readers::new(path.clone()),
-            _checkpointer: Checkpointer::spawn(&path)?,
+            _checkpointer: Checkpointer::spawn(&path, tuning, wal_length)?,
         };
         Ok(Self {
             inner: Arc::new(inner),

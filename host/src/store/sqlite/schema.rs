@@ -16,7 +16,7 @@ use crate::store::StoreError;
 
 /// How long a connection waits for a lock held by another connection
 /// (another process on the same file, a checkpoint) before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];

@@ -23,6 +23,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::DbResult;
+use super::checkpoint::Truncator;
 use crate::store::StoreError;
 
 /// Most closures applied in one transaction, so one huge burst cannot keep
@@ -100,13 +101,13 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Start the writer thread on `conn` (already configured and migrated).
-    pub(super) fn spawn(conn: Connection) -> Result<Self, StoreError> {
+    pub(super) fn spawn(conn: Connection, truncator: Truncator) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Op>>();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
         let thread = std::thread::Builder::new()
             .name("wasmhook-store-writer".into())
-            .spawn(move || run(conn, rx, &counter))
+            .spawn(move || run(conn, rx, &counter, truncator))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -190,7 +191,12 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Op>>,
+    commits: &AtomicU64,
+    mut truncator: Truncator,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -209,6 +215,8 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Box<dyn Op>>, commits: &AtomicU6
         for op in batch {
             op.finish(committed.as_ref().map(|_| ()));
         }
+        // Between groups, after the callers have their answers.
+        truncator.after_group(&conn);
     }
 }
 
