@@ -384,7 +384,10 @@ fn a_token_written_into_another_value_is_shown_as_its_variable() {
         "component = \"plugin.wasm\"",
         "component = \"${INGEST_TOKEN}/plugin.wasm\"",
     );
-    assert!(text.contains("${INGEST_TOKEN}/plugin.wasm"), "fixture changed");
+    assert!(
+        text.contains("${INGEST_TOKEN}/plugin.wasm"),
+        "fixture changed"
+    );
     let err = parse(&text, dir.path()).expect_err("no such component");
     let shown = err.to_string();
     assert!(!shown.contains("ingest-secret-1"), "{shown}");
