@@ -240,13 +240,25 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
     // due at once, they run on the new version and nothing was lost.
     std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
     host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
     let view = support::eventually_async(60, || async {
         let (_, v) = host.admin("GET", "/v1/plugins", "").await;
         let flaky = plugin_view(&v, "flaky").clone();
         (flaky["invocations"]["pending"] == 0).then_some(flaky)
     })
-    .await
-    .expect("the deferred invocations ran after the pause");
+    .await;
+    let Some(view) = view else {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        panic!(
+            "the parked invocations did not run after the reload: {}\n{}",
+            plugin_view(&v, "flaky"),
+            host.log()
+        );
+    };
     assert_eq!(view["invocations"]["error"].as_u64().unwrap(), errors);
     assert_eq!(
         view["invocations"]["skip"].as_u64().unwrap(),

@@ -82,6 +82,15 @@ impl RunHealth {
         }
     }
 
+    /// Whether the plugin is paused or its probe is due or running (its
+    /// jobs are parked, not run).
+    pub fn is_paused(&self, now: Instant) -> bool {
+        matches!(
+            self.health(now),
+            Health::Paused { .. } | Health::ProbeDue | Health::Probing
+        )
+    }
+
     /// Whether a run has ended without the sandbox stopping it.
     pub fn proven(&self) -> bool {
         self.proven.load(Ordering::Relaxed)
@@ -135,11 +144,14 @@ mod tests {
         assert_eq!(h.health(t), Health::Failing { failures: 9 });
         assert_eq!(fail(&h, 1, t), Some(FIRST_PAUSE));
         assert!(matches!(h.allow(t), Admission::Paused { .. }));
+        assert!(h.is_paused(t));
         // Late reports while paused do not report a new pause.
         assert_eq!(fail(&h, 3, t), None);
         let later = t + FIRST_PAUSE;
         assert_eq!(h.allow(later), Admission::Allowed, "the probe");
+        assert!(h.is_paused(later), "probing counts as paused");
         assert_eq!(h.record(false, later), None);
+        assert!(!h.is_paused(later));
         assert!(h.proven());
         assert_eq!(h.health(later), Health::Healthy);
     }

@@ -37,9 +37,9 @@ pub(super) async fn run(
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
     let executors = Arc::new(Executors::new(executors));
-    let mut plugin_set = None;
+    let mut tending = pause::Tending::default();
     while !*shutdown.borrow() {
-        pause::tend(&app, &mut plugin_set).await;
+        pause::tend(&app, &mut tending).await;
         let free = permits.available_permits();
         if free == 0 {
             // Wait for one task to finish before leasing more.

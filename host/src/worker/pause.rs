@@ -8,7 +8,7 @@
 //! reload) starts with fresh breakers, so all parked jobs are made due.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::app::App;
 use crate::breaker::{Admission, Health};
@@ -68,19 +68,47 @@ pub(super) async fn record_run(app: &App, loaded: &LoadedPlugin, stopped: bool) 
     }
 }
 
+/// How often every parked job of a plugin that is not paused is made due,
+/// whatever the marks say: a job parked by a worker still holding the
+/// previous plugin set (a reload raced with it) or a mark lost to a crash
+/// would otherwise wait for ever.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// What [`tend`] remembers between calls.
+#[derive(Default)]
+pub(super) struct Tending {
+    /// The plugin set seen last.
+    seen: Option<Arc<PluginSet>>,
+    /// When parked jobs of unpaused plugins were last swept.
+    swept: Option<Instant>,
+}
+
 /// Between lease calls: after a new plugin set make every parked job due;
 /// for each paused plugin whose pause is over, make one parked job due to
-/// serve as its probe.
-pub(super) async fn tend(app: &App, seen: &mut Option<Arc<PluginSet>>) {
+/// serve as its probe; and now and then make due every parked job of a
+/// plugin that is not paused.
+pub(super) async fn tend(app: &App, tending: &mut Tending) {
     let set = app.plugins();
-    if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
-        unpark(app, None, None).await;
-        *seen = Some(set.clone());
-    }
     let (now, ms) = (Instant::now(), now_ms());
+    if !tending.seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
+        unpark(app, None, None).await;
+        tending.seen = Some(set.clone());
+        tending.swept = Some(now);
+    }
     for loaded in set.plugins.values() {
         if loaded.runs.wants_probe_job(now, ms) {
             unpark(app, Some(&loaded.name), Some(1)).await;
+        }
+    }
+    if tending
+        .swept
+        .is_none_or(|t| now.duration_since(t) >= SWEEP_EVERY)
+    {
+        tending.swept = Some(now);
+        for loaded in set.plugins.values() {
+            if !loaded.runs.is_paused(now) {
+                unpark(app, Some(&loaded.name), None).await;
+            }
         }
     }
 }
