@@ -105,10 +105,16 @@ pub(super) async fn tend(app: &App, tending: &mut Tending) {
         .is_none_or(|t| now.duration_since(t) >= SWEEP_EVERY)
     {
         tending.swept = Some(now);
-        for loaded in set.plugins.values() {
-            if !loaded.runs.is_paused(now) {
-                unpark(app, Some(&loaded.name), None).await;
+        if set.plugins.values().any(|p| p.runs.is_paused(now)) {
+            for loaded in set.plugins.values() {
+                if !loaded.runs.is_paused(now) {
+                    unpark(app, Some(&loaded.name), None).await;
+                }
             }
+        } else {
+            // The usual case: one statement for all (a job parked just now
+            // by a plugin pausing meanwhile is leased and parked again).
+            unpark(app, None, None).await;
         }
     }
 }
