@@ -2,7 +2,7 @@
 //! applied before any handler runs.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -79,38 +79,75 @@ fn authorize(app: &App, req: &Request<Incoming>, audience: Audience) -> Option<R
         .map(|r| unauthorized(r, audience))
 }
 
-/// Read the body, refusing more than `limit` bytes (also when the client
-/// announced more in `content-length`) and a body slower than
-/// [`super::BODY_READ_TIMEOUT`].
+/// Read the body, refusing more than `limit` bytes (413) and a body slower
+/// than [`super::BODY_READ_TIMEOUT`] (408). A body at most
+/// [`MAX_DRAIN_BYTES`] over the limit is read to its end first, so the
+/// client gets the answer; a larger one (announced or sent) is cut off and
+/// the connection closed.
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
-    let too_large = || {
-        reply::error(
+    let too_large = |drained: bool| {
+        let mut resp = reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than the {limit}-byte limit"),
-        )
+        );
+        if !drained {
+            // The rest of the body is still coming: this connection is done.
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        resp
     };
-    if let Some(len) = req
+    // Past the limit, up to this much more is read and thrown away before
+    // answering: a client that sent a body slightly too large then reads
+    // the 413 instead of a connection reset (closing a socket with unread
+    // data resets it). Larger bodies are cut off at once.
+    let drain_cap = limit as u64 + MAX_DRAIN_BYTES;
+    let declared = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(too_large());
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > drain_cap) {
+        return Err(too_large(false));
     }
-    let collect = Limited::new(req.into_body(), limit).collect();
-    let Ok(collected) = tokio::time::timeout(super::BODY_READ_TIMEOUT, collect).await else {
-        return Err(body_timeout());
+    let mut body = req.into_body();
+    let read = async {
+        let mut kept = Vec::new();
+        let mut seen: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(reply::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                ));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            seen += data.len() as u64;
+            if seen > drain_cap {
+                return Err(too_large(false));
+            }
+            if seen <= limit as u64 {
+                kept.extend_from_slice(&data);
+            }
+        }
+        if seen > limit as u64 {
+            Err(too_large(true))
+        } else {
+            Ok(Bytes::from(kept))
+        }
     };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(reply::error(
-            StatusCode::BAD_REQUEST,
-            "the request body could not be read",
-        )),
+    match tokio::time::timeout(super::BODY_READ_TIMEOUT, read).await {
+        Ok(result) => result,
+        Err(_) => Err(body_timeout()),
     }
 }
+
+/// How much of a too-large body is read and discarded before the 413.
+const MAX_DRAIN_BYTES: u64 = 1024 * 1024;
 
 /// 408 for a body that did not arrive in time; the connection is closed,
 /// since the rest of the body may still be on its way.
