@@ -12,6 +12,7 @@ use crate::registry::PluginSet;
 use crate::runtime::Runtime;
 use crate::server::Tokens;
 use crate::store::Store;
+use crate::worker::Handoff;
 
 /// Limits applied by ingest.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +37,9 @@ pub struct App {
     pub limits: IngestLimits,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
-    /// Wakes the invocation worker (new events) .
+    /// Hands fresh jobs to the workers in process.
+    pub handoff: Handoff,
+    /// Wakes the invocation worker (new events stored without hand-off).
     pub invocations_ready: Notify,
     /// Wakes the delivery worker (new deliveries, manual retries).
     pub deliveries_ready: Notify,

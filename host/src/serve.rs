@@ -27,7 +27,7 @@ use crate::registry::Builder;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::server::{self, Tokens};
 use crate::store::{SqliteStore, Store};
-use crate::worker::{self, WorkerConfig};
+use crate::worker::{self, Handoff, WorkerConfig};
 
 /// How often component files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -79,6 +79,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         resolver: with_pinned_names(&config, &resolver),
     };
     let plugins = builder.build(&config).context("loading plugins")?;
+    let (handoff, handed) = Handoff::new(worker::HANDOFF_CAPACITY);
     let app = Arc::new(App {
         store,
         runtime: runtime.clone(),
@@ -89,6 +90,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
             max_batch_events: config.server.max_batch_events,
         },
         metrics: Metrics::default(),
+        handoff,
         invocations_ready: Notify::new(),
         deliveries_ready: Notify::new(),
         shutting_down: Default::default(),
@@ -114,6 +116,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     let workers = tokio::spawn(worker::run(
         app.clone(),
         WorkerConfig::default(),
+        handed,
         stop_rx.clone(),
     ));
     let reloader = tokio::spawn(reload_loop(

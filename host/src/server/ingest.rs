@@ -7,7 +7,8 @@ use serde_json::json;
 use super::reply::{self, Body};
 use crate::app::App;
 use crate::ingest::{body_format, now_ms, parse_body};
-use crate::store::{Inserted, NewEvent};
+use crate::store::NewEvent;
+use crate::worker;
 
 /// Handle an ingest request whose body was already read within limits.
 pub(super) async fn accept(
@@ -44,13 +45,10 @@ pub(super) async fn accept(
             received_ms,
         })
         .collect();
-    match app.store.insert_events(batch).await {
+    match worker::insert_events(app, batch).await {
         Ok(results) => {
-            let new = results.iter().filter(|r| **r == Inserted::New).count() as u64;
+            let new = results.iter().filter(|r| r.is_new()).count() as u64;
             app.metrics.events(new, results.len() as u64 - new);
-            if new > 0 {
-                app.invocations_ready.notify_one();
-            }
             reply::json(StatusCode::ACCEPTED, &json!({ "ids": ids }))
         }
         Err(e) => reply::ingest_store_error(&e),

@@ -16,7 +16,7 @@ use super::StoreError;
 use super::kv::KvStore;
 use super::queue::{
     AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
-    LeaseToken, NewEvent, NextStep,
+    JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
@@ -44,7 +44,16 @@ pub trait Store: Send + Sync + 'static {
     /// id is already stored is skipped ([`Inserted::Duplicate`]) and gets no
     /// jobs. The answer has one entry per input, in order, and is returned
     /// only once the batch is durable.
-    async fn insert_events(&self, batch: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError>;
+    ///
+    /// With a `lease`, the new jobs are leased to the caller in the same
+    /// transaction and returned in [`Inserted::New`] (attempt 1), so they
+    /// can go straight to a worker; if the caller does not settle them they
+    /// come back when the lease ends, like any leased job.
+    async fn insert_events(
+        &self,
+        batch: Vec<NewEvent>,
+        lease: Option<JobLease>,
+    ) -> Result<Vec<Inserted>, StoreError>;
 
     // ---- invocation queue ----------------------------------------------
 
@@ -64,12 +73,17 @@ pub trait Store: Send + Sync + 'static {
     /// later ones (from a worker whose lease expired) change nothing, so
     /// deliveries are never duplicated. Not fenced by lease: a late but
     /// valid result is accepted if nobody completed the job first.
+    ///
+    /// With a `lease`, the new deliveries are leased to the caller in the
+    /// same transaction and returned in [`Completion::Recorded`], ready for
+    /// their first attempt.
     async fn complete_invocation(
         &self,
         job_id: u64,
         outcome: InvocationOutcome,
         requests: Vec<OutboundRequest>,
         now_ms: u64,
+        lease: Option<JobLease>,
     ) -> Result<Completion, StoreError>;
 
     /// Give a leased invocation back without running it (e.g. shutting

@@ -59,7 +59,7 @@ pub use kv::{KvStore, MemoryKv};
 pub use overlay::OverlayKv;
 pub use queue::{
     AckResult, Attempt, AttemptOutcome, Completion, DeliveryJob, Inserted, InvocationJob,
-    InvocationOutcome, LeaseToken, NewEvent, NextStep, Verdict,
+    InvocationOutcome, JobLease, LeaseToken, NewEvent, NextStep, Verdict,
 };
 pub use records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, InvocationRecord,

@@ -19,14 +19,48 @@ pub struct NewEvent {
     pub received_ms: u64,
 }
 
-/// What happened to one [`NewEvent`] of an insert batch.
+/// A lease taken for the caller by the write that creates jobs
+/// ([`crate::store::Store::insert_events`],
+/// [`crate::store::Store::complete_invocation`]), so fresh work can be
+/// handed to a worker in process instead of being leased by another write.
+/// The jobs are leased exactly as a lease call at `now_ms` would lease
+/// them: invisible until `now_ms + lease_ms`, then handed out again if
+/// nobody settled them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLease {
+    /// When the lease starts.
+    pub now_ms: u64,
+    /// How long it lasts.
+    pub lease_ms: u64,
+}
+
+/// What happened to one [`NewEvent`] of an insert batch.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Inserted {
     /// Stored now, with its invocation jobs.
-    New,
+    New {
+        /// The jobs created for it, leased to the caller, when the insert
+        /// asked for a [`JobLease`]; empty otherwise.
+        jobs: Vec<InvocationJob>,
+    },
     /// An event with this id was already stored (possibly earlier in the
     /// same batch); nothing was inserted and no job created.
     Duplicate,
+}
+
+impl Inserted {
+    /// Whether the event was stored now.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Inserted::New { .. })
+    }
+
+    /// The jobs leased to the caller (none for a duplicate).
+    pub fn into_jobs(self) -> Vec<InvocationJob> {
+        match self {
+            Inserted::New { jobs } => jobs,
+            Inserted::Duplicate => Vec::new(),
+        }
+    }
 }
 
 /// Proof of holding a lease on a job. Backend-defined and opaque; a new
@@ -105,13 +139,16 @@ pub struct InvocationOutcome {
 }
 
 /// The answer to `complete_invocation`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
     /// The outcome is recorded and these deliveries were created, one per
     /// request and in the same order.
     Recorded {
         /// Ids of the new deliveries (their `webhook-id`).
         delivery_ids: Vec<String>,
+        /// The new deliveries leased to the caller, in the same order, when
+        /// the completion asked for a [`JobLease`]; empty otherwise.
+        leased: Vec<DeliveryJob>,
     },
     /// The job was already completed (by a worker whose lease this one
     /// outlived); nothing changed.

@@ -1,13 +1,13 @@
-//! The delivery loop: lease due deliveries, and for each: policy check,
+//! The delivery loop: take handed or due deliveries, and for each: policy check,
 //! breaker and per-destination limit, secret filling, one attempt, and the
 //! next step (succeeded, retry at, dead letter) recorded with the attempt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use super::{IDLE_POLL, LEASE_MARGIN, idle};
+use super::IDLE_POLL;
 use crate::app::App;
 use crate::breaker::Admission;
 use crate::delivery::{
@@ -21,55 +21,86 @@ use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep};
 /// Retry a busy destination (all slots in use) after this long.
 const BUSY_RETRY: Duration = Duration::from_millis(200);
 
-pub(super) async fn run(app: Arc<App>, concurrency: usize, mut shutdown: watch::Receiver<bool>) {
+/// Most deliveries leased in one store call.
+const LEASE_BATCH: usize = 128;
+
+/// Shortest wait between two lease calls that found nothing due.
+const MIN_POLL: Duration = Duration::from_millis(5);
+
+/// Send deliveries handed over by the invocation loop as they come, and
+/// lease the due ones from the store (retries, manual replays, work left by
+/// a crash or created while the hand-off was full): at start, when woken,
+/// and when the next one falls due. Returns the hand-off channel with the
+/// deliveries it did not start.
+pub(super) async fn run(
+    app: Arc<App>,
+    concurrency: usize,
+    mut handed: mpsc::Receiver<DeliveryJob>,
+    mut shutdown: watch::Receiver<bool>,
+) -> mpsc::Receiver<DeliveryJob> {
     let permits = Arc::new(Semaphore::new(concurrency));
+    let mut poll_at = Instant::now();
+    let start = |job: DeliveryJob, permit: OwnedSemaphorePermit| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            deliver(&app, job).await;
+            drop(permit);
+        });
+    };
     while !*shutdown.borrow() {
-        let free = permits.available_permits();
-        if free == 0 {
-            let Ok(p) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            drop(p);
-            continue;
-        }
-        let lease_ms = (app.plugins().max_delivery_timeout() + LEASE_MARGIN).as_millis() as u64;
-        let jobs = match app
-            .store
-            .lease_deliveries(now_ms(), lease_ms, free.min(128))
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, "leasing deliveries failed");
-                idle(&app.deliveries_ready, &mut shutdown, IDLE_POLL).await;
-                continue;
-            }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
         };
-        if jobs.is_empty() {
-            let wait = match app.store.next_due_ms().await {
-                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).min(IDLE_POLL),
-                _ => IDLE_POLL,
-            };
-            idle(
-                &app.deliveries_ready,
-                &mut shutdown,
-                wait.max(Duration::from_millis(5)),
-            )
-            .await;
-            continue;
+        if Instant::now() >= poll_at {
+            let limit = (permits.available_permits() + 1).min(LEASE_BATCH);
+            match app
+                .store
+                .lease_deliveries(now_ms(), super::delivery_lease_ms(&app), limit)
+                .await
+            {
+                Ok(jobs) if !jobs.is_empty() => {
+                    // A full batch: more may be due, look again at once.
+                    if jobs.len() < limit {
+                        poll_at = Instant::now() + MIN_POLL;
+                    }
+                    let mut permit = Some(permit);
+                    for job in jobs {
+                        let permit = match permit.take() {
+                            Some(p) => p,
+                            None => match permits.clone().acquire_owned().await {
+                                Ok(p) => p,
+                                Err(_) => return handed,
+                            },
+                        };
+                        start(job, permit);
+                    }
+                    continue;
+                }
+                Ok(_) => {
+                    let wait = match app.store.next_due_ms().await {
+                        Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())),
+                        _ => IDLE_POLL,
+                    };
+                    poll_at = Instant::now() + wait.clamp(MIN_POLL, IDLE_POLL);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "leasing deliveries failed");
+                    poll_at = Instant::now() + IDLE_POLL;
+                }
+            }
         }
-        for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let app = app.clone();
-            tokio::spawn(async move {
-                deliver(&app, job).await;
-                drop(permit);
-            });
+        tokio::select! {
+            job = handed.recv() => match job {
+                Some(job) => start(job, permit),
+                None => break,
+            },
+            _ = app.deliveries_ready.notified() => poll_at = Instant::now(),
+            _ = tokio::time::sleep_until(poll_at.into()) => {}
+            _ = shutdown.changed() => {}
         }
     }
     let _ = permits.acquire_many(concurrency as u32).await;
+    handed
 }
 
 fn ms(d: Duration) -> u64 {

@@ -1,23 +1,25 @@
-//! The invocation loop: lease jobs, run the plugin on a blocking thread,
-//! record the decision and the deliveries it created in one transaction.
+//! The invocation loop: take handed or leased jobs, run the plugin on a
+//! blocking thread, record the decision and the deliveries it created in
+//! one transaction, and hand those deliveries to the delivery loop.
 //! A plugin whose runs keep being stopped by the sandbox is paused by its
 //! breaker: its jobs go back to the queue until the pause ends.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
+use super::IDLE_POLL;
+use super::handoff;
 use super::low_priority::LowPriorityPool;
 use super::pause;
 use super::slots::{Class, Slots};
-use super::{IDLE_POLL, idle};
 use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
 use crate::model::Decision;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
-use crate::store::{Completion, InvocationJob, InvocationOutcome, Verdict};
+use crate::store::{Completion, InvocationJob, InvocationOutcome, JobLease, Verdict};
 
 /// Most jobs leased in one store call.
 const LEASE_BATCH: usize = 128;
@@ -29,59 +31,77 @@ const LEASE_BATCH: usize = 128;
 const FAILING_BACKLOG: usize = 4;
 const FAILING_RETRY_MS: u64 = 1_000;
 
+/// Run jobs handed over by ingest as they come, and lease the rest (jobs
+/// created while the hand-off was full, retries, work left by a crash)
+/// from the store: at start, when woken, and every [`IDLE_POLL`] while
+/// idle. Returns the hand-off channel with the jobs it did not start.
 pub(super) async fn run(
     app: Arc<App>,
     concurrency: usize,
     executors: usize,
+    mut handed: mpsc::Receiver<InvocationJob>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> mpsc::Receiver<InvocationJob> {
     let permits = Arc::new(Semaphore::new(concurrency));
     let executors = Arc::new(Executors::new(executors));
     let mut tending = pause::Tending::default();
+    let mut poll_at = Instant::now();
+    let start = |job: InvocationJob, permit: OwnedSemaphorePermit| {
+        let (app, executors) = (app.clone(), executors.clone());
+        tokio::spawn(async move {
+            process(&app, job, &executors).await;
+            drop(permit);
+        });
+    };
     while !*shutdown.borrow() {
         pause::tend(&app, &mut tending).await;
-        let free = permits.available_permits();
-        if free == 0 {
-            // Wait for one task to finish before leasing more.
-            let Ok(p) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            drop(p);
-            continue;
-        }
-        // Long enough for any plugin's deadline plus queueing for a blocking
-        // thread; a crashed worker's jobs come back soon after.
-        let lease_ms =
-            (app.plugins().max_plugin_timeout() + super::LEASE_MARGIN).as_millis() as u64;
-        let jobs = match app
-            .store
-            .lease_invocations(now_ms(), lease_ms, free.min(LEASE_BATCH))
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, "leasing invocations failed");
-                idle(&app.invocations_ready, &mut shutdown, IDLE_POLL).await;
-                continue;
-            }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
         };
-        if jobs.is_empty() {
-            idle(&app.invocations_ready, &mut shutdown, IDLE_POLL).await;
-            continue;
+        if Instant::now() >= poll_at {
+            let limit = (permits.available_permits() + 1).min(LEASE_BATCH);
+            match app
+                .store
+                .lease_invocations(now_ms(), super::invocation_lease_ms(&app), limit)
+                .await
+            {
+                Ok(jobs) => {
+                    // A full batch: more may be due, look again at once.
+                    if jobs.len() < limit {
+                        poll_at = Instant::now() + IDLE_POLL;
+                    }
+                    let mut permit = Some(permit);
+                    for job in jobs {
+                        let permit = match permit.take() {
+                            Some(p) => p,
+                            None => match permits.clone().acquire_owned().await {
+                                Ok(p) => p,
+                                Err(_) => return handed,
+                            },
+                        };
+                        start(job, permit);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "leasing invocations failed");
+                    poll_at = Instant::now() + IDLE_POLL;
+                }
+            }
         }
-        for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let (app, executors) = (app.clone(), executors.clone());
-            tokio::spawn(async move {
-                process(&app, job, &executors).await;
-                drop(permit);
-            });
+        tokio::select! {
+            job = handed.recv() => match job {
+                Some(job) => start(job, permit),
+                None => break,
+            },
+            _ = app.invocations_ready.notified() => poll_at = Instant::now(),
+            _ = tokio::time::sleep_until(poll_at.into()) => {}
+            _ = shutdown.changed() => {}
         }
     }
     // Shutdown: wait for in-flight invocations (the caller bounds this).
     let _ = permits.acquire_many(concurrency as u32).await;
+    handed
 }
 
 /// Where plugins run: slots shared fairly between plugins, and the
@@ -221,16 +241,25 @@ async fn settle(
     outcome: InvocationOutcome,
     requests: Vec<crate::model::OutboundRequest>,
 ) {
+    // Deliveries go straight to the delivery worker when it has room.
+    let room = handoff::reserve_deliveries(app, requests.len());
+    let lease = room.as_ref().map(|_| JobLease {
+        now_ms: now_ms(),
+        lease_ms: super::delivery_lease_ms(app),
+    });
     match app
         .store
-        .complete_invocation(job.id, outcome, requests, now_ms())
+        .complete_invocation(job.id, outcome, requests, now_ms(), lease)
         .await
     {
-        Ok(Completion::Recorded { delivery_ids }) => {
-            if !delivery_ids.is_empty() {
-                app.deliveries_ready.notify_one();
-            }
-        }
+        Ok(Completion::Recorded {
+            delivery_ids,
+            leased,
+        }) => match room {
+            Some(room) => handoff::hand_deliveries(room, leased),
+            None if !delivery_ids.is_empty() => app.deliveries_ready.notify_one(),
+            None => {}
+        },
         Ok(Completion::AlreadyCompleted | Completion::NotFound) => {}
         Err(e) => {
             // The lease will expire and the job will run again.

@@ -1,13 +1,17 @@
-//! The workers: one loop leases invocation jobs and runs plugins, the other
-//! leases due deliveries and sends them. Both settle their work in the store
-//! and stop leasing when shutdown begins; work they leased but could not
-//! finish is released (or its lease simply expires) and is picked up again,
-//! by this process after a restart or by another.
+//! The workers: one loop runs plugins on invocation jobs, the other sends
+//! deliveries. Fresh jobs reach them in process, already leased by the
+//! write that created them (`handoff.rs`); the rest (retries, replays, work
+//! left by a crash, jobs created while the hand-off was full) they lease
+//! from the store. Both settle their work in the store and stop when
+//! shutdown begins; work they hold but could not finish is released (or
+//! its lease simply expires) and is picked up again, by this process after
+//! a restart or by another.
 //!
 //! The worker is where the stages meet (runtime → policy → delivery); it
 //! holds no state of its own beyond concurrency permits.
 
 mod deliver;
+mod handoff;
 mod invoke;
 mod low_priority;
 mod pause;
@@ -17,9 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::app::App;
+
+pub use handoff::{HANDOFF_CAPACITY, HandedJobs, Handoff, insert_events};
 
 /// How long a worker sleeps when there is nothing to do and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -54,28 +59,50 @@ impl Default for WorkerConfig {
 }
 
 /// Run both loops until `shutdown` turns true, then wait for in-flight work
-/// (bounded by the caller's grace period).
-pub async fn run(app: Arc<App>, config: WorkerConfig, shutdown: watch::Receiver<bool>) {
-    let mut set = JoinSet::new();
-    set.spawn(invoke::run(
+/// (bounded by the caller's grace period) and give back the handed jobs
+/// nobody started.
+pub async fn run(
+    app: Arc<App>,
+    config: WorkerConfig,
+    handed: HandedJobs,
+    shutdown: watch::Receiver<bool>,
+) {
+    let HandedJobs {
+        invocations,
+        deliveries,
+    } = handed;
+    let invoking = tokio::spawn(invoke::run(
         app.clone(),
         config.invocation_jobs,
         config.invocations,
+        invocations,
         shutdown.clone(),
     ));
-    set.spawn(deliver::run(app, config.deliveries, shutdown));
-    while let Some(res) = set.join_next().await {
-        if let Err(e) = res {
-            tracing::error!(error = %e, "a worker loop panicked");
-        }
+    let delivering = tokio::spawn(deliver::run(
+        app.clone(),
+        config.deliveries,
+        deliveries,
+        shutdown,
+    ));
+    let (invocations, deliveries) = tokio::join!(invoking, delivering);
+    match invocations {
+        Ok(rx) => handoff::give_back_invocations(&app, rx).await,
+        Err(e) => tracing::error!(error = %e, "the invocation loop panicked"),
+    }
+    match deliveries {
+        Ok(rx) => handoff::give_back_deliveries(&app, rx).await,
+        Err(e) => tracing::error!(error = %e, "the delivery loop panicked"),
     }
 }
 
-/// Wait for a wake-up, the idle poll, or shutdown.
-async fn idle(notify: &tokio::sync::Notify, shutdown: &mut watch::Receiver<bool>, wait: Duration) {
-    tokio::select! {
-        _ = notify.notified() => {}
-        _ = tokio::time::sleep(wait) => {}
-        _ = shutdown.changed() => {}
-    }
+/// The lease of an invocation job: long enough for any plugin's deadline
+/// plus queueing for an executor; a crashed worker's jobs come back soon
+/// after.
+fn invocation_lease_ms(app: &App) -> u64 {
+    (app.plugins().max_plugin_timeout() + LEASE_MARGIN).as_millis() as u64
+}
+
+/// The lease of a delivery: its timeout plus the margin.
+fn delivery_lease_ms(app: &App) -> u64 {
+    (app.plugins().max_delivery_timeout() + LEASE_MARGIN).as_millis() as u64
 }

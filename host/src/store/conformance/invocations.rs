@@ -15,34 +15,43 @@ use super::{LEASE, T0, deliveries_for, event, fire, new_event, request};
 /// whether it repeats within one batch or arrives in a later one.
 pub async fn idempotent_ingest(new_store: impl Fn() -> Arc<dyn Store>) {
     let store = new_store();
-    assert_eq!(store.insert_events(vec![]).await.unwrap(), vec![]);
+    assert_eq!(store.insert_events(vec![], None).await.unwrap(), vec![]);
 
     let first = store
-        .insert_events(vec![
-            new_event("e1", &["a", "b"], T0),
-            new_event("e2", &["a"], T0),
-            new_event("e1", &["a", "b", "c"], T0),
-            new_event("lonely", &[], T0),
-        ])
+        .insert_events(
+            vec![
+                new_event("e1", &["a", "b"], T0),
+                new_event("e2", &["a"], T0),
+                new_event("e1", &["a", "b", "c"], T0),
+                new_event("lonely", &[], T0),
+            ],
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
         first,
         vec![
-            Inserted::New,
-            Inserted::New,
+            Inserted::New { jobs: vec![] },
+            Inserted::New { jobs: vec![] },
             Inserted::Duplicate,
-            Inserted::New
+            Inserted::New { jobs: vec![] }
         ]
     );
     let again = store
-        .insert_events(vec![
-            new_event("e2", &["z"], T0 + 1),
-            new_event("e3", &["a"], T0 + 1),
-        ])
+        .insert_events(
+            vec![
+                new_event("e2", &["z"], T0 + 1),
+                new_event("e3", &["a"], T0 + 1),
+            ],
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(again, vec![Inserted::Duplicate, Inserted::New]);
+    assert_eq!(
+        again,
+        vec![Inserted::Duplicate, Inserted::New { jobs: vec![] }]
+    );
 
     let depth = store.queue_depth(T0 + 1).await.unwrap();
     assert_eq!(depth.invocations_pending, 4, "e1×2, e2×1, e3×1");
@@ -95,11 +104,14 @@ pub async fn events_round_trip_exactly(new_store: impl Fn() -> Arc<dyn Store>) {
         properties,
     };
     store
-        .insert_events(vec![NewEvent {
-            event: odd.clone(),
-            plugins: vec!["p".into()],
-            received_ms: T0,
-        }])
+        .insert_events(
+            vec![NewEvent {
+                event: odd.clone(),
+                plugins: vec!["p".into()],
+                received_ms: T0,
+            }],
+            None,
+        )
         .await
         .unwrap();
     let detail = store.get_event(&odd.id).await.unwrap().expect("stored");
@@ -117,7 +129,7 @@ pub async fn events_round_trip_exactly(new_store: impl Fn() -> Arc<dyn Store>) {
 pub async fn invocation_lease_expiry_redelivers(new_store: impl Fn() -> Arc<dyn Store>) {
     let store = new_store();
     store
-        .insert_events(vec![new_event("e1", &["p"], T0)])
+        .insert_events(vec![new_event("e1", &["p"], T0)], None)
         .await
         .unwrap();
     assert!(
@@ -197,7 +209,7 @@ pub async fn invocation_lease_expiry_redelivers(new_store: impl Fn() -> Arc<dyn 
     let batch = (0..5)
         .map(|i| new_event(&format!("o{i}"), &["p"], T0 + 10 - i))
         .collect();
-    store.insert_events(batch).await.unwrap();
+    store.insert_events(batch, None).await.unwrap();
     let two = store.lease_invocations(T0 + 10, LEASE, 2).await.unwrap();
     let ids: Vec<_> = two.iter().map(|j| j.event.id.as_str()).collect();
     assert_eq!(ids, ["o4", "o3"]);
@@ -216,7 +228,7 @@ pub async fn invocation_lease_expiry_redelivers(new_store: impl Fn() -> Arc<dyn 
 pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -> Arc<dyn Store>) {
     let store = new_store();
     store
-        .insert_events(vec![new_event("e1", &["fire", "skip", "err"], T0)])
+        .insert_events(vec![new_event("e1", &["fire", "skip", "err"], T0)], None)
         .await
         .unwrap();
     let stale = store.lease_invocations(T0, 10, 10).await.unwrap();
@@ -225,10 +237,16 @@ pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -
     let job = |p: &str| jobs.iter().find(|j| j.plugin == p).unwrap().id;
 
     let done = store
-        .complete_invocation(job("fire"), fire(), vec![request(0), request(1)], T0 + 20)
+        .complete_invocation(
+            job("fire"),
+            fire(),
+            vec![request(0), request(1)],
+            T0 + 20,
+            None,
+        )
         .await
         .unwrap();
-    let Completion::Recorded { delivery_ids } = done else {
+    let Completion::Recorded { delivery_ids, .. } = done else {
         panic!("expected Recorded, got {done:?}");
     };
     assert_eq!(delivery_ids.len(), 2);
@@ -238,13 +256,13 @@ pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -
     // The stale holder finishes too, with different output: ignored.
     let stale_fire = stale.iter().find(|j| j.plugin == "fire").unwrap();
     let late = store
-        .complete_invocation(stale_fire.id, fire(), vec![request(7)], T0 + 30)
+        .complete_invocation(stale_fire.id, fire(), vec![request(7)], T0 + 30, None)
         .await
         .unwrap();
     assert_eq!(late, Completion::AlreadyCompleted);
     assert_eq!(
         store
-            .complete_invocation(424_242, fire(), vec![], T0)
+            .complete_invocation(424_242, fire(), vec![], T0, None)
             .await
             .unwrap(),
         Completion::NotFound
@@ -267,13 +285,14 @@ pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -
     };
     for (plugin, outcome) in [("skip", skip.clone()), ("err", err.clone())] {
         let c = store
-            .complete_invocation(job(plugin), outcome, vec![], T0 + 40)
+            .complete_invocation(job(plugin), outcome, vec![], T0 + 40, None)
             .await
             .unwrap();
         assert_eq!(
             c,
             Completion::Recorded {
-                delivery_ids: vec![]
+                delivery_ids: vec![],
+                leased: vec![]
             }
         );
     }
@@ -320,7 +339,7 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
     let batch = (0..4)
         .map(|i| new_event(&format!("pk{i}"), &["paused", "other"], T0 + i))
         .collect();
-    store.insert_events(batch).await.unwrap();
+    store.insert_events(batch, None).await.unwrap();
     let jobs = store.lease_invocations(T0 + 10, 1_000, 100).await.unwrap();
     assert_eq!(jobs.len(), 8);
     for job in jobs.iter().filter(|j| j.plugin == "paused") {
@@ -343,7 +362,7 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
     assert_eq!(back.len(), 4);
     for j in &back {
         store
-            .complete_invocation(j.id, fire(), Vec::new(), far)
+            .complete_invocation(j.id, fire(), Vec::new(), far, None)
             .await
             .unwrap();
     }

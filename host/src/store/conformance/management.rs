@@ -147,10 +147,13 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
     assert_eq!(store.next_due_ms().await.unwrap(), None);
 
     store
-        .insert_events(vec![
-            new_event("e1", &["a", "b"], T0),
-            new_event("e2", &["a"], T0 + 100),
-        ])
+        .insert_events(
+            vec![
+                new_event("e1", &["a", "b"], T0),
+                new_event("e2", &["a"], T0 + 100),
+            ],
+            None,
+        )
         .await
         .unwrap();
     let depth = store.queue_depth(T0).await.unwrap();
@@ -180,7 +183,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
             )
         };
         store
-            .complete_invocation(job.id, outcome, requests, T0 + 10)
+            .complete_invocation(job.id, outcome, requests, T0 + 10, None)
             .await
             .unwrap();
     }
@@ -198,6 +201,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
             },
             vec![],
             T0 + 100,
+            None,
         )
         .await
         .unwrap();
@@ -210,7 +214,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .insert_events(vec![new_event("e3", &["b"], T0 + 500)])
+        .insert_events(vec![new_event("e3", &["b"], T0 + 500)], None)
         .await
         .unwrap();
 

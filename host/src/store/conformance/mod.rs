@@ -13,12 +13,14 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
-//! [`stats_and_queue_depth`], [`survives_restart`].
+//! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
+//! [`survives_restart`].
 //!
 //! The functions are generic, so nothing of this module reaches the release
 //! binary unless a test instantiates it.
 
 mod deliveries;
+mod handoff;
 mod invocations;
 mod management;
 mod persistence;
@@ -30,6 +32,7 @@ use super::{Completion, InvocationOutcome, NewEvent, Store, Verdict};
 pub use deliveries::{
     delivery_retry_schedule_and_dead_letter, manual_retry_requeues, stale_delivery_lease_is_fenced,
 };
+pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{
     complete_invocation_is_atomic_and_idempotent, events_round_trip_exactly, idempotent_ingest,
     invocation_lease_expiry_redelivers, parked_invocations_wait_until_unparked,
@@ -101,7 +104,7 @@ async fn deliveries_for(
     now: u64,
 ) -> Vec<String> {
     store
-        .insert_events(vec![new_event(event_id, &[plugin], now)])
+        .insert_events(vec![new_event(event_id, &[plugin], now)], None)
         .await
         .expect("insert");
     let jobs = store
@@ -111,11 +114,11 @@ async fn deliveries_for(
     assert_eq!(jobs.len(), 1, "exactly the new invocation is due");
     let requests = (0..n).map(request).collect();
     match store
-        .complete_invocation(jobs[0].id, fire(), requests, now)
+        .complete_invocation(jobs[0].id, fire(), requests, now, None)
         .await
         .expect("complete")
     {
-        Completion::Recorded { delivery_ids } => delivery_ids,
+        Completion::Recorded { delivery_ids, .. } => delivery_ids,
         other => panic!("expected Recorded, got {other:?}"),
     }
 }

@@ -77,21 +77,30 @@ pub async fn kv_is_namespaced_and_atomic(new_store: impl Fn() -> Arc<dyn Store>)
 pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     let first = open();
     let inserted = first
-        .insert_events(vec![
-            new_event("e1", &["a", "b"], T0),
-            new_event("later", &["a"], T0 + 1_000_000),
-        ])
+        .insert_events(
+            vec![
+                new_event("e1", &["a", "b"], T0),
+                new_event("later", &["a"], T0 + 1_000_000),
+            ],
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(inserted, [Inserted::New, Inserted::New]);
+    assert_eq!(
+        inserted,
+        [
+            Inserted::New { jobs: vec![] },
+            Inserted::New { jobs: vec![] }
+        ]
+    );
     let jobs = first.lease_invocations(T0, 10_000, 10).await.unwrap();
     assert_eq!(jobs.len(), 2);
     let a = jobs.iter().find(|j| j.plugin == "a").unwrap();
     let done = first
-        .complete_invocation(a.id, fire(), vec![request(0), request(1)], T0 + 1)
+        .complete_invocation(a.id, fire(), vec![request(0), request(1)], T0 + 1, None)
         .await
         .unwrap();
-    let Completion::Recorded { delivery_ids } = done else {
+    let Completion::Recorded { delivery_ids, .. } = done else {
         panic!("expected Recorded, got {done:?}");
     };
     let deliveries = first.lease_deliveries(T0 + 1, LEASE, 10).await.unwrap();
@@ -136,7 +145,7 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     assert_eq!(e1.deliveries[0].request, request(0));
     assert!(second.get_event("later").await.unwrap().is_some());
     let dup = second
-        .insert_events(vec![new_event("e1", &["a"], T0 + 5)])
+        .insert_events(vec![new_event("e1", &["a"], T0 + 5)], None)
         .await
         .unwrap();
     assert_eq!(dup, [Inserted::Duplicate], "idempotency survives a restart");

@@ -9,13 +9,15 @@ use super::codec::{
     encode_properties, event_from_row, int, uint,
 };
 use crate::store::StoreError;
-use crate::store::queue::{Inserted, NewEvent};
+use crate::store::queue::{Inserted, InvocationJob, JobLease, LeaseToken, NewEvent};
 use crate::store::records::EventDetail;
 
-/// Insert `batch` (writer side): duplicates by id are skipped.
+/// Insert `batch` (writer side): duplicates by id are skipped. With a
+/// lease, the jobs are created leased (token 1, attempt 1) and returned.
 pub(super) fn insert_events(
     conn: &Connection,
     batch: &[NewEvent],
+    lease: Option<JobLease>,
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut insert_event = conn
         .prepare_cached(
@@ -26,8 +28,9 @@ pub(super) fn insert_events(
         .db()?;
     let mut insert_job = conn
         .prepare_cached(
-            "INSERT INTO invocations (event_seq, plugin, status, visible_ms, created_ms)
-             VALUES (?1, ?2, 'pending', ?3, ?3)
+            "INSERT INTO invocations (event_seq, plugin, status, visible_ms, created_ms,
+                                      lease_token, attempts, leased_until)
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5, ?6)
              ON CONFLICT (event_seq, plugin) DO NOTHING",
         )
         .db()?;
@@ -50,10 +53,33 @@ pub(super) fn insert_events(
             continue;
         }
         let seq = conn.last_insert_rowid();
+        let mut jobs = Vec::new();
         for plugin in &new.plugins {
-            insert_job.execute(params![seq, plugin, received]).db()?;
+            match lease {
+                None => {
+                    insert_job
+                        .execute(params![seq, plugin, received, received, 0, None::<i64>])
+                        .db()?;
+                }
+                Some(lease) => {
+                    let until = int(lease.now_ms.saturating_add(lease.lease_ms));
+                    if insert_job
+                        .execute(params![seq, plugin, until, received, 1, until])
+                        .db()?
+                        == 1
+                    {
+                        jobs.push(InvocationJob {
+                            id: uint(conn.last_insert_rowid()),
+                            lease: LeaseToken::new("1"),
+                            event: e.clone(),
+                            plugin: plugin.clone(),
+                            attempt: 1,
+                        });
+                    }
+                }
+            }
         }
-        out.push(Inserted::New);
+        out.push(Inserted::New { jobs });
     }
     Ok(out)
 }

@@ -37,7 +37,7 @@ async fn a_write_that_loses_the_transaction_fails_its_whole_group() {
     let (release, blocker) = block_writer(&store);
     let writer = &store.inner.writer;
     let before = writer
-        .submit(|conn| events::insert_events(conn, &[new_event("before")]))
+        .submit(|conn| events::insert_events(conn, &[new_event("before")], None))
         .unwrap();
     let lost = writer
         .submit(|conn| -> Result<(), StoreError> {
@@ -49,7 +49,7 @@ async fn a_write_that_loses_the_transaction_fails_its_whole_group() {
         })
         .unwrap();
     let after = writer
-        .submit(|conn| events::insert_events(conn, &[new_event("after")]))
+        .submit(|conn| events::insert_events(conn, &[new_event("after")], None))
         .unwrap();
     release.send(()).unwrap();
     blocker.wait().await.unwrap();
@@ -76,7 +76,10 @@ async fn a_write_that_loses_the_transaction_fails_its_whole_group() {
         );
     }
     // The writer goes on.
-    store.insert_events(vec![new_event("later")]).await.unwrap();
+    store
+        .insert_events(vec![new_event("later")], None)
+        .await
+        .unwrap();
     assert!(store.get_event("later").await.unwrap().is_some());
 }
 
@@ -108,7 +111,7 @@ async fn a_connection_that_cannot_write_is_unavailable_for_readiness_and_writes(
     };
     let probe = store.check_writable().await;
     assert!(read_only(&probe), "{probe:?}");
-    let insert = store.insert_events(vec![new_event("refused")]).await;
+    let insert = store.insert_events(vec![new_event("refused")], None).await;
     assert!(
         read_only(&insert.as_ref().map(|_| ()).map_err(Clone::clone)),
         "{insert:?}"

@@ -9,7 +9,8 @@ use super::deliveries::new_delivery_id;
 use crate::model::OutboundRequest;
 use crate::store::StoreError;
 use crate::store::queue::{
-    AckResult, Completion, InvocationJob, InvocationOutcome, LeaseToken, Verdict,
+    AckResult, Completion, DeliveryJob, InvocationJob, InvocationOutcome, JobLease, LeaseToken,
+    Verdict,
 };
 
 /// `visible_ms` of a parked job: later than any clock, so no lease call
@@ -98,23 +99,29 @@ pub(super) fn lease(
 }
 
 /// Record an outcome and create its deliveries; first completion wins.
+/// With a lease, the deliveries are created leased (token 1) and returned.
 pub(super) fn complete(
     conn: &Connection,
     job_id: u64,
     outcome: &InvocationOutcome,
-    requests: &[OutboundRequest],
+    requests: Vec<OutboundRequest>,
     now_ms: u64,
+    lease: Option<JobLease>,
 ) -> Result<Completion, StoreError> {
     let id = int(job_id);
-    let found: Option<(String, i64, String)> = conn
-        .query_row(
-            "SELECT status, event_seq, plugin FROM invocations WHERE id = ?1",
-            [id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    let found: Option<(String, i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT i.status, i.event_seq, i.plugin, e.id
+               FROM invocations i JOIN events e ON e.seq = i.event_seq
+              WHERE i.id = ?1",
         )
+        .db()?
+        .query_row([id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
         .optional()
         .db()?;
-    let Some((status, event_seq, plugin)) = found else {
+    let Some((status, event_seq, plugin, event_id)) = found else {
         return Ok(Completion::NotFound);
     };
     if status != "pending" {
@@ -151,11 +158,13 @@ pub(super) fn complete(
         .prepare_cached(
             "INSERT INTO deliveries (id, invocation_id, event_seq, plugin, method, url, headers,
                                      body, status, visible_ms, next_attempt_ms, created_ms,
-                                     updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9, ?9)",
+                                     updated_ms, lease_token, leased_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?10, ?10, ?11, ?12)",
         )
         .db()?;
+    let until = lease.map(|l| int(l.now_ms.saturating_add(l.lease_ms)));
     let mut delivery_ids = Vec::with_capacity(requests.len());
+    let mut leased = Vec::new();
     for request in requests {
         let delivery_id = new_delivery_id(now_ms);
         insert
@@ -168,12 +177,29 @@ pub(super) fn complete(
                 request.url,
                 encode_headers(&request.headers)?,
                 request.body,
+                until.unwrap_or(now),
                 now,
+                i64::from(until.is_some()),
+                until,
             ])
             .db()?;
+        if until.is_some() {
+            leased.push(DeliveryJob {
+                id: delivery_id.clone(),
+                lease: LeaseToken::new("1"),
+                plugin: plugin.clone(),
+                event_id: event_id.clone(),
+                request,
+                attempts_so_far: 0,
+                created_ms: now_ms,
+            });
+        }
         delivery_ids.push(delivery_id);
     }
-    Ok(Completion::Recorded { delivery_ids })
+    Ok(Completion::Recorded {
+        delivery_ids,
+        leased,
+    })
 }
 
 /// Give a leased job back; the lease does not count as an attempt.

@@ -37,7 +37,7 @@ use super::contract::Store;
 use super::kv::KvStore;
 use super::queue::{
     AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
-    LeaseToken, NewEvent, NextStep,
+    JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
@@ -154,11 +154,15 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_events(&self, batch: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
+    async fn insert_events(
+        &self,
+        batch: Vec<NewEvent>,
+        lease: Option<JobLease>,
+    ) -> Result<Vec<Inserted>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |conn| events::insert_events(conn, &batch))
+        self.write(move |conn| events::insert_events(conn, &batch, lease))
             .await
     }
 
@@ -181,9 +185,12 @@ impl Store for SqliteStore {
         outcome: InvocationOutcome,
         requests: Vec<OutboundRequest>,
         now_ms: u64,
+        lease: Option<JobLease>,
     ) -> Result<Completion, StoreError> {
-        self.write(move |conn| invocations::complete(conn, job_id, &outcome, &requests, now_ms))
-            .await
+        self.write(move |conn| {
+            invocations::complete(conn, job_id, &outcome, requests, now_ms, lease)
+        })
+        .await
     }
 
     async fn release_invocation(

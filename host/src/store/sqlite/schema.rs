@@ -115,6 +115,7 @@ pub(super) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL").db()?;
     conn.pragma_update(None, "foreign_keys", true).db()?;
+    conn.pragma_update(None, "temp_store", "MEMORY").db()?;
     // Checkpoints run on their own thread (see `checkpoint.rs`), never
     // inside one of the writer's commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;

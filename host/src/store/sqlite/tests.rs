@@ -43,6 +43,7 @@ conformance_tests!(
     pagination_is_stable,
     kv_is_namespaced_and_atomic,
     stats_and_queue_depth,
+    jobs_leased_by_their_creating_write,
 );
 
 #[tokio::test]
@@ -104,7 +105,7 @@ async fn concurrent_writes_share_one_commit() {
             store
                 .inner
                 .writer
-                .submit(move |conn| events::insert_events(conn, &batch))
+                .submit(move |conn| events::insert_events(conn, &batch, None))
                 .unwrap()
         })
         .collect();
@@ -131,17 +132,17 @@ async fn a_failing_write_rolls_back_alone() {
     let (release, blocker) = block_writer(&store);
     let writer = &store.inner.writer;
     let good = writer
-        .submit(|conn| events::insert_events(conn, &[new_event("good", &["p"])]))
+        .submit(|conn| events::insert_events(conn, &[new_event("good", &["p"])], None))
         .unwrap();
     let bad = writer
         .submit(|conn| {
-            events::insert_events(conn, &[new_event("bad", &["p"])])?;
+            events::insert_events(conn, &[new_event("bad", &["p"])], None)?;
             Err::<(), _>(StoreError::Backend("boom".into()))
         })
         .unwrap();
     let panics = writer
         .submit(|conn| -> Result<(), StoreError> {
-            events::insert_events(conn, &[new_event("panics", &["p"])])?;
+            events::insert_events(conn, &[new_event("panics", &["p"])], None)?;
             panic!("a bug in a write");
         })
         .unwrap();
@@ -163,7 +164,7 @@ async fn a_failing_write_rolls_back_alone() {
     assert_eq!(store.queue_depth(T0).await.unwrap().invocations_pending, 1);
     // The writer survived the panic.
     store
-        .insert_events(vec![new_event("after", &[])])
+        .insert_events(vec![new_event("after", &[])], None)
         .await
         .unwrap();
     assert!(store.get_event("after").await.unwrap().is_some());
@@ -230,7 +231,7 @@ fn abort_child(path: &Path) -> ! {
                 for i in 0..EVENTS / 20 {
                     let id = format!("e{}", t * (EVENTS / 20) + i);
                     store
-                        .insert_events(vec![new_event(&id, &["p"])])
+                        .insert_events(vec![new_event(&id, &["p"])], None)
                         .await
                         .unwrap();
                 }
@@ -252,7 +253,7 @@ fn abort_child(path: &Path) -> ! {
             fuel: None,
         };
         store
-            .complete_invocation(leased[0].id, outcome, vec![request], T0)
+            .complete_invocation(leased[0].id, outcome, vec![request], T0, None)
             .await
             .unwrap();
         let job = store
@@ -291,7 +292,7 @@ fn abort_child(path: &Path) -> ! {
                 for i in 0.. {
                     let id = format!("noise{t}-{i}");
                     store
-                        .insert_events(vec![new_event(&id, &[])])
+                        .insert_events(vec![new_event(&id, &[])], None)
                         .await
                         .unwrap();
                     println!("ACK {id}");

@@ -221,15 +221,19 @@ fn run(
 }
 
 fn apply_batch(conn: &mut Connection, batch: &mut [Box<dyn Op>]) -> Result<(), StoreError> {
-    let mut tx = conn
+    let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
     for op in batch.iter_mut() {
-        let savepoint = tx.savepoint().db()?;
-        if op.apply(&savepoint) {
-            savepoint.commit().db()?;
-        } else {
-            drop(savepoint); // rolls the failed op back alone
+        // Prepared once and cached: `Connection::savepoint` would parse
+        // these statements again for every write of every group.
+        tx.prepare_cached("SAVEPOINT op").db()?.execute([]).db()?;
+        if op.apply(&tx) {
+            tx.prepare_cached("RELEASE op").db()?.execute([]).db()?;
+        } else if !tx.is_autocommit() {
+            // Roll the failed op back alone.
+            tx.prepare_cached("ROLLBACK TO op").db()?.execute([]).db()?;
+            tx.prepare_cached("RELEASE op").db()?.execute([]).db()?;
         }
         if tx.is_autocommit() {
             // SQLite rolled back the whole transaction (an I/O error, a
