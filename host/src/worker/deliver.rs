@@ -134,7 +134,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
         release(app, &job, now_ms() + ms(resume_in)).await;
         return;
     }
-    let Some(_slot) = plugin.limiter.try_acquire(&key) else {
+    let Some(slot) = plugin.limiter.try_acquire(&key) else {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;
     };
@@ -156,6 +156,11 @@ async fn deliver(app: &App, job: DeliveryJob) {
                 .map(|r| r as &dyn crate::delivery::RedirectGuard),
         })
         .await;
+    // The destination's slot covers the request only, not the commit that
+    // records it: otherwise the commit's fsync would count against the
+    // destination's concurrency and cap every host at a few thousand
+    // deliveries a second.
+    drop(slot);
     drop(filled);
     plugin
         .health

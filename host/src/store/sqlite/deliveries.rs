@@ -93,8 +93,58 @@ pub(super) fn record_attempt(
     next: &NextStep,
     now_ms: u64,
 ) -> Result<AckResult, StoreError> {
-    let Some(seq) = seq_of(conn, delivery_id)? else {
-        return Ok(AckResult::NotFound);
+    let (status, due, failure) = match next {
+        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, None),
+        NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(int(*at)), None),
+        NextStep::Failed(why) => (DeliveryStatus::Failed, None, Some(why.as_str())),
+    };
+    // The usual case in one statement: the lease is held, the delivery
+    // moves on and its attempt is counted.
+    let settled: Option<i64> = match parse_token(lease) {
+        Some(token) => conn
+            .prepare_cached(
+                "UPDATE deliveries
+                    SET status = ?3, visible_ms = ?4, next_attempt_ms = ?4, leased_until = NULL,
+                        failure = ?5, updated_ms = ?6, round_attempts = round_attempts + 1
+                  WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
+                    AND leased_until IS NOT NULL
+                RETURNING seq",
+            )
+            .db()?
+            .query_row(
+                params![
+                    delivery_id,
+                    token,
+                    status.as_str(),
+                    due,
+                    failure,
+                    int(now_ms)
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .db()?,
+        None => None,
+    };
+    let (seq, result) = match settled {
+        Some(seq) => (seq, AckResult::Applied),
+        None => {
+            // Lease lost: the attempt happened, so it is logged and
+            // counted, but the state belongs to the lease's holder.
+            let counted: Option<i64> = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET round_attempts = round_attempts + 1
+                      WHERE id = ?1 RETURNING seq",
+                )
+                .db()?
+                .query_row([delivery_id], |row| row.get(0))
+                .optional()
+                .db()?;
+            match counted {
+                Some(seq) => (seq, AckResult::LeaseLost),
+                None => return Ok(AckResult::NotFound),
+            }
+        }
     };
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_seq, started_ms, duration_ms, status_code, error, outcome)
@@ -110,41 +160,7 @@ pub(super) fn record_attempt(
         attempt.outcome.as_str(),
     ])
     .db()?;
-    conn.prepare_cached("UPDATE deliveries SET round_attempts = round_attempts + 1 WHERE seq = ?1")
-        .db()?
-        .execute([seq])
-        .db()?;
-
-    let Some(token) = parse_token(lease) else {
-        return Ok(AckResult::LeaseLost);
-    };
-    let (status, due, failure) = match next {
-        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, None),
-        NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(int(*at)), None),
-        NextStep::Failed(why) => (DeliveryStatus::Failed, None, Some(why.as_str())),
-    };
-    let changed = conn
-        .prepare_cached(&format!(
-            "UPDATE deliveries
-                SET status = ?3, visible_ms = ?4, next_attempt_ms = ?4, leased_until = NULL,
-                    failure = ?5, updated_ms = ?6
-              WHERE {HOLDS_LEASE}"
-        ))
-        .db()?
-        .execute(params![
-            seq,
-            token,
-            status.as_str(),
-            due,
-            failure,
-            int(now_ms)
-        ])
-        .db()?;
-    Ok(if changed == 1 {
-        AckResult::Applied
-    } else {
-        AckResult::LeaseLost
-    })
+    Ok(result)
 }
 
 /// Give a leased delivery back without an attempt.

@@ -109,50 +109,61 @@ pub(super) fn complete(
     lease: Option<JobLease>,
 ) -> Result<Completion, StoreError> {
     let id = int(job_id);
-    let found: Option<(String, i64, String, String)> = conn
-        .prepare_cached(
-            "SELECT i.status, i.event_seq, i.plugin, e.id
-               FROM invocations i JOIN events e ON e.seq = i.event_seq
-              WHERE i.id = ?1",
-        )
-        .db()?
-        .query_row([id], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .optional()
-        .db()?;
-    let Some((status, event_seq, plugin, event_id)) = found else {
-        return Ok(Completion::NotFound);
-    };
-    if status != "pending" {
-        return Ok(Completion::AlreadyCompleted);
-    }
-
     let (reason, kind, message) = match &outcome.verdict {
         Verdict::Fire => (None, None, None),
         Verdict::Skip { reason } => (Some(reason.as_str()), None, None),
         Verdict::Error { kind, message } => (None, Some(kind.as_str()), Some(message.as_str())),
     };
     let now = int(now_ms);
-    conn.prepare_cached(
-        "UPDATE invocations
-            SET status = 'done', leased_until = NULL, verdict = ?2, reason = ?3,
-                error_kind = ?4, error_message = ?5, duration_us = ?6, fuel = ?7,
-                completed_ms = ?8
-          WHERE id = ?1",
-    )
-    .db()?
-    .execute(params![
-        id,
-        outcome.verdict.as_str(),
-        reason,
-        kind,
-        message,
-        int(outcome.duration_us),
-        outcome.fuel.map(int),
-        now,
-    ])
-    .db()?;
+    // First completion wins: only a pending job is updated.
+    let updated: Option<(i64, String)> = conn
+        .prepare_cached(
+            "UPDATE invocations
+                SET status = 'done', leased_until = NULL, verdict = ?2, reason = ?3,
+                    error_kind = ?4, error_message = ?5, duration_us = ?6, fuel = ?7,
+                    completed_ms = ?8
+              WHERE id = ?1 AND status = 'pending'
+            RETURNING event_seq, plugin",
+        )
+        .db()?
+        .query_row(
+            params![
+                id,
+                outcome.verdict.as_str(),
+                reason,
+                kind,
+                message,
+                int(outcome.duration_us),
+                outcome.fuel.map(int),
+                now,
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .db()?;
+    let Some((event_seq, plugin)) = updated else {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM invocations WHERE id = ?1")
+            .db()?
+            .query_row([id], |_| Ok(()))
+            .optional()
+            .db()?
+            .is_some();
+        return Ok(if exists {
+            Completion::AlreadyCompleted
+        } else {
+            Completion::NotFound
+        });
+    };
+    // Handed deliveries carry their event's id.
+    let event_id: String = match (lease, requests.is_empty()) {
+        (Some(_), false) => conn
+            .prepare_cached("SELECT id FROM events WHERE seq = ?1")
+            .db()?
+            .query_row([event_seq], |row| row.get(0))
+            .db()?,
+        _ => String::new(),
+    };
 
     let mut insert = conn
         .prepare_cached(

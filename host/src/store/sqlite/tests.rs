@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tempfile::TempDir;
 
-use super::{DbResult, SqliteStore, events};
+use super::{DbResult, SqliteStore, events, schema};
 use crate::store::{NewEvent, Store, StoreError, conformance};
 
 /// A factory of fresh stores, each its own file in `dir`.
@@ -386,4 +386,56 @@ fn acknowledged_writes_survive_abort() {
             .unwrap();
         assert_eq!(n, Some(10i64.to_le_bytes().to_vec()));
     });
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_with_its_queued_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(
+        "INSERT INTO events (id, name, timestamp_ms, properties, received_ms)
+              VALUES ('e1', 'n', 1, '{}', 1);
+         INSERT INTO invocations (event_seq, plugin, status, visible_ms, created_ms)
+              VALUES (1, 'p', 'done', 1, 1);
+         INSERT INTO deliveries (id, invocation_id, event_seq, plugin, method, url, headers,
+                                 body, status, visible_ms, next_attempt_ms, created_ms,
+                                 updated_ms)
+              VALUES ('msg_1', 1, 1, 'p', 'POST', 'https://a.example/', '[]', x'', 'pending',
+                      5, 5, 1, 1);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let due = store.lease_deliveries(10, 1000, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the pending delivery is still due");
+    assert_eq!(due[0].id, "msg_1");
+    let indexes: Vec<(String, String)> = store
+        .inner
+        .readers
+        .read(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'deliveries' AND type = 'index' AND sql IS NOT NULL")
+                .db()?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .db()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .db()?;
+            Ok(rows)
+        })
+        .unwrap();
+    assert!(
+        !indexes.iter().any(|(n, _)| n == "deliveries_by_invocation"),
+        "{indexes:?}"
+    );
+    let queue = &indexes
+        .iter()
+        .find(|(n, _)| n == "deliveries_queue")
+        .unwrap()
+        .1;
+    assert!(queue.contains("WHERE status = 'pending'"), "{queue}");
 }
