@@ -55,7 +55,11 @@ fn main() {
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
         let subscribe = std::env::var("SUBSCRIBE").unwrap_or_else(|_| "bench.*".into());
-        let plugin = PluginBlock::ok("bench", &subscribe, receiver.addr);
+        let invoke_only = std::env::var("STAGE").is_ok_and(|s| s == "invoke");
+        let mut plugin = PluginBlock::ok("bench", &subscribe, receiver.addr);
+        if invoke_only {
+            plugin.mode = "skip";
+        }
         let config = write_config(
             dir.path(),
             &(common::config_head("127.0.0.1:0", &dir.path().join("bench.db")) + &plugin.render()),
@@ -75,6 +79,30 @@ fn main() {
         if std::env::var("SUBSCRIBE").is_ok() {
             println!(
                 "ingest only: {:.0} events/s accepted (raw {raw_rate:.0} req/s)",
+                n as f64 / accept_elapsed.as_secs_f64()
+            );
+            return;
+        }
+        if invoke_only {
+            let http = common::client::http(1);
+            loop {
+                let text = common::client::admin_get(&http, &serve.url("/metrics"))
+                    .await
+                    .unwrap_or_default();
+                let done = common::metric(
+                    &text,
+                    "wasmhook_plugin_invocations_total{plugin=\"bench\",outcome=\"skip\"}",
+                )
+                .unwrap_or(0.0);
+                if done as usize >= n {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "not all events were invoked");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            println!(
+                "invocation stage: {:.0} events/s invoked and recorded (raw {raw_rate:.0} req/s, ingest {:.0} events/s)",
+                n as f64 / start.elapsed().as_secs_f64(),
                 n as f64 / accept_elapsed.as_secs_f64()
             );
             return;

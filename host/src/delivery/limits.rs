@@ -7,7 +7,9 @@
 //! nothing of the requests themselves.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,7 +30,23 @@ pub struct DestinationPermit {
 #[derive(Debug)]
 pub struct DestinationLimiter {
     per_destination: usize,
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    slots: Mutex<HashMap<String, Arc<Destination>>>,
+}
+
+/// One destination's slots and the workers waiting for one.
+#[derive(Debug)]
+struct Destination {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// Counts a waiter for as long as it lives (a cancelled wait included).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Default for DestinationLimiter {
@@ -47,37 +65,69 @@ impl DestinationLimiter {
         }
     }
 
-    fn semaphore(&self, dest: &str) -> Arc<Semaphore> {
+    fn destination(&self, dest: &str) -> Arc<Destination> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sem) = slots.get(dest) {
-            return sem.clone();
+        if let Some(d) = slots.get(dest) {
+            return d.clone();
         }
         if slots.len() >= PRUNE_ABOVE {
             let full = self.per_destination;
-            // Only this map holds the Arc and every slot is free: idle.
-            slots.retain(|_, sem| Arc::strong_count(sem) > 1 || sem.available_permits() < full);
+            // Only this map holds the Arcs and every slot is free: idle.
+            slots.retain(|_, d| {
+                Arc::strong_count(d) > 1
+                    || Arc::strong_count(&d.slots) > 1
+                    || d.slots.available_permits() < full
+            });
         }
-        let sem = Arc::new(Semaphore::new(self.per_destination));
-        slots.insert(dest.to_owned(), sem.clone());
-        sem
+        let d = Arc::new(Destination {
+            slots: Arc::new(Semaphore::new(self.per_destination)),
+            waiting: AtomicUsize::new(0),
+        });
+        slots.insert(dest.to_owned(), d.clone());
+        d
     }
 
     /// Wait for a slot to `dest`.
     pub async fn acquire(&self, dest: &str) -> DestinationPermit {
-        let sem = self.semaphore(dest);
-        let permit = sem
+        let d = self.destination(dest);
+        let permit = d
+            .slots
+            .clone()
             .acquire_owned()
             .await
             .expect("destination semaphores are never closed");
         DestinationPermit { _permit: permit }
     }
 
+    /// Take a slot to `dest`, waiting up to `wait` for one, but only if
+    /// fewer than the destination's limit are already waiting; `None`
+    /// otherwise or when the wait runs out, and the caller re-queues the
+    /// request. A busy but healthy destination then keeps its slots full
+    /// without every request beyond the limit making a round trip through
+    /// the queue, and a slow one holds at most twice its limit in workers,
+    /// so other destinations keep flowing.
+    pub async fn acquire_within(&self, dest: &str, wait: Duration) -> Option<DestinationPermit> {
+        let d = self.destination(dest);
+        if let Ok(permit) = d.slots.clone().try_acquire_owned() {
+            return Some(DestinationPermit { _permit: permit });
+        }
+        let waiters = d.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&d.waiting);
+        if waiters >= self.per_destination {
+            return None;
+        }
+        let permit = tokio::time::timeout(wait, d.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .expect("destination semaphores are never closed");
+        Some(DestinationPermit { _permit: permit })
+    }
+
     /// Take a slot to `dest` if one is free right now. A worker that gets
     /// `None` should re-queue the delivery rather than wait, so other
     /// destinations keep flowing.
     pub fn try_acquire(&self, dest: &str) -> Option<DestinationPermit> {
-        let sem = self.semaphore(dest);
-        let permit = sem.try_acquire_owned().ok()?;
+        let permit = self.destination(dest).slots.clone().try_acquire_owned().ok()?;
         Some(DestinationPermit { _permit: permit })
     }
 
@@ -86,7 +136,7 @@ impl DestinationLimiter {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
             .get(dest)
-            .map_or(0, |sem| self.per_destination - sem.available_permits())
+            .map_or(0, |d| self.per_destination - d.slots.available_permits())
     }
 }
 
@@ -158,6 +208,41 @@ mod tests {
             .expect("waiter wakes once the slot is free")
             .unwrap();
         assert_eq!(limiter.in_flight("a:80"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_number_of_workers_wait_for_a_busy_destination() {
+        let limiter = Arc::new(DestinationLimiter::new(2));
+        let long = Duration::from_secs(30);
+        let held: Vec<_> = (0..2).map(|_| limiter.try_acquire("a:80").unwrap()).collect();
+        // Two may wait (the limit); a third is told to come back later at once.
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.acquire_within("a:80", long).await.is_some() })
+            })
+            .collect();
+        while limiter.destination("a:80").waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(limiter.acquire_within("a:80", long).await.is_none(), "third waiter refused");
+        assert!(
+            limiter.acquire_within("b:80", long).await.is_some(),
+            "other destinations are unaffected"
+        );
+        drop(held);
+        for w in waiters {
+            assert!(w.await.unwrap(), "a waiter gets the freed slot");
+        }
+        // A wait that runs out gives up, and stops counting as a waiter.
+        let _full: Vec<_> = (0..2).map(|_| limiter.try_acquire("a:80").unwrap()).collect();
+        assert!(
+            limiter
+                .acquire_within("a:80", Duration::from_millis(10))
+                .await
+                .is_none()
+        );
+        assert_eq!(limiter.destination("a:80").waiting.load(Ordering::Acquire), 0);
     }
 
     #[test]

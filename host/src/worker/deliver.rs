@@ -18,7 +18,9 @@ use crate::ingest::now_ms;
 use crate::registry::LoadedPlugin;
 use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep};
 
-/// Retry a busy destination (all slots in use) after this long.
+/// How long a delivery waits in memory for a busy destination's slot
+/// before going back to the queue, and when it is retried then.
+const BUSY_WAIT: Duration = Duration::from_millis(200);
 const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 /// Most deliveries leased in one store call.
@@ -52,7 +54,17 @@ pub(super) async fn run(
             break;
         };
         if Instant::now() >= poll_at {
-            let limit = (permits.available_permits() + 1).min(LEASE_BATCH);
+            // A lease call is a write: make it worth one by leasing a full
+            // batch, waiting for that many permits (the jobs holding the
+            // others are running and will be done soon).
+            let limit = LEASE_BATCH.min(concurrency);
+            let mut batch = permit;
+            if limit > 1 {
+                match permits.clone().acquire_many_owned(limit as u32 - 1).await {
+                    Ok(more) => batch.merge(more),
+                    Err(_) => break,
+                }
+            }
             match app
                 .store
                 .lease_deliveries(now_ms(), super::delivery_lease_ms(&app), limit)
@@ -63,15 +75,10 @@ pub(super) async fn run(
                     if jobs.len() < limit {
                         poll_at = Instant::now() + MIN_POLL;
                     }
-                    let mut permit = Some(permit);
                     for job in jobs {
-                        let permit = match permit.take() {
-                            Some(p) => p,
-                            None => match permits.clone().acquire_owned().await {
-                                Ok(p) => p,
-                                Err(_) => return handed,
-                            },
-                        };
+                        // One permit per job; the unused ones go back with
+                        // `batch`.
+                        let Some(permit) = batch.split(1) else { break };
                         start(job, permit);
                     }
                     continue;
@@ -82,10 +89,12 @@ pub(super) async fn run(
                         _ => IDLE_POLL,
                     };
                     poll_at = Instant::now() + wait.clamp(MIN_POLL, IDLE_POLL);
+                    continue;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "leasing deliveries failed");
                     poll_at = Instant::now() + IDLE_POLL;
+                    continue;
                 }
             }
         }
@@ -134,7 +143,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
         release(app, &job, now_ms() + ms(resume_in)).await;
         return;
     }
-    let Some(slot) = plugin.limiter.try_acquire(&key) else {
+    let Some(slot) = plugin.limiter.acquire_within(&key, BUSY_WAIT).await else {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;
     };

@@ -59,7 +59,17 @@ pub(super) async fn run(
             break;
         };
         if Instant::now() >= poll_at {
-            let limit = (permits.available_permits() + 1).min(LEASE_BATCH);
+            // A lease call is a write: make it worth one by leasing a full
+            // batch, waiting for that many permits (the jobs holding the
+            // others are running and will be done soon).
+            let limit = LEASE_BATCH.min(concurrency);
+            let mut batch = permit;
+            if limit > 1 {
+                match permits.clone().acquire_many_owned(limit as u32 - 1).await {
+                    Ok(more) => batch.merge(more),
+                    Err(_) => break,
+                }
+            }
             match app
                 .store
                 .lease_invocations(now_ms(), super::invocation_lease_ms(&app), limit)
@@ -70,15 +80,10 @@ pub(super) async fn run(
                     if jobs.len() < limit {
                         poll_at = Instant::now() + IDLE_POLL;
                     }
-                    let mut permit = Some(permit);
                     for job in jobs {
-                        let permit = match permit.take() {
-                            Some(p) => p,
-                            None => match permits.clone().acquire_owned().await {
-                                Ok(p) => p,
-                                Err(_) => return handed,
-                            },
-                        };
+                        // One permit per job; the unused ones go back with
+                        // `batch`.
+                        let Some(permit) = batch.split(1) else { break };
                         start(job, permit);
                     }
                     continue;
@@ -86,6 +91,7 @@ pub(super) async fn run(
                 Err(e) => {
                     tracing::error!(error = %e, "leasing invocations failed");
                     poll_at = Instant::now() + IDLE_POLL;
+                    continue;
                 }
             }
         }
