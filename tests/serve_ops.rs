@@ -134,6 +134,86 @@ async fn sigterm_shuts_down_gracefully_and_keeps_queued_work() {
     assert!(v["deliveries"][0]["next_attempt_ms"].as_u64().is_some());
 }
 
+/// Three concurrent batches of 1000 events: more jobs than the in-process
+/// hand-off holds, so some are handed to the worker already leased and the
+/// rest are stored unleased and leased from the store. Every event is
+/// delivered exactly once either way (no job is both handed and leased).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_larger_than_the_handoff_is_delivered_exactly_once() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let batch = |b: usize| {
+        let batch: Vec<_> = (0..1000)
+            .map(|i| json!({"id": format!("b-{b}-{i}"), "name": "x"}))
+            .collect();
+        serde_json::Value::Array(batch).to_string()
+    };
+    let (b0, b1, b2) = (batch(0), batch(1), batch(2));
+    let (s0, s1, s2) = tokio::join!(host.ingest(&b0), host.ingest(&b1), host.ingest(&b2));
+    let sent = [s0.0, s1.0, s2.0];
+    assert_eq!(sent, [202, 202, 202]);
+    rx.wait_for(3000, 120).await;
+    // Give a duplicate time to show up.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let requests = rx.requests();
+    let events: std::collections::HashSet<String> = requests
+        .iter()
+        .map(|r| r.body_json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events.len(), 3000, "every event delivered");
+    assert_eq!(requests.len(), 3000, "none delivered twice");
+}
+
+/// SIGTERM in the middle of a burst: the work nobody started, including
+/// jobs already handed to the workers in process, is given back to the
+/// store rather than left leased, and a restart delivers all of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_burst_gives_back_handed_work() {
+    let rx = TestReceiver::start().await;
+    // Slow answers keep work queued when the signal comes.
+    rx.set_default(Reply::status(200).after(std::time::Duration::from_millis(20)));
+    let mut host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let batch: Vec<_> = (0..1000)
+        .map(|i| json!({"id": format!("g-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_for(1, 30).await;
+    host.signal("TERM");
+    assert_eq!(host.wait_exit(20), Some(0), "{}", host.log());
+    let delivered_before = rx.requests().len();
+    assert!(delivered_before < 1000, "the signal came mid-burst");
+
+    let db = rusqlite::Connection::open(host.dir.path().join("wasmhook.db")).unwrap();
+    let leased: i64 = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM invocations WHERE status = 'pending' AND leased_until IS NOT NULL)
+                  + (SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND leased_until IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(leased, 0, "no job is left leased after a clean shutdown");
+    drop(db);
+
+    let host = host.restart();
+    rx.set_default(Reply::status(200));
+    rx.wait_for(1000, 60).await;
+    let events: std::collections::HashSet<String> = rx
+        .requests()
+        .iter()
+        .map(|r| r.body_json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        events.len(),
+        1000,
+        "every event delivered after the restart"
+    );
+    drop(host);
+}
+
 #[test]
 fn bad_configs_stop_start_up_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -127,7 +127,12 @@ impl DestinationLimiter {
     /// `None` should re-queue the delivery rather than wait, so other
     /// destinations keep flowing.
     pub fn try_acquire(&self, dest: &str) -> Option<DestinationPermit> {
-        let permit = self.destination(dest).slots.clone().try_acquire_owned().ok()?;
+        let permit = self
+            .destination(dest)
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .ok()?;
         Some(DestinationPermit { _permit: permit })
     }
 
@@ -214,7 +219,9 @@ mod tests {
     async fn a_bounded_number_of_workers_wait_for_a_busy_destination() {
         let limiter = Arc::new(DestinationLimiter::new(2));
         let long = Duration::from_secs(30);
-        let held: Vec<_> = (0..2).map(|_| limiter.try_acquire("a:80").unwrap()).collect();
+        let held: Vec<_> = (0..2)
+            .map(|_| limiter.try_acquire("a:80").unwrap())
+            .collect();
         // Two may wait (the limit); a third is told to come back later at once.
         let waiters: Vec<_> = (0..2)
             .map(|_| {
@@ -225,7 +232,10 @@ mod tests {
         while limiter.destination("a:80").waiting.load(Ordering::Acquire) < 2 {
             tokio::task::yield_now().await;
         }
-        assert!(limiter.acquire_within("a:80", long).await.is_none(), "third waiter refused");
+        assert!(
+            limiter.acquire_within("a:80", long).await.is_none(),
+            "third waiter refused"
+        );
         assert!(
             limiter.acquire_within("b:80", long).await.is_some(),
             "other destinations are unaffected"
@@ -235,14 +245,19 @@ mod tests {
             assert!(w.await.unwrap(), "a waiter gets the freed slot");
         }
         // A wait that runs out gives up, and stops counting as a waiter.
-        let _full: Vec<_> = (0..2).map(|_| limiter.try_acquire("a:80").unwrap()).collect();
+        let _full: Vec<_> = (0..2)
+            .map(|_| limiter.try_acquire("a:80").unwrap())
+            .collect();
         assert!(
             limiter
                 .acquire_within("a:80", Duration::from_millis(10))
                 .await
                 .is_none()
         );
-        assert_eq!(limiter.destination("a:80").waiting.load(Ordering::Acquire), 0);
+        assert_eq!(
+            limiter.destination("a:80").waiting.load(Ordering::Acquire),
+            0
+        );
     }
 
     #[test]

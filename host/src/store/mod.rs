@@ -45,6 +45,12 @@
 //!
 //! A leased job is still `pending` in the management views; its
 //! `leased_until` says it is in flight.
+//!
+//! A job can also be born leased: `insert_events` and
+//! `complete_invocation` given a [`JobLease`] create their jobs leased to
+//! the caller and return them, so a worker in the same process gets fresh
+//! work without another write (the `lease` arrow above happens inside the
+//! creating transaction). From then on such a job is like any leased job.
 
 pub mod conformance;
 mod contract;
