@@ -122,6 +122,12 @@ impl Builder<'_> {
             policy.clone(),
             ClientOptions {
                 resolver: self.resolver.clone(),
+                // Keep a connection for every request the limiter lets
+                // run at once; a smaller idle pool closes the surplus after
+                // each request and reconnects for the next.
+                pool_max_idle_per_host: ClientOptions::default()
+                    .pool_max_idle_per_host
+                    .max(pc.delivery.max_in_flight_per_host),
                 ..ClientOptions::default()
             },
         )
