@@ -32,7 +32,8 @@ pub(super) fn lease(
         .prepare_cached(&format!(
             "SELECT d.seq, d.id, e.id, d.plugin, d.lease_token, d.round_attempts, d.created_ms,
                     {REQUEST_COLUMNS}
-               FROM deliveries d JOIN events e ON e.seq = d.event_seq
+               FROM deliveries d INDEXED BY deliveries_queue
+               JOIN events e ON e.seq = d.event_seq
               WHERE d.status = 'pending' AND d.visible_ms <= ?1
               ORDER BY d.visible_ms, d.seq
               LIMIT ?2"

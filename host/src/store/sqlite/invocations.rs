@@ -55,7 +55,8 @@ pub(super) fn lease(
     let mut select = conn
         .prepare_cached(&format!(
             "SELECT i.id, i.plugin, i.lease_token, i.attempts, {EVENT_COLUMNS}
-               FROM invocations i JOIN events e ON e.seq = i.event_seq
+               FROM invocations i INDEXED BY invocations_queue
+               JOIN events e ON e.seq = i.event_seq
               WHERE i.status = 'pending' AND i.visible_ms <= ?1
               ORDER BY i.visible_ms, i.id
               LIMIT ?2"

@@ -153,7 +153,8 @@ pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginS
 pub(super) fn queue_depth(conn: &Connection, now_ms: u64) -> Result<QueueDepth, StoreError> {
     let count = |table: &str| -> Result<(u64, u64), StoreError> {
         conn.prepare_cached(&format!(
-            "SELECT COUNT(*), COALESCE(SUM(visible_ms <= ?1), 0) FROM {table}
+            "SELECT COUNT(*), COALESCE(SUM(visible_ms <= ?1), 0)
+               FROM {table} INDEXED BY {table}_queue
               WHERE status = 'pending'"
         ))
         .db()?
@@ -177,7 +178,8 @@ pub(super) fn queue_depth(conn: &Connection, now_ms: u64) -> Result<QueueDepth, 
 pub(super) fn next_due_ms(conn: &Connection) -> Result<Option<u64>, StoreError> {
     let min = |table: &str| -> Result<Option<i64>, StoreError> {
         conn.prepare_cached(&format!(
-            "SELECT MIN(visible_ms) FROM {table} WHERE status = 'pending' AND visible_ms < {}",
+            "SELECT MIN(visible_ms) FROM {table} INDEXED BY {table}_queue
+              WHERE status = 'pending' AND visible_ms < {}",
             i64::MAX
         ))
         .db()?

@@ -106,7 +106,9 @@ CREATE TABLE kv (
 /// the due-queue index holds pending deliveries only (a settled delivery
 /// leaves it instead of moving to a `(succeeded, NULL)` range nothing
 /// reads), and the index by invocation goes (no query used it; the event
-/// detail reads deliveries by event).
+/// detail reads deliveries by event). Queue queries name their index
+/// (`INDEXED BY`): without statistics the planner prefers the status
+/// index and would sort every pending delivery on each lease call.
 const V2: &str = r#"
 DROP INDEX deliveries_by_invocation;
 DROP INDEX deliveries_queue;
