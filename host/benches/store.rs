@@ -52,6 +52,7 @@ fn new_event(i: usize) -> NewEvent {
             properties,
         },
         plugins: vec!["bench".into()],
+        parked: Vec::new(),
         received_ms: now_ms(),
     }
 }

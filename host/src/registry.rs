@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::config::{Config, DeliveryConfig, PluginConfig, event_pattern_matches};
@@ -155,13 +155,25 @@ impl Builder<'_> {
 }
 
 impl PluginSet {
-    /// Names of the plugins subscribed to an event name.
-    pub fn route(&self, event_name: &str) -> Vec<String> {
-        self.plugins
+    /// The plugins subscribed to `event_name`, split into those that run
+    /// and those whose failure breaker has them paused at `now` (their
+    /// jobs are stored parked, and they are marked as having parked jobs
+    /// so their next good run makes them due).
+    pub fn route(&self, event_name: &str, now: Instant) -> (Vec<String>, Vec<String>) {
+        let (mut running, mut paused) = (Vec::new(), Vec::new());
+        for p in self
+            .plugins
             .values()
             .filter(|p| p.subscribes_to(event_name))
-            .map(|p| p.name.clone())
-            .collect()
+        {
+            if p.runs.is_paused(now) {
+                p.runs.mark_parked();
+                paused.push(p.name.clone());
+            } else {
+                running.push(p.name.clone());
+            }
+        }
+        (running, paused)
     }
 
     /// A plugin by name.

@@ -36,13 +36,18 @@ pub(super) async fn accept(
     };
     let plugins = app.plugins();
     let received_ms = now_ms();
+    let now = std::time::Instant::now();
     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     let batch = events
         .into_iter()
-        .map(|event| NewEvent {
-            plugins: plugins.route(&event.name),
-            event,
-            received_ms,
+        .map(|event| {
+            let (running, paused) = plugins.route(&event.name, now);
+            NewEvent {
+                plugins: running,
+                parked: paused,
+                event,
+                received_ms,
+            }
         })
         .collect();
     match worker::insert_events(app, batch).await {

@@ -15,6 +15,11 @@ pub struct NewEvent {
     /// The plugins subscribed to this event: one invocation job each.
     /// Duplicate names are ignored.
     pub plugins: Vec<String>,
+    /// Subscribed plugins that are paused: one job each too, created
+    /// *parked* (as [`crate::store::Store::park_invocation`] leaves a job)
+    /// and never leased to the caller, so a paused plugin's backlog costs
+    /// no write beyond its insert.
+    pub parked: Vec<String>,
     /// When ingest accepted it; the invocation jobs are due at this time.
     pub received_ms: u64,
 }

@@ -2,7 +2,9 @@
 //! and without touching its backlog over and over.
 //!
 //! While a plugin is paused its leased jobs are *parked* in the store
-//! (invisible to leases, not due at any time). When the pause is over one
+//! (invisible to leases, not due at any time), and ingest stores the jobs
+//! new events create for it parked from the start (`PluginSet::route`), so
+//! a paused plugin's backlog costs no write beyond the event's insert. When the pause is over one
 //! parked job is made due to serve as the probe; when a run succeeds again
 //! every parked job of the plugin is made due. A new plugin set (start-up,
 //! reload) starts with fresh breakers, so all parked jobs are made due.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::model::Event;
 use crate::runtime::ErrorKind;
 use crate::store::{
-    AckResult, Completion, Inserted, InvocationOutcome, InvocationStatus, LeaseToken, NewEvent,
-    Store, Verdict,
+    AckResult, Completion, Inserted, InvocationOutcome, InvocationStatus, JobLease, LeaseToken,
+    NewEvent, Store, Verdict,
 };
 
 use super::{LEASE, T0, deliveries_for, event, fire, new_event, request};
@@ -107,6 +107,7 @@ pub async fn events_round_trip_exactly(new_store: impl Fn() -> Arc<dyn Store>) {
         .insert_events(
             vec![NewEvent {
                 event: odd.clone(),
+                parked: Vec::new(),
                 plugins: vec!["p".into()],
                 received_ms: T0,
             }],
@@ -333,7 +334,8 @@ pub async fn complete_invocation_is_atomic_and_idempotent(new_store: impl Fn() -
 }
 
 /// Parked invocations are invisible to leases and to `next_due_ms` until
-/// unparked: one plugin's, a limited number (oldest first), or all.
+/// unparked: one plugin's, a limited number (oldest first), or all; jobs
+/// created parked (`NewEvent::parked`) likewise.
 pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<dyn Store>) {
     let store = new_store();
     let batch = (0..4)
@@ -401,4 +403,37 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
     let mut ids: Vec<_> = rest.iter().map(|j| j.event.id.clone()).collect();
     ids.sort();
     assert_eq!(ids, ["pk1", "pk2", "pk3"]);
+
+    // Jobs can also be born parked: a paused plugin's share of a new
+    // event, never handed to the caller and never due until unparked.
+    let mut born = new_event("pk9", &["running"], far + 2);
+    born.parked = vec!["paused".into()];
+    let lease = JobLease {
+        now_ms: far + 2,
+        lease_ms: LEASE,
+    };
+    let inserted = store.insert_events(vec![born], Some(lease)).await.unwrap();
+    let handed = inserted[0].clone().into_jobs();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].plugin, "running");
+    let never = far + 2 * LEASE;
+    let due = store.lease_invocations(never, LEASE, 100).await.unwrap();
+    assert!(
+        !due.iter()
+            .any(|j| (j.event.id.as_str(), j.plugin.as_str()) == ("pk9", "paused")),
+        "a job born parked is never due: {due:?}"
+    );
+    assert_eq!(
+        store
+            .unpark_invocations(Some("paused"), None, never)
+            .await
+            .unwrap(),
+        1
+    );
+    let unparked = store.lease_invocations(never, LEASE, 100).await.unwrap();
+    let job = unparked
+        .iter()
+        .find(|j| (j.event.id.as_str(), j.plugin.as_str()) == ("pk9", "paused"))
+        .expect("unparked");
+    assert_eq!((job.event.id.as_str(), job.attempt), ("pk9", 1));
 }

@@ -61,6 +61,7 @@ fn event(id: &str) -> Event {
 
 fn new_event(id: &str, plugins: &[&str], received_ms: u64) -> NewEvent {
     NewEvent {
+        parked: Vec::new(),
         event: event(id),
         plugins: plugins.iter().map(|p| (*p).to_owned()).collect(),
         received_ms,

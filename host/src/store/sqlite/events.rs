@@ -3,17 +3,18 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::DbResult;
 use super::codec::{
     DELIVERY_COLUMNS, EVENT_COLUMNS, INVOCATION_COLUMNS, RawDelivery, RawInvocation,
     encode_properties, event_from_row, int, uint,
 };
+use super::{DbResult, invocations};
 use crate::store::StoreError;
 use crate::store::queue::{Inserted, InvocationJob, JobLease, LeaseToken, NewEvent};
 use crate::store::records::EventDetail;
 
 /// Insert `batch` (writer side): duplicates by id are skipped. With a
-/// lease, the jobs are created leased (token 1, attempt 1) and returned.
+/// lease, the jobs are created leased (token 1, attempt 1) and returned;
+/// the jobs of paused plugins are created parked.
 pub(super) fn insert_events(
     conn: &Connection,
     batch: &[NewEvent],
@@ -78,6 +79,18 @@ pub(super) fn insert_events(
                     }
                 }
             }
+        }
+        for plugin in &new.parked {
+            insert_job
+                .execute(params![
+                    seq,
+                    plugin,
+                    int(invocations::PARKED),
+                    received,
+                    0,
+                    None::<i64>
+                ])
+                .db()?;
         }
         out.push(Inserted::New { jobs });
     }

@@ -60,6 +60,7 @@ const T0: u64 = 1_700_000_000_000;
 
 fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
     NewEvent {
+        parked: Vec::new(),
         event: crate::model::Event {
             id: id.to_owned(),
             name: "test".into(),
