@@ -100,6 +100,10 @@ pub struct InvocationJob {
     /// 1 on the first lease; more means earlier holders died or let the
     /// lease expire (a worker may give up on a job that keeps coming back).
     pub attempt: u32,
+    /// When this lease ends (ms since the epoch). A job still waiting for
+    /// a worker by then is due again in the store and will be handed out
+    /// anew; its holder should drop it rather than run it a second time.
+    pub lease_until_ms: u64,
 }
 
 /// A plugin's verdict on one event, as recorded.
@@ -181,6 +185,9 @@ pub struct DeliveryJob {
     pub attempts_so_far: u32,
     /// When the delivery was created.
     pub created_ms: u64,
+    /// When this lease ends (ms since the epoch); see
+    /// [`InvocationJob::lease_until_ms`].
+    pub lease_until_ms: u64,
 }
 
 /// How one send went, in the store's vocabulary.

@@ -147,6 +147,13 @@ async fn deliver(app: &App, job: DeliveryJob) {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;
     };
+    if now_ms() >= job.lease_until_ms {
+        // It waited past its lease (handed over and queued behind a slow
+        // destination): the store hands it out again, so it is not sent
+        // from here as well.
+        tracing::debug!(delivery = %job.id, "delivery outlived its lease while waiting; left to its next lease");
+        return;
+    }
     let started_ms = now_ms();
     let redirects = PolicyRedirects::new(&plugin.policy, &job.request);
     let report = plugin

@@ -178,6 +178,9 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         return;
     }
     let slot = executors.slots.acquire(&loaded.name, class).await;
+    if outlived_its_lease(&job) {
+        return;
+    }
     // The breaker may have opened while this job waited for a slot.
     if pause::park_if_paused_since(app, &loaded, &job).await {
         return;
@@ -226,6 +229,16 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         fuel: invocation.fuel_consumed,
     };
     settle(app, &job, outcome, requests).await;
+}
+
+/// Whether `job` waited for a slot past the end of its lease: the store
+/// hands it out again by then, so running it here too would run it twice.
+fn outlived_its_lease(job: &InvocationJob) -> bool {
+    let expired = now_ms() >= job.lease_until_ms;
+    if expired {
+        tracing::debug!(plugin = %job.plugin, event_id = %job.event.id, "job outlived its lease while waiting; left to its next lease");
+    }
+    expired
 }
 
 /// Put a leased job back in the queue, due at `due_ms`, without counting

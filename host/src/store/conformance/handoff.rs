@@ -38,6 +38,7 @@ pub async fn jobs_leased_by_their_creating_write(new_store: impl Fn() -> Arc<dyn
     for job in &jobs {
         assert_eq!(job.event, event("e1"));
         assert_eq!(job.attempt, 1);
+        assert_eq!(job.lease_until_ms, T0 + LEASE, "the lease's end");
     }
     assert!(
         store
@@ -73,6 +74,7 @@ pub async fn jobs_leased_by_their_creating_write(new_store: impl Fn() -> Arc<dyn
         assert_eq!(job.request, request(i));
         assert_eq!((job.plugin.as_str(), job.event_id.as_str()), ("a", "e1"));
         assert_eq!(job.attempts_so_far, 0);
+        assert_eq!(job.lease_until_ms, T0 + LEASE);
     }
     assert!(
         store
@@ -101,6 +103,7 @@ pub async fn jobs_leased_by_their_creating_write(new_store: impl Fn() -> Arc<dyn
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, leased[1].id);
     assert_ne!(again[0].lease, leased[1].lease);
+    assert_eq!(again[0].lease_until_ms, later + LEASE);
     let stale = store
         .record_attempt(
             &leased[1].id,
@@ -119,6 +122,7 @@ pub async fn jobs_leased_by_their_creating_write(new_store: impl Fn() -> Arc<dyn
     let jobs_again = store.lease_invocations(later, LEASE, 10).await.unwrap();
     assert_eq!(jobs_again.len(), 1);
     assert_eq!((jobs_again[0].id, jobs_again[0].attempt), (b.id, 2));
+    assert_eq!(jobs_again[0].lease_until_ms, later + LEASE);
 
     // A handed job given back is due at once, its lease not counted.
     let released = store

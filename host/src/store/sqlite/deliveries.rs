@@ -76,6 +76,7 @@ pub(super) fn lease(
             request: request.decode()?,
             attempts_so_far: u32::try_from(round).unwrap_or(u32::MAX),
             created_ms: uint(created),
+            lease_until_ms: uint(until),
         });
     }
     Ok(jobs)

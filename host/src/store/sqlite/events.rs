@@ -75,6 +75,7 @@ pub(super) fn insert_events(
                             event: e.clone(),
                             plugin: plugin.clone(),
                             attempt: 1,
+                            lease_until_ms: uint(until),
                         });
                     }
                 }

@@ -94,6 +94,7 @@ pub(super) fn lease(
             event: event.decode()?,
             plugin,
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            lease_until_ms: uint(until),
         });
     }
     Ok(jobs)
@@ -204,6 +205,7 @@ pub(super) fn complete(
                 request,
                 attempts_so_far: 0,
                 created_ms: now_ms,
+                lease_until_ms: until.map_or(now_ms, uint),
             });
         }
         delivery_ids.push(delivery_id);
