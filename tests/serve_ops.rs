@@ -214,6 +214,58 @@ async fn sigterm_mid_burst_gives_back_handed_work() {
     drop(host);
 }
 
+/// `[store] retention_s`: finished events are deleted once older than the
+/// retention (with their deliveries, which the API then no longer finds),
+/// while an old event whose delivery still waits for a retry is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_finished_events_and_keeps_pending_ones() {
+    let rx = TestReceiver::start().await;
+    // The first delivery fails and waits 60 s for its retry; the rest succeed.
+    rx.script([Reply::status(503)]);
+    let config = hostile_config(&rx.url(), "ok", "[60]", "").replace(
+        "path = \"wasmhook.db\"",
+        "path = \"wasmhook.db\"\nretention_s = 1",
+    );
+    let host = Host::start(&config, &[]);
+    host.ingest(r#"{"id":"keep","name":"x"}"#).await;
+    rx.wait_for(1, 30).await;
+    let batch: Vec<_> = (0..20)
+        .map(|i| json!({"id": format!("old-{i}"), "name": "x"}))
+        .collect();
+    host.ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    rx.wait_for(21, 30).await;
+    let (_, done) = host.admin("GET", "/v1/events/old-0", "").await;
+    let delivery = done["deliveries"][0]["id"].as_str().unwrap().to_owned();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, metrics) = host.admin("GET", "/metrics", "").await;
+        if metrics
+            .as_str()
+            .is_some_and(|t| t.contains("wasmhook_events_pruned_total 20"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not pruned: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for i in 0..20 {
+        let (status, _) = host.admin("GET", &format!("/v1/events/old-{i}"), "").await;
+        assert_eq!(status, 404, "old-{i} pruned");
+    }
+    let (status, _) = host
+        .admin("GET", &format!("/v1/deliveries/{delivery}"), "")
+        .await;
+    assert_eq!(status, 404, "its delivery went with it");
+    let (status, kept) = host.admin("GET", "/v1/events/keep", "").await;
+    assert_eq!(status, 200, "an event with a pending retry is kept: {kept}");
+    assert_eq!(kept["deliveries"][0]["status"], "pending", "{kept}");
+}
+
 #[test]
 fn bad_configs_stop_start_up_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();

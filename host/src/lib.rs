@@ -12,6 +12,7 @@
 //! - [`api`]: management endpoints as functions over [`app::App`].
 //! - [`store`]: the durable queues, delivery log and kv (SQLite).
 //! - [`worker`]: the invocation and delivery loops.
+//! - [`retention`]: deletes finished events past `[store] retention_s`.
 //! - [`runtime`]: wasmtime, the plugin sandbox, and output validation.
 //! - [`policy`]: the egress policy (allowlist, private networks, secrets).
 //! - [`delivery`]: the outbound HTTP client, signing, retries, limits.
@@ -35,6 +36,7 @@ pub mod model;
 pub mod plugin_health;
 pub mod policy;
 pub mod registry;
+pub mod retention;
 pub mod runtime;
 pub mod serve;
 pub mod server;

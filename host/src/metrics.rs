@@ -71,6 +71,7 @@ pub struct Depth {
 pub struct Metrics {
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
+    events_pruned: AtomicU64,
     invocations: Mutex<BTreeMap<(String, String), u64>>,
     invocation_seconds: Mutex<BTreeMap<String, Histogram>>,
     deliveries: Mutex<BTreeMap<(String, String), u64>>,
@@ -96,6 +97,11 @@ impl Metrics {
         self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
         self.events_duplicate
             .fetch_add(duplicates, Ordering::Relaxed);
+    }
+
+    /// Count events deleted by retention.
+    pub fn events_pruned(&self, n: u64) {
+        self.events_pruned.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Count one plugin invocation (`outcome`: fire, skip, or an error kind).
@@ -157,6 +163,16 @@ impl Metrics {
             out,
             "wasmhook_events_duplicate_total {}",
             self.events_duplicate.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_events_pruned_total Finished events deleted by retention."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_events_pruned_total counter");
+        let _ = writeln!(
+            out,
+            "wasmhook_events_pruned_total {}",
+            self.events_pruned.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

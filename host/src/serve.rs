@@ -24,6 +24,7 @@ use crate::delivery::guard::PinnedResolver;
 use crate::delivery::{Resolver, StaticResolver};
 use crate::metrics::Metrics;
 use crate::registry::Builder;
+use crate::retention;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::server::{self, Tokens};
 use crate::store::{SqliteStore, Store};
@@ -119,6 +120,11 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         handed,
         stop_rx.clone(),
     ));
+    let pruner = tokio::spawn(retention::run(
+        app.clone(),
+        Duration::from_secs(config.store.retention_s),
+        stop_rx.clone(),
+    ));
     let reloader = tokio::spawn(reload_loop(
         app.clone(),
         opts.config.clone(),
@@ -133,6 +139,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     app.shutting_down.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     reloader.abort();
+    pruner.abort();
     if tokio::time::timeout(grace, workers).await.is_err() {
         tracing::warn!(
             "grace period over with work in flight; it stays queued and resumes on restart"
@@ -255,8 +262,13 @@ fn reload(
     resolver: &Arc<dyn Resolver>,
 ) -> anyhow::Result<Config> {
     let config = Config::load(path)?;
-    if config.server.listen != current.server.listen || config.store.path != current.store.path {
-        tracing::warn!("server.listen and store.path changes take effect only after a restart");
+    if config.server.listen != current.server.listen
+        || config.store.path != current.store.path
+        || config.store.retention_s != current.store.retention_s
+    {
+        tracing::warn!(
+            "server.listen, store.path and store.retention_s changes take effect only after a restart"
+        );
     }
     let builder = Builder {
         runtime: &app.runtime,

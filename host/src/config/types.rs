@@ -90,13 +90,22 @@ pub struct StoreConfig {
     /// Database file; resolved relative to the config file's directory so
     /// the config works from any working directory.
     pub path: PathBuf,
+    /// How long an event is kept once all its work is over (every plugin
+    /// has decided, every delivery succeeded or failed for good), in
+    /// seconds; its decisions, deliveries and attempts go with it. Events
+    /// with work pending are kept however old. 0 keeps everything.
+    pub retention_s: u64,
 }
+
+/// Default of `store.retention_s`: 7 days.
+pub const DEFAULT_RETENTION_S: u64 = 7 * 24 * 3600;
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             backend: StoreBackend::Sqlite,
             path: PathBuf::from("wasmhook.db"),
+            retention_s: DEFAULT_RETENTION_S,
         }
     }
 }

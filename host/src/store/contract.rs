@@ -186,6 +186,17 @@ pub trait Store: Send + Sync + 'static {
     /// signalled).
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError>;
 
+    // ---- retention ---------------------------------------------------------
+
+    /// Delete up to `limit` events received before `received_before_ms`
+    /// whose work is over (no pending invocation, parked ones included, and
+    /// no pending delivery), oldest first, with their invocations,
+    /// deliveries and attempts, in one transaction. Returns how many events
+    /// were deleted; fewer than `limit` means none is left to delete now.
+    /// An event with work still pending is kept, however old. Plugin kv
+    /// entries are not touched.
+    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError>;
+
     /// Whether the store takes writes right now, by making a small durable
     /// write that changes nothing visible (for readiness: a full disk or a
     /// read-only file shows here as [`StoreError::Unavailable`]). Backends

@@ -14,6 +14,7 @@
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
+//! [`prune_deletes_only_finished_old_events`],
 //! [`survives_restart`].
 //!
 //! The functions are generic, so nothing of this module reaches the release
@@ -24,6 +25,7 @@ mod handoff;
 mod invocations;
 mod management;
 mod persistence;
+mod retention;
 
 use crate::model::{Event, Method, OutboundRequest};
 
@@ -39,6 +41,7 @@ pub use invocations::{
 };
 pub use management::{pagination_is_stable, stats_and_queue_depth};
 pub use persistence::{kv_is_namespaced_and_atomic, survives_restart};
+pub use retention::prune_deletes_only_finished_old_events;
 
 /// A lease long enough never to expire by accident in a scenario.
 const LEASE: u64 = 60_000;

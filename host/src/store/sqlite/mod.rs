@@ -6,7 +6,8 @@
 //! (`checkpoint.rs`), outside the writer's commits. WAL mode, `synchronous = FULL`, foreign keys on, the
 //! schema migrated on open. All SQL of the crate lives in this directory:
 //! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
-//! (queue operations), `management.rs` (reads for the API), `kv.rs`.
+//! (queue operations), `management.rs` (reads for the API), `kv.rs`,
+//! `retention.rs` (pruning finished events).
 
 mod checkpoint;
 mod codec;
@@ -17,6 +18,7 @@ mod invocations;
 mod kv;
 mod management;
 mod readers;
+mod retention;
 mod schema;
 mod writer;
 
@@ -306,6 +308,14 @@ impl Store for SqliteStore {
 
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
         self.read(management::next_due_ms).await
+    }
+
+    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.write(move |conn| retention::prune(conn, received_before_ms, limit))
+            .await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

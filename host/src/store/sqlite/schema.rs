@@ -105,12 +105,12 @@ CREATE TABLE kv (
 /// Fewer index updates per delivery (each is a page the commit writes):
 /// the due-queue index holds pending deliveries only (a settled delivery
 /// leaves it instead of moving to a `(succeeded, NULL)` range nothing
-/// reads), and the index by invocation goes (no query used it; the event
-/// detail reads deliveries by event). Queue queries name their index
-/// (`INDEXED BY`): without statistics the planner prefers the status
-/// index and would sort every pending delivery on each lease call.
+/// reads). Queue queries name their index (`INDEXED BY`): without
+/// statistics the planner prefers the status index and would sort every
+/// pending delivery on each lease call. (`deliveries_by_invocation` stays:
+/// no query reads it, but deleting an invocation (retention) has SQLite
+/// look for its deliveries by that key, a full scan without it.)
 const V2: &str = r#"
-DROP INDEX deliveries_by_invocation;
 DROP INDEX deliveries_queue;
 CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending';
 "#;
