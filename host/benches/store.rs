@@ -7,6 +7,9 @@
 //! 50000), `BATCH` (events per insert, default 100), `INFLIGHT` (jobs being
 //! settled at once, default 256).
 //!
+//! After each mode every (finished) event is pruned as retention would,
+//! in batches of 500, and the prune rate printed.
+//!
 //! Two ways through the queues, measured side by side in one run:
 //! - `polled`: every job is leased by a lease call (the worker's recovery
 //!   path: after a restart, or when the in-process hand-off is full);
@@ -244,13 +247,29 @@ fn main() {
             let elapsed = start.elapsed();
             let commits = store.commits();
             let bytes = written() - bytes;
-            drop(store);
             println!(
                 "  {mode:<7} {:>8.0} events/s   {:>5.1} KiB written per event   {:>6.1} events per commit",
                 n as f64 / elapsed.as_secs_f64(),
                 bytes as f64 / 1024.0 / n as f64,
                 n as f64 / commits.max(1) as f64,
             );
+            // Retention: every event is finished; prune them all in the
+            // batches `serve` uses.
+            let start = Instant::now();
+            let mut pruned = 0;
+            loop {
+                let k = store.prune(now_ms() + 1, 500).await.unwrap();
+                pruned += k;
+                if k == 0 {
+                    break;
+                }
+            }
+            assert_eq!(pruned as usize, n, "every finished event pruned");
+            println!(
+                "          then pruned at {:>8.0} events/s",
+                n as f64 / start.elapsed().as_secs_f64()
+            );
+            drop(store);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
