@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use super::IDLE_POLL;
+use super::{IDLE_POLL, feed};
 use crate::app::App;
 use crate::breaker::Admission;
 use crate::delivery::{
@@ -16,7 +16,7 @@ use crate::delivery::{
 };
 use crate::ingest::now_ms;
 use crate::registry::LoadedPlugin;
-use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep};
+use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep, StoreError};
 
 /// How long a delivery waits in memory for a busy destination's slot
 /// before going back to the queue, and when it is retried then.
@@ -40,8 +40,6 @@ pub(super) async fn run(
     mut handed: mpsc::Receiver<DeliveryJob>,
     mut shutdown: watch::Receiver<bool>,
 ) -> mpsc::Receiver<DeliveryJob> {
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut poll_at = Instant::now();
     let start = |job: DeliveryJob, permit: OwnedSemaphorePermit| {
         let app = app.clone();
         tokio::spawn(async move {
@@ -49,67 +47,48 @@ pub(super) async fn run(
             drop(permit);
         });
     };
-    while !*shutdown.borrow() {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        if Instant::now() >= poll_at {
-            // A lease call is a write: make it worth one by leasing a full
-            // batch, waiting for that many permits (the jobs holding the
-            // others are running and will be done soon).
-            let limit = LEASE_BATCH.min(concurrency);
-            let mut batch = permit;
-            if limit > 1 {
-                match permits.clone().acquire_many_owned(limit as u32 - 1).await {
-                    Ok(more) => batch.merge(more),
-                    Err(_) => break,
-                }
-            }
-            match app
-                .store
-                .lease_deliveries(now_ms(), super::delivery_lease_ms(&app), limit)
-                .await
-            {
-                Ok(jobs) if !jobs.is_empty() => {
-                    // A full batch: more may be due, look again at once.
-                    if jobs.len() < limit {
-                        poll_at = Instant::now() + MIN_POLL;
-                    }
-                    for job in jobs {
-                        // One permit per job; the unused ones go back with
-                        // `batch`.
-                        let Some(permit) = batch.split(1) else { break };
-                        start(job, permit);
-                    }
-                    continue;
-                }
-                Ok(_) => {
-                    let wait = match app.store.next_due_ms().await {
-                        Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())),
-                        _ => IDLE_POLL,
-                    };
-                    poll_at = Instant::now() + wait.clamp(MIN_POLL, IDLE_POLL);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "leasing deliveries failed");
-                    poll_at = Instant::now() + IDLE_POLL;
-                    continue;
-                }
-            }
-        }
-        tokio::select! {
-            job = handed.recv() => match job {
-                Some(job) => start(job, permit),
-                None => break,
-            },
-            _ = app.deliveries_ready.notified() => poll_at = Instant::now(),
-            _ = tokio::time::sleep_until(poll_at.into()) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    let _ = permits.acquire_many(concurrency as u32).await;
+    feed::feed(
+        &mut Deliveries { app: app.clone() },
+        concurrency,
+        LEASE_BATCH,
+        &mut handed,
+        &app.deliveries_ready,
+        &mut shutdown,
+        start,
+    )
+    .await;
     handed
+}
+
+/// The delivery queue in the store.
+struct Deliveries {
+    app: Arc<App>,
+}
+
+impl feed::Source for Deliveries {
+    type Job = DeliveryJob;
+    const LEASE_FAILED: &'static str = "leasing deliveries failed";
+
+    async fn lease(&mut self, limit: usize) -> Result<Vec<DeliveryJob>, StoreError> {
+        let lease_ms = super::delivery_lease_ms(&self.app);
+        self.app
+            .store
+            .lease_deliveries(now_ms(), lease_ms, limit)
+            .await
+    }
+
+    /// Soon after a partial batch; after an empty one, when the next
+    /// retry falls due (within the idle poll).
+    async fn next_poll(&mut self, got: usize) -> Duration {
+        if got > 0 {
+            return MIN_POLL;
+        }
+        let wait = match self.app.store.next_due_ms().await {
+            Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())),
+            _ => IDLE_POLL,
+        };
+        wait.clamp(MIN_POLL, IDLE_POLL)
+    }
 }
 
 fn ms(d: Duration) -> u64 {

@@ -5,21 +5,20 @@
 //! breaker: its jobs go back to the queue until the pause ends.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use super::IDLE_POLL;
-use super::handoff;
 use super::low_priority::LowPriorityPool;
 use super::pause;
 use super::slots::{Class, Slots};
+use super::{IDLE_POLL, feed, handoff};
 use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
 use crate::model::Decision;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
-use crate::store::{Completion, InvocationJob, InvocationOutcome, JobLease, Verdict};
+use crate::store::{Completion, InvocationJob, InvocationOutcome, JobLease, StoreError, Verdict};
 
 /// Most jobs leased in one store call.
 const LEASE_BATCH: usize = 128;
@@ -42,10 +41,11 @@ pub(super) async fn run(
     mut handed: mpsc::Receiver<InvocationJob>,
     mut shutdown: watch::Receiver<bool>,
 ) -> mpsc::Receiver<InvocationJob> {
-    let permits = Arc::new(Semaphore::new(concurrency));
     let executors = Arc::new(Executors::new(executors));
-    let mut tending = pause::Tending::default();
-    let mut poll_at = Instant::now();
+    let mut source = Invocations {
+        app: app.clone(),
+        tending: pause::Tending::default(),
+    };
     let start = |job: InvocationJob, permit: OwnedSemaphorePermit| {
         let (app, executors) = (app.clone(), executors.clone());
         tokio::spawn(async move {
@@ -53,61 +53,44 @@ pub(super) async fn run(
             drop(permit);
         });
     };
-    while !*shutdown.borrow() {
-        pause::tend(&app, &mut tending).await;
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        if Instant::now() >= poll_at {
-            // A lease call is a write: make it worth one by leasing a full
-            // batch, waiting for that many permits (the jobs holding the
-            // others are running and will be done soon).
-            let limit = LEASE_BATCH.min(concurrency);
-            let mut batch = permit;
-            if limit > 1 {
-                match permits.clone().acquire_many_owned(limit as u32 - 1).await {
-                    Ok(more) => batch.merge(more),
-                    Err(_) => break,
-                }
-            }
-            match app
-                .store
-                .lease_invocations(now_ms(), super::invocation_lease_ms(&app), limit)
-                .await
-            {
-                Ok(jobs) => {
-                    // A full batch: more may be due, look again at once.
-                    if jobs.len() < limit {
-                        poll_at = Instant::now() + IDLE_POLL;
-                    }
-                    for job in jobs {
-                        // One permit per job; the unused ones go back with
-                        // `batch`.
-                        let Some(permit) = batch.split(1) else { break };
-                        start(job, permit);
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "leasing invocations failed");
-                    poll_at = Instant::now() + IDLE_POLL;
-                    continue;
-                }
-            }
-        }
-        tokio::select! {
-            job = handed.recv() => match job {
-                Some(job) => start(job, permit),
-                None => break,
-            },
-            _ = app.invocations_ready.notified() => poll_at = Instant::now(),
-            _ = tokio::time::sleep_until(poll_at.into()) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    // Shutdown: wait for in-flight invocations (the caller bounds this).
-    let _ = permits.acquire_many(concurrency as u32).await;
+    feed::feed(
+        &mut source,
+        concurrency,
+        LEASE_BATCH,
+        &mut handed,
+        &app.invocations_ready,
+        &mut shutdown,
+        start,
+    )
+    .await;
     handed
+}
+
+/// The invocation queue in the store.
+struct Invocations {
+    app: Arc<App>,
+    tending: pause::Tending,
+}
+
+impl feed::Source for Invocations {
+    type Job = InvocationJob;
+    const LEASE_FAILED: &'static str = "leasing invocations failed";
+
+    async fn lease(&mut self, limit: usize) -> Result<Vec<InvocationJob>, StoreError> {
+        let lease_ms = super::invocation_lease_ms(&self.app);
+        self.app
+            .store
+            .lease_invocations(now_ms(), lease_ms, limit)
+            .await
+    }
+
+    async fn next_poll(&mut self, _got: usize) -> Duration {
+        IDLE_POLL
+    }
+
+    async fn tend(&mut self) {
+        pause::tend(&self.app, &mut self.tending).await;
+    }
 }
 
 /// Where plugins run: slots shared fairly between plugins, and the
