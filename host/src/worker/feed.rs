@@ -1,5 +1,5 @@
 //! The loop both workers share: start jobs handed over in process as they
-//! come, and lease the rest from the store in full batches (at start, when
+//! come, and lease the rest from the store in batches (at start, when
 //! woken, and when the source says to look again), each job started with
 //! one of a fixed number of permits.
 
@@ -26,7 +26,7 @@ pub(super) trait Source: Send {
     ) -> impl Future<Output = Result<Vec<Self::Job>, StoreError>> + Send;
 
     /// How long to wait before leasing again, after a lease call that
-    /// returned `got` jobs, fewer than asked (a full batch is followed by
+    /// returned `got` jobs, fewer than asked (a full answer is followed by
     /// another call at once).
     fn next_poll(&mut self, got: usize) -> impl Future<Output = Duration> + Send;
 
@@ -39,8 +39,8 @@ pub(super) trait Source: Send {
 
 /// Feed `start` until `shutdown` turns true, then wait until every permit
 /// is back (the caller bounds that wait). At most `concurrency` jobs run at
-/// once; lease calls ask for `batch` jobs and wait for that many permits,
-/// so a lease call (a write) is worth its cost.
+/// once; a lease call asks for as many jobs as there are free permits, up
+/// to `batch`.
 pub(super) async fn feed<S: Source>(
     source: &mut S,
     concurrency: usize,
@@ -59,16 +59,19 @@ pub(super) async fn feed<S: Source>(
             break;
         };
         if Instant::now() >= poll_at {
+            // As many jobs as there are free permits, up to a batch; never
+            // waiting for more, so jobs that hold permits for long (a slow
+            // plugin's) cannot stall the loop and the handed jobs behind it.
             let mut permits_for_batch = permit;
-            if limit > 1 {
-                match permits.clone().acquire_many_owned(limit as u32 - 1).await {
-                    Ok(more) => permits_for_batch.merge(more),
-                    Err(_) => break,
-                }
+            let extra = permits.available_permits().min(limit - 1);
+            // (If they were taken meanwhile, lease just one.)
+            if let Ok(more) = permits.clone().try_acquire_many_owned(extra as u32) {
+                permits_for_batch.merge(more);
             }
-            match source.lease(limit).await {
+            let want = permits_for_batch.num_permits();
+            match source.lease(want).await {
                 Ok(jobs) => {
-                    if jobs.len() < limit {
+                    if jobs.len() < want {
                         poll_at = Instant::now() + source.next_poll(jobs.len()).await;
                     }
                     for job in jobs {
