@@ -32,14 +32,15 @@ const MIN_POLL: Duration = Duration::from_millis(5);
 /// Send deliveries handed over by the invocation loop as they come, and
 /// lease the due ones from the store (retries, manual replays, work left by
 /// a crash or created while the hand-off was full): at start, when woken,
-/// and when the next one falls due. Returns the hand-off channel with the
-/// deliveries it did not start.
+/// and when the next one falls due. Returns the hand-off channel and the
+/// delivery it had taken from it without starting it: the deliveries it
+/// did not start.
 pub(super) async fn run(
     app: Arc<App>,
     concurrency: usize,
     mut handed: mpsc::Receiver<DeliveryJob>,
-    mut shutdown: watch::Receiver<bool>,
-) -> mpsc::Receiver<DeliveryJob> {
+    shutdown: watch::Receiver<bool>,
+) -> (mpsc::Receiver<DeliveryJob>, Option<DeliveryJob>) {
     let start = |job: DeliveryJob, permit: OwnedSemaphorePermit| {
         let app = app.clone();
         tokio::spawn(async move {
@@ -47,17 +48,17 @@ pub(super) async fn run(
             drop(permit);
         });
     };
-    feed::feed(
+    let in_hand = feed::feed(
         &mut Deliveries { app: app.clone() },
         concurrency,
         LEASE_BATCH,
         &mut handed,
         &app.deliveries_ready,
-        &mut shutdown,
+        &shutdown,
         start,
     )
     .await;
-    handed
+    (handed, in_hand)
 }
 
 /// The delivery queue in the store.

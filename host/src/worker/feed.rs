@@ -2,6 +2,11 @@
 //! come, and lease the rest from the store in batches (at start, when
 //! woken, and when the source says to look again), each job started with
 //! one of a fixed number of permits.
+//!
+//! The two halves run side by side in one task: the store calls of the
+//! polling half (lease calls, the invocation loop's tending of paused
+//! plugins), each a write that waits for a group commit, never delay a
+//! handed job, which is the path every fresh event takes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +24,10 @@ pub(super) trait Source: Send {
     /// What a failed lease call is logged as.
     const LEASE_FAILED: &'static str;
 
+    /// How often [`Source::tend`] must run even when nothing wakes the
+    /// loop; `None` when tending does nothing.
+    const TEND_EVERY: Option<Duration> = None;
+
     /// Lease up to `limit` due jobs from the store.
     fn lease(
         &mut self,
@@ -30,8 +39,9 @@ pub(super) trait Source: Send {
     /// another call at once).
     fn next_poll(&mut self, got: usize) -> impl Future<Output = Duration> + Send;
 
-    /// Runs before each job is taken (the invocation loop tends paused
-    /// plugins here).
+    /// Housekeeping of the polling half, before each lease call and at
+    /// least every [`Source::TEND_EVERY`] (the invocation loop tends
+    /// paused plugins here).
     fn tend(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
@@ -40,29 +50,87 @@ pub(super) trait Source: Send {
 /// Feed `start` until `shutdown` turns true, then wait until every permit
 /// is back (the caller bounds that wait). At most `concurrency` jobs run at
 /// once; a lease call asks for as many jobs as there are free permits, up
-/// to `batch`.
+/// to `batch`. Returns a handed job that was taken from the channel but
+/// not started when shutdown began (the caller gives it back with the
+/// channel's rest).
 pub(super) async fn feed<S: Source>(
     source: &mut S,
     concurrency: usize,
     batch: usize,
     handed: &mut mpsc::Receiver<S::Job>,
     ready: &Notify,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &watch::Receiver<bool>,
     start: impl Fn(S::Job, OwnedSemaphorePermit),
-) {
-    let permits = Arc::new(Semaphore::new(concurrency));
+) -> Option<S::Job> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let limit = batch.clamp(1, concurrency.max(1));
-    let mut poll_at = Instant::now();
-    while !*shutdown.borrow() {
-        source.tend().await;
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+    let (in_hand, ()) = tokio::join!(
+        feed_handed(handed, &permits, shutdown.clone(), &start),
+        feed_polled(source, limit, &permits, ready, shutdown.clone(), &start),
+    );
+    let _ = permits.acquire_many(concurrency.max(1) as u32).await;
+    in_hand
+}
+
+/// Start handed jobs as they come, each once a permit is free.
+async fn feed_handed<J>(
+    handed: &mut mpsc::Receiver<J>,
+    permits: &Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+    start: &impl Fn(J, OwnedSemaphorePermit),
+) -> Option<J> {
+    while !*shutdown.borrow_and_update() {
+        let job = tokio::select! {
+            job = handed.recv() => match job {
+                Some(job) => job,
+                None => return None,
+            },
+            changed = shutdown.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return None, // the sender is gone: stop
+            },
         };
+        // The permit is taken after the job: holding one while idle would
+        // keep it from the polling half.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            _ = shutdown.changed() => return Some(job),
+        };
+        let Ok(permit) = permit else {
+            return Some(job);
+        };
+        start(job, permit);
+    }
+    None
+}
+
+/// Lease due jobs from the store and start them: at start, when `ready`
+/// is notified, and when the source says to look again.
+async fn feed_polled<S: Source>(
+    source: &mut S,
+    limit: usize,
+    permits: &Arc<Semaphore>,
+    ready: &Notify,
+    mut shutdown: watch::Receiver<bool>,
+    start: &impl Fn(S::Job, OwnedSemaphorePermit),
+) {
+    let mut poll_at = Instant::now();
+    while !*shutdown.borrow_and_update() {
+        source.tend().await;
         if Instant::now() >= poll_at {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit,
+                changed = shutdown.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => return,
+                },
+            };
+            let Ok(mut permits_for_batch) = permit else {
+                return;
+            };
             // As many jobs as there are free permits, up to a batch; never
             // waiting for more, so jobs that hold permits for long (a slow
-            // plugin's) cannot stall the loop and the handed jobs behind it.
-            let mut permits_for_batch = permit;
+            // plugin's) cannot stall the loop.
             let extra = permits.available_permits().min(limit - 1);
             // (If they were taken meanwhile, lease just one.)
             if let Ok(more) = permits.clone().try_acquire_many_owned(extra as u32) {
@@ -90,15 +158,16 @@ pub(super) async fn feed<S: Source>(
             }
             continue;
         }
+        let wake_at = match S::TEND_EVERY {
+            Some(every) => poll_at.min(Instant::now() + every),
+            None => poll_at,
+        };
         tokio::select! {
-            job = handed.recv() => match job {
-                Some(job) => start(job, permit),
-                None => break,
-            },
             _ = ready.notified() => poll_at = Instant::now(),
-            _ = tokio::time::sleep_until(poll_at.into()) => {}
-            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            changed = shutdown.changed() => if changed.is_err() {
+                return;
+            },
         }
     }
-    let _ = permits.acquire_many(concurrency as u32).await;
 }

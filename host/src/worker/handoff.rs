@@ -111,12 +111,18 @@ pub(super) fn hand_deliveries(
     }
 }
 
-/// Give every invocation job still waiting back to the store, due now, so
-/// the next process runs it without waiting for its lease to end.
-pub(super) async fn give_back_invocations(app: &App, mut rx: mpsc::Receiver<InvocationJob>) {
+/// Give every invocation job still waiting (in the channel, and the one
+/// the loop held) back to the store, due now, so the next process runs it
+/// without waiting for its lease to end.
+pub(super) async fn give_back_invocations(
+    app: &App,
+    mut rx: mpsc::Receiver<InvocationJob>,
+    in_hand: Option<InvocationJob>,
+) {
     rx.close();
     let now = now_ms();
-    while let Ok(job) = rx.try_recv() {
+    let waiting = std::iter::from_fn(|| rx.try_recv().ok());
+    for job in in_hand.into_iter().chain(waiting) {
         if let Err(e) = app.store.release_invocation(job.id, &job.lease, now).await {
             tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "giving back a handed invocation failed; it returns when its lease ends");
         }
@@ -124,10 +130,15 @@ pub(super) async fn give_back_invocations(app: &App, mut rx: mpsc::Receiver<Invo
 }
 
 /// Give every delivery still waiting back to the store, due now.
-pub(super) async fn give_back_deliveries(app: &App, mut rx: mpsc::Receiver<DeliveryJob>) {
+pub(super) async fn give_back_deliveries(
+    app: &App,
+    mut rx: mpsc::Receiver<DeliveryJob>,
+    in_hand: Option<DeliveryJob>,
+) {
     rx.close();
     let now = now_ms();
-    while let Ok(job) = rx.try_recv() {
+    let waiting = std::iter::from_fn(|| rx.try_recv().ok());
+    for job in in_hand.into_iter().chain(waiting) {
         if let Err(e) = app.store.release_delivery(&job.id, &job.lease, now).await {
             tracing::warn!(delivery = %job.id, error = %e, "giving back a handed delivery failed; it returns when its lease ends");
         }

@@ -33,14 +33,15 @@ const FAILING_RETRY_MS: u64 = 1_000;
 /// Run jobs handed over by ingest as they come, and lease the rest (jobs
 /// created while the hand-off was full, retries, work left by a crash)
 /// from the store: at start, when woken, and every [`IDLE_POLL`] while
-/// idle. Returns the hand-off channel with the jobs it did not start.
+/// idle. Returns the hand-off channel and the job it had taken from it
+/// without starting it: the jobs it did not start.
 pub(super) async fn run(
     app: Arc<App>,
     concurrency: usize,
     executors: usize,
     mut handed: mpsc::Receiver<InvocationJob>,
-    mut shutdown: watch::Receiver<bool>,
-) -> mpsc::Receiver<InvocationJob> {
+    shutdown: watch::Receiver<bool>,
+) -> (mpsc::Receiver<InvocationJob>, Option<InvocationJob>) {
     let executors = Arc::new(Executors::new(executors));
     let mut source = Invocations {
         app: app.clone(),
@@ -53,17 +54,17 @@ pub(super) async fn run(
             drop(permit);
         });
     };
-    feed::feed(
+    let in_hand = feed::feed(
         &mut source,
         concurrency,
         LEASE_BATCH,
         &mut handed,
         &app.invocations_ready,
-        &mut shutdown,
+        &shutdown,
         start,
     )
     .await;
-    handed
+    (handed, in_hand)
 }
 
 /// The invocation queue in the store.
@@ -75,6 +76,10 @@ struct Invocations {
 impl feed::Source for Invocations {
     type Job = InvocationJob;
     const LEASE_FAILED: &'static str = "leasing invocations failed";
+    /// Often enough that a paused plugin's probe starts soon after its
+    /// pause ends; tending writes nothing unless there is something to do
+    /// (and sweeps parked jobs once a second).
+    const TEND_EVERY: Option<Duration> = Some(Duration::from_millis(100));
 
     async fn lease(&mut self, limit: usize) -> Result<Vec<InvocationJob>, StoreError> {
         let lease_ms = super::invocation_lease_ms(&self.app);

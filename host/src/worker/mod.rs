@@ -87,11 +87,11 @@ pub async fn run(
     ));
     let (invocations, deliveries) = tokio::join!(invoking, delivering);
     match invocations {
-        Ok(rx) => handoff::give_back_invocations(&app, rx).await,
+        Ok((rx, in_hand)) => handoff::give_back_invocations(&app, rx, in_hand).await,
         Err(e) => tracing::error!(error = %e, "the invocation loop panicked"),
     }
     match deliveries {
-        Ok(rx) => handoff::give_back_deliveries(&app, rx).await,
+        Ok((rx, in_hand)) => handoff::give_back_deliveries(&app, rx, in_hand).await,
         Err(e) => tracing::error!(error = %e, "the delivery loop panicked"),
     }
 }
