@@ -66,12 +66,24 @@ pub struct Depth {
     pub deliveries_pending: u64,
 }
 
+/// An open connection, counted in `wasmhook_connections_open` until
+/// dropped.
+pub struct OpenConnection<'a>(&'a AtomicU64);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// All counters of the process.
 #[derive(Default)]
 pub struct Metrics {
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
     events_pruned: AtomicU64,
+    connections_open: AtomicU64,
+    connections_at_cap: AtomicU64,
     invocations: Mutex<BTreeMap<(String, String), u64>>,
     invocation_seconds: Mutex<BTreeMap<String, Histogram>>,
     deliveries: Mutex<BTreeMap<(String, String), u64>>,
@@ -102,6 +114,19 @@ impl Metrics {
     /// Count events deleted by retention.
     pub fn events_pruned(&self, n: u64) {
         self.events_pruned.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A connection was accepted; it counts as open until the returned
+    /// guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection<'_> {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(&self.connections_open)
+    }
+
+    /// Count one time the listener stopped accepting because
+    /// `server.max_connections` connections were open.
+    pub fn connections_at_cap(&self) {
+        self.connections_at_cap.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count one plugin invocation (`outcome`: fire, skip, or an error kind).
@@ -173,6 +198,26 @@ impl Metrics {
             out,
             "wasmhook_events_pruned_total {}",
             self.events_pruned.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_connections_open HTTP connections open on the listener."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_connections_open gauge");
+        let _ = writeln!(
+            out,
+            "wasmhook_connections_open {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_connections_at_cap_total Times the listener paused accepting because server.max_connections were open."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_connections_at_cap_total counter");
+        let _ = writeln!(
+            out,
+            "wasmhook_connections_at_cap_total {}",
+            self.connections_at_cap.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -288,5 +333,30 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("wasmhook_queue_depth{queue=\"deliveries\"} 5\n"));
+        assert!(text.contains("wasmhook_connections_open 0\n"), "{text}");
+    }
+
+    #[test]
+    fn open_connections_are_counted_until_their_guard_drops() {
+        let m = Metrics::default();
+        let first = m.connection_opened();
+        let second = m.connection_opened();
+        m.connections_at_cap();
+        assert!(
+            m.render(Depth::default())
+                .contains("wasmhook_connections_open 2\n")
+        );
+        drop(first);
+        let text = m.render(Depth::default());
+        assert!(text.contains("wasmhook_connections_open 1\n"), "{text}");
+        assert!(
+            text.contains("wasmhook_connections_at_cap_total 1\n"),
+            "{text}"
+        );
+        drop(second);
+        assert!(
+            m.render(Depth::default())
+                .contains("wasmhook_connections_open 0\n")
+        );
     }
 }

@@ -101,6 +101,10 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         .await
         .with_context(|| format!("binding {listen}"))?;
     let grace = Duration::from_secs(config.server.shutdown_grace_s);
+    let edge = server::EdgeOptions {
+        grace,
+        max_connections: config.server.max_connections,
+    };
     eprintln!(
         "wasmhook listening on {} ({} plugins: {})",
         listener.local_addr()?,
@@ -133,7 +137,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         stop_rx,
     ));
 
-    server::run(listener, app.clone(), shutdown_signal(), grace).await;
+    server::run(listener, app.clone(), shutdown_signal(), edge).await;
     tracing::info!("shutting down: finishing in-flight work");
     eprintln!("wasmhook shutting down");
     app.shutting_down.store(true, Ordering::Relaxed);
@@ -262,12 +266,12 @@ fn reload(
     resolver: &Arc<dyn Resolver>,
 ) -> anyhow::Result<Config> {
     let config = Config::load(path)?;
-    if config.server.listen != current.server.listen
+    if config.server != current.server
         || config.store.path != current.store.path
         || config.store.retention_s != current.store.retention_s
     {
         tracing::warn!(
-            "server.listen, store.path and store.retention_s changes take effect only after a restart"
+            "[server] settings, store.path and store.retention_s changes take effect only after a restart"
         );
     }
     let builder = Builder {

@@ -185,3 +185,47 @@ async fn silent_connections_and_a_trickled_http2_preface_get_closed() {
     }
     eprintln!("{SLOW_CONNECTIONS}+1 silent connections closed; {rounds} normal rounds served");
 }
+
+/// `server.max_connections` caps the connections held open: at the cap the
+/// listener stops accepting, so a new client waits (its request is not
+/// answered), and it is served as soon as a held connection closes.
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_connection_cap_new_clients_wait_until_a_connection_closes() {
+    const CAP: usize = 3;
+    let config = config_head().replace(
+        "shutdown_grace_s = 5",
+        &format!("shutdown_grace_s = 5\nmax_connections = {CAP}"),
+    );
+    let host = Host::start(&config, &[]);
+    // Silent connections take every slot (the server would close them
+    // after its 10 s header timeout; this test closes them itself first).
+    let mut silent = Vec::new();
+    for _ in 0..CAP {
+        silent.push(TcpStream::connect(host.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = tokio::spawn({
+        let url = host.url("/healthz");
+        async move { request("GET", &url, &[], b"").await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a client was served while {CAP} connections were open"
+    );
+    drop(silent);
+    let (status, _, _) = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting client was served once the connections closed")
+        .expect("client task");
+    assert_eq!(status, 200);
+    let (status, metrics) = host.admin("GET", "/metrics", "").await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().expect("metrics text").to_owned();
+    let at_cap = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmhook_connections_at_cap_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no connections_at_cap counter in {metrics}"));
+    assert!(at_cap >= 1, "{metrics}");
+}

@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT, how long in-flight work may take to finish before
     /// the process exits and leaves the rest queued.
     pub shutdown_grace_s: u64,
+    /// Most HTTP connections open at once; at the cap the listener stops
+    /// accepting until one closes (keep it below the process's open-file
+    /// limit, which the store and outbound connections share).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_batch_events: 1000,
             shutdown_grace_s: 10,
+            max_connections: 1024,
         }
     }
 }

@@ -72,6 +72,11 @@ fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
         server.max_batch_events as u64,
         1,
         &path.key("max_batch_events"),
+    )?;
+    at_least(
+        server.max_connections as u64,
+        1,
+        &path.key("max_connections"),
     )
 }
 

@@ -10,6 +10,11 @@
 //! request headers must each arrive within [`HEADER_READ_TIMEOUT`], a body
 //! within [`BODY_READ_TIMEOUT`], and HTTP/2 peers must answer keep-alive
 //! pings, so no connection is held open by a client that stops sending.
+//! At most `max_connections` connections are open at once: at the cap the
+//! listener stops accepting until one closes, and new clients wait in the
+//! kernel's listen backlog (a file-descriptor or memory exhaustion attack
+//! then costs those clients their wait, not the host its ability to serve
+//! the ones it holds).
 
 mod auth;
 mod first_bytes;
@@ -26,6 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 pub use auth::Tokens;
 
@@ -43,13 +49,22 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// connection when a ping is not answered within the same time.
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
+/// How the edge runs, from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeOptions {
+    /// At shutdown, how long open requests may take to finish.
+    pub grace: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
 /// Serve HTTP on `listener` until `shutdown` resolves, then stop accepting
-/// and wait up to `grace` for open requests to finish.
+/// and wait up to `options.grace` for open requests to finish.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    options: EdgeOptions,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -63,8 +78,26 @@ pub async fn run(
         .keep_alive_interval(H2_KEEP_ALIVE)
         .keep_alive_timeout(H2_KEEP_ALIVE);
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(options.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let slot = match open.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                app.metrics.connections_at_cap();
+                tracing::warn!(
+                    max_connections = options.max_connections,
+                    "connection cap reached; not accepting until a connection closes"
+                );
+                tokio::select! {
+                    slot = open.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break, // never closed
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -77,6 +110,7 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let app_for_count = app.clone();
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
@@ -85,6 +119,8 @@ pub async fn run(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
+            let _open = app_for_count.metrics.connection_opened();
             let first = match first_bytes::read_first_bytes(&mut stream, HEADER_READ_TIMEOUT).await
             {
                 Ok(first) => first,
@@ -103,6 +139,6 @@ pub async fn run(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing open connections"),
+        () = tokio::time::sleep(options.grace) => tracing::warn!("grace period over; closing open connections"),
     }
 }

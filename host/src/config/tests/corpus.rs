@@ -211,6 +211,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "2:20: server.max_batch_events: 0 is too small; expected at least 1"
     ),
     case!(
+        "zero_connections",
+        "2:19: server.max_connections: 0 is too small; expected at least 1"
+    ),
+    case!(
         "zero_retry_delay",
         "10:24: plugins[0].delivery.retry_schedule_s[1]: retry delays must be at least 1 second"
     ),

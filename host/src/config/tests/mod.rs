@@ -58,9 +58,10 @@ fn a_full_config_parses_to_the_values_written() {
         (
             server.max_body_bytes,
             server.max_batch_events,
-            server.shutdown_grace_s
+            server.shutdown_grace_s,
+            server.max_connections
         ),
-        (2048, 10, 3)
+        (2048, 10, 3, 64)
     );
 
     let ingest: Vec<&str> = config
@@ -160,6 +161,7 @@ fn omitted_keys_take_their_defaults() {
     assert_eq!(config.server.max_body_bytes, 1024 * 1024);
     assert_eq!(config.server.max_batch_events, 1000);
     assert_eq!(config.server.shutdown_grace_s, 10);
+    assert_eq!(config.server.max_connections, 1024);
     assert_eq!(config.store.backend, StoreBackend::Sqlite);
     assert_eq!(config.store.path, dir.path().join("wasmhook.db"));
     assert_eq!(config.runtime, RuntimeSection::default());
