@@ -431,3 +431,39 @@ async fn a_paused_plugin_is_probed_after_its_pause_and_resumes_with_every_event(
     );
     rx.wait_for(EVENTS as usize, 30).await;
 }
+
+/// `[breakers.plugins]` tunes the plugin breaker: with a threshold of 3
+/// and 1 s pauses, a plugin whose first 6 calls trap is paused after its
+/// 3rd, and each of the next 3 failures is a failed probe that pauses it
+/// again (with the default threshold of 10 it would never pause).
+#[tokio::test(flavor = "multi_thread")]
+async fn breakers_plugins_sets_the_pause_threshold_and_length() {
+    const EVENTS: u64 = 20;
+    let rx = TestReceiver::start().await;
+    let config = breaker_config(&rx, "trap-first").replace("count = \"10\"", "count = \"6\"")
+        + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 1\nmax_pause_s = 1\n";
+    let host = Host::start(&config, &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("t-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    let view = support::eventually_async(60, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["invocations"]["pending"] == 0).then_some(flaky)
+    })
+    .await
+    .expect("every parked invocation ran after the probes");
+    assert_eq!(view["invocations"]["error"], 6, "{view}");
+    assert_eq!(view["invocations"]["skip"], EVENTS - 6, "{view}");
+    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 4\n"),
+        "{metrics}"
+    );
+}

@@ -14,16 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::breaker::{Admission, Breaker, BreakerConfig, Health};
-
-/// Consecutive sandbox-stopped runs (within [`FAILURE_WINDOW`]) that pause
-/// a plugin.
-pub const FAILURE_THRESHOLD: u32 = 10;
-/// The window those failures must fall in.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// First pause of a failing plugin; doubles on every failed probe.
-pub const FIRST_PAUSE: Duration = Duration::from_secs(5);
-/// Longest pause of a failing plugin.
-pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+use crate::config::BreakerTuning;
 /// Least time between two unparks of a probe job for one plugin.
 const PROBE_UNPARK_EVERY_MS: u64 = 1_000;
 
@@ -38,15 +29,16 @@ pub struct RunHealth {
 }
 
 impl RunHealth {
-    /// Fresh state for the plugin `name` whose deadline is `timeout_ms`.
-    pub fn new(name: &str, timeout_ms: u64) -> Self {
+    /// Fresh state for the plugin `name` whose deadline is `timeout_ms`,
+    /// paused as `tuning` (`[breakers.plugins]`) says.
+    pub fn new(name: &str, timeout_ms: u64, tuning: BreakerTuning) -> Self {
         Self {
             key: name.to_owned(),
             breaker: Breaker::new(BreakerConfig {
-                failure_threshold: FAILURE_THRESHOLD,
-                window: FAILURE_WINDOW,
-                base_cooldown: FIRST_PAUSE,
-                max_cooldown: MAX_PAUSE,
+                failure_threshold: tuning.failure_threshold,
+                window: tuning.window,
+                base_cooldown: tuning.pause,
+                max_cooldown: tuning.max_pause,
                 // A probe reports back within its deadline unless its
                 // worker died.
                 probe_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
@@ -126,6 +118,13 @@ impl RunHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BreakersConfig;
+
+    const FIRST_PAUSE: Duration = Duration::from_secs(5);
+
+    fn health() -> RunHealth {
+        RunHealth::new("p", 100, BreakersConfig::default().plugins())
+    }
 
     fn fail(h: &RunHealth, n: u32, t: Instant) -> Option<Duration> {
         let mut tripped = None;
@@ -137,7 +136,7 @@ mod tests {
 
     #[test]
     fn ten_stopped_runs_pause_and_a_success_proves() {
-        let h = RunHealth::new("p", 100);
+        let h = health();
         let t = Instant::now();
         assert!(!h.proven());
         assert_eq!(fail(&h, 9, t), None);
@@ -158,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_probe_job_is_wanted_once_the_pause_is_over_and_jobs_are_parked() {
-        let h = RunHealth::new("p", 100);
+        let h = health();
         let t = Instant::now();
         fail(&h, 10, t);
         assert!(

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::breaker::{Breaker, BreakerConfig};
-use crate::config::{Config, DeliveryConfig, PluginConfig, event_pattern_matches};
+use crate::config::{
+    BreakerTuning, BreakersConfig, Config, DeliveryConfig, PluginConfig, event_pattern_matches,
+};
 use crate::delivery::{
     ClientOptions, Deliverer, DestinationLimiter, Resolver, SigningKey, SystemResolver,
 };
@@ -68,6 +70,18 @@ pub struct RegistryError {
     pub message: String,
 }
 
+/// The unhealthy-host breaker of one plugin's deliveries, tuned by
+/// `[breakers.destinations]`.
+fn destination_breaker(tuning: BreakerTuning) -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: tuning.failure_threshold,
+        window: tuning.window,
+        base_cooldown: tuning.pause,
+        max_cooldown: tuning.max_pause,
+        ..BreakerConfig::default()
+    }
+}
+
 /// Shared inputs for building plugins.
 pub struct Builder<'a> {
     /// The Wasm runtime.
@@ -88,16 +102,22 @@ impl Builder<'_> {
     pub fn build(&self, config: &Config) -> Result<PluginSet, RegistryError> {
         let mut plugins = BTreeMap::new();
         for pc in &config.plugins {
-            let loaded = self.build_one(pc).map_err(|message| RegistryError {
-                plugin: pc.name.clone(),
-                message,
-            })?;
+            let loaded = self
+                .build_one(pc, &config.breakers)
+                .map_err(|message| RegistryError {
+                    plugin: pc.name.clone(),
+                    message,
+                })?;
             plugins.insert(pc.name.clone(), Arc::new(loaded));
         }
         Ok(PluginSet { plugins })
     }
 
-    fn build_one(&self, pc: &PluginConfig) -> Result<LoadedPlugin, String> {
+    fn build_one(
+        &self,
+        pc: &PluginConfig,
+        breakers: &BreakersConfig,
+    ) -> Result<LoadedPlugin, String> {
         let spec = PluginSpec {
             name: pc.name.clone(),
             config: pc.config.clone(),
@@ -148,8 +168,8 @@ impl Builder<'_> {
             delivery: pc.delivery.clone(),
             signing,
             limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
-            health: Breaker::new(BreakerConfig::default()),
-            runs: RunHealth::new(&pc.name, pc.timeout_ms),
+            health: Breaker::new(destination_breaker(breakers.destinations())),
+            runs: RunHealth::new(&pc.name, pc.timeout_ms, breakers.plugins()),
         })
     }
 }

@@ -16,12 +16,14 @@
 //! - `types.rs`: [`Config`] and the `[server]`, `[auth]`, `[store]`,
 //!   `[runtime]` sections; `plugin.rs`: [`PluginConfig`] and its
 //!   `[plugins.secrets]` and `[plugins.delivery]` tables; `dns.rs`:
-//!   [`DnsConfig`] (`[dns] static` name pinning) and its checks.
+//!   [`DnsConfig`] (`[dns] static` name pinning) and its checks;
+//!   `breakers.rs`: [`BreakersConfig`] (`[breakers]` tuning) and its checks.
 //! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
 //! - `validate.rs`, `egress.rs`: checks after deserialisation.
 //! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
 //! - `glob.rs`: event-name patterns.
 
+mod breakers;
 mod de;
 mod dns;
 mod egress;
@@ -42,6 +44,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::de::DeTable;
 
+pub use breakers::{BreakerTable, BreakerTuning, BreakersConfig};
 pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;

@@ -1,13 +1,14 @@
 //! The top-level configuration structs (`[server]`, `[auth]`, `[store]`,
-//! `[runtime]`; `[dns]` is in `dns.rs`) with their defaults. Plain data:
-//! loading and validation live in `mod.rs` and `validate.rs`; plugin
-//! entries in `plugin.rs`.
+//! `[runtime]`; `[dns]` is in `dns.rs`, `[breakers]` in `breakers.rs`) with
+//! their defaults. Plain data: loading and validation live in `mod.rs` and
+//! `validate.rs`; plugin entries in `plugin.rs`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::breakers::BreakersConfig;
 use super::de;
 use super::dns::DnsConfig;
 use super::plugin::PluginConfig;
@@ -31,6 +32,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Name resolution overrides for deliveries (optional section `[dns]`).
     pub dns: DnsConfig,
+    /// Circuit breaker tuning (optional section `[breakers]`).
+    pub breakers: BreakersConfig,
 }
 
 /// `[server]`: the HTTP edge.

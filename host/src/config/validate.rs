@@ -32,6 +32,7 @@ pub(crate) fn finish(
     check_server(config, &root.key("server"))?;
     check_auth(&config.auth, &root.key("auth"))?;
     super::dns::check(&mut config.dns, &root.key("dns"))?;
+    super::breakers::check(&config.breakers, &root.key("breakers"))?;
     let plugins = root.key("plugins");
     let mut names = BTreeSet::new();
     for (i, plugin) in config.plugins.iter_mut().enumerate() {

@@ -60,6 +60,18 @@ const CASES: &[(&str, &str, &str)] = &[
         "3:17: auth.admin_tokens[0]: unterminated ${ in \"${ADMIN_TOKEN\" (write $${ for a literal ${)"
     ),
     case!(
+        "breaker_max_below_pause",
+        "7:15: breakers.destinations.max_pause_s: max_pause_s (60 s) is below pause_s (120 s)"
+    ),
+    case!(
+        "breaker_unknown_key",
+        "6:1: breakers.destinations.cooldown_s: unknown field `cooldown_s`, expected one of `failure_threshold`, `window_s`, `pause_s`, `max_pause_s`"
+    ),
+    case!(
+        "breaker_zero_threshold",
+        "6:21: breakers.plugins.failure_threshold: 0 is too small; expected at least 1"
+    ),
+    case!(
         "component_not_found",
         "7:13: plugins[0].component: component file {base}/target/plugins/crm.wasm not found"
     ),
@@ -196,7 +208,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_section",
-        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`"
+        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`, `breakers`"
     ),
     case!(
         "unset_variable",

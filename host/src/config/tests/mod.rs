@@ -90,6 +90,24 @@ fn a_full_config_parses_to_the_values_written() {
         ],
         "names are stored as URL hosts: lower-case, no trailing dot"
     );
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(
+        config.breakers.destinations(),
+        BreakerTuning {
+            failure_threshold: 3,
+            window: secs(10),
+            pause: secs(15),
+            max_pause: secs(60),
+        }
+    );
+    assert_eq!(
+        config.breakers.plugins(),
+        BreakerTuning {
+            pause: secs(2),
+            ..breakers::PLUGIN_DEFAULTS
+        },
+        "keys left out keep the table's defaults"
+    );
 
     let [crm, audit] = &config.plugins[..] else {
         panic!("expected two plugins, got {:?}", config.plugins);
@@ -166,6 +184,10 @@ fn omitted_keys_take_their_defaults() {
     assert_eq!(config.store.path, dir.path().join("wasmhook.db"));
     assert_eq!(config.runtime, RuntimeSection::default());
     assert_eq!(config.dns, DnsConfig::default(), "no names pinned");
+    assert_eq!(
+        (config.breakers.destinations(), config.breakers.plugins()),
+        (breakers::DESTINATION_DEFAULTS, breakers::PLUGIN_DEFAULTS)
+    );
 
     let plugin = &config.plugins[0];
     let expected = PluginConfig {
