@@ -17,7 +17,8 @@
 //!   even seen;
 //! - failing plugins together hold at most a quarter of the slots (at
 //!   least one): one that spins to its deadline or builds huge outputs can
-//!   take at most that share of the CPU from the others.
+//!   take at most that share of the CPU from the others;
+//! - new and failing plugins together leave at least one slot free.
 //!
 //! With 2 slots or more, at least one is always left to healthy plugins.
 
@@ -112,6 +113,15 @@ impl Slots {
         (self.total - 1).max(1)
     }
 
+    /// Most slots new and failing plugins may hold together: all but one
+    /// (when there are more than one). Each class's own cap leaves a slot,
+    /// but together they could fill every slot: 3 new plugins' first runs
+    /// and a failing plugin's run, each up to its deadline, made a healthy
+    /// plugin's jobs wait for up to that deadline at start-up.
+    fn untrusted_cap(&self) -> usize {
+        (self.total - 1).max(1)
+    }
+
     /// How many of `plugin`'s jobs are waiting for a slot.
     pub(super) fn waiting_for(&self, plugin: &str) -> usize {
         self.lock().waiting.get(plugin).map_or(0, VecDeque::len)
@@ -144,10 +154,13 @@ impl Slots {
     }
 
     fn may_run(&self, st: &State, plugin: &str, class: Class) -> bool {
+        let untrusted_room = st.new_held + st.failing_held < self.untrusted_cap();
         match class {
             Class::Healthy => true,
-            Class::New => !st.running.contains_key(plugin) && st.new_held < self.new_cap(),
-            Class::Failing => st.failing_held < self.failing_cap(),
+            Class::New => {
+                untrusted_room && !st.running.contains_key(plugin) && st.new_held < self.new_cap()
+            }
+            Class::Failing => untrusted_room && st.failing_held < self.failing_cap(),
         }
     }
 

@@ -143,6 +143,30 @@ async fn new_plugins_leave_a_slot_free() {
 }
 
 #[tokio::test]
+async fn new_and_failing_plugins_together_leave_a_slot_free() {
+    let s = Slots::new(4);
+    let new: Vec<_> = [
+        s.acquire("new-1", Class::New).await,
+        s.acquire("new-2", Class::New).await,
+        s.acquire("new-3", Class::New).await,
+    ]
+    .into();
+    // Within the failing plugins' own cap (1 of 4), but it would take the
+    // last slot.
+    assert!(now_or_never(s.acquire("bad", Class::Failing)).is_none());
+    let failing = queue(&s, "bad", Class::Failing).await;
+    assert_eq!(free(&s), 1);
+    let healthy = now_or_never(s.acquire("good", Class::Healthy)).expect("the slot left free");
+    drop(healthy);
+    assert!(!failing.is_finished() && free(&s) == 1);
+    drop(new);
+    let failing = failing.await.unwrap();
+    assert_eq!(s.lock().failing_held, 1);
+    drop(failing);
+    assert_eq!(free(&s), 4);
+}
+
+#[tokio::test]
 async fn a_waiter_that_gave_up_does_not_leak_its_slot() {
     let s = Slots::new(1);
     let held = s.acquire("a", Class::Healthy).await;
