@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
 use crate::model::Decision;
+use crate::registry::LoadedPlugin;
 use crate::runtime::{ErrorKind, Invocation, PluginError};
 use crate::store::{Completion, InvocationJob, InvocationOutcome, JobLease, StoreError, Verdict};
 
@@ -151,13 +152,7 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     if pause::park_if_paused(app, &loaded, &job).await {
         return;
     }
-    let class = if loaded.runs.health(Instant::now()) != Health::Healthy {
-        Class::Failing
-    } else if loaded.runs.proven() {
-        Class::Healthy
-    } else {
-        Class::New
-    };
+    let class = class_of(&loaded);
     if class == Class::Failing && executors.slots.waiting_for(&loaded.name) >= FAILING_BACKLOG {
         // Its jobs would only wait here, holding job permits that the
         // healthy plugins' jobs need: back to the queue for a while.
@@ -211,12 +206,28 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         .invocation(&job.plugin, label, invocation.elapsed);
     let stopped = matches!(&verdict, Verdict::Error { kind, .. } if *kind != ErrorKind::Plugin);
     pause::record_run(app, &loaded, stopped).await;
+    let class_now = class_of(&loaded);
+    if class_now != class {
+        // Its jobs still waiting for a slot queued as `class`.
+        executors.slots.reclassify(&loaded.name, class_now);
+    }
     let outcome = InvocationOutcome {
         verdict,
         duration_us: u64::try_from(invocation.elapsed.as_micros()).unwrap_or(u64::MAX),
         fuel: invocation.fuel_consumed,
     };
     settle(app, &job, outcome, requests).await;
+}
+
+/// How `loaded`'s runs are scheduled, from how they have been going.
+fn class_of(loaded: &LoadedPlugin) -> Class {
+    if loaded.runs.health(Instant::now()) != Health::Healthy {
+        Class::Failing
+    } else if loaded.runs.proven() {
+        Class::Healthy
+    } else {
+        Class::New
+    }
 }
 
 /// Whether `job` waited for a slot past the end of its lease: the store

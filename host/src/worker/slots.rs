@@ -153,6 +153,30 @@ impl Slots {
         rx.await.expect("slot waiters are granted, never dropped")
     }
 
+    /// Schedule `plugin`'s waiting jobs as `class` from now on: its runs
+    /// have shown what it is since they queued. Without this, the jobs a
+    /// new plugin queued before its first run ended would still run one at
+    /// a time, each waiting its turn behind every other new and failing
+    /// plugin's run, long after the plugin proved healthy.
+    pub(super) fn reclassify(self: &Arc<Self>, plugin: &str, class: Class) {
+        let mut st = self.lock();
+        let Some(queue) = st.waiting.get_mut(plugin) else {
+            return;
+        };
+        let was = queue.front().map(|w| w.class);
+        for waiter in queue.iter_mut() {
+            waiter.class = class;
+        }
+        if was != Some(class) {
+            // A plugin with waiters has one turn, in its front waiter's class.
+            for turns in &mut st.turns {
+                turns.retain(|p| p != plugin);
+            }
+            st.turns[class.index()].push_back(plugin.to_owned());
+        }
+        self.grant(&mut st);
+    }
+
     fn may_run(&self, st: &State, plugin: &str, class: Class) -> bool {
         let untrusted_room = st.new_held + st.failing_held < self.untrusted_cap();
         match class {

@@ -167,6 +167,42 @@ async fn new_and_failing_plugins_together_leave_a_slot_free() {
 }
 
 #[tokio::test]
+async fn a_new_plugin_that_proved_healthy_runs_its_queued_jobs_at_once() {
+    let s = Slots::new(3);
+    let first = s.acquire("p", Class::New).await;
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        queued.push(queue(&s, "p", Class::New).await);
+    }
+    // One at a time while new, although slots are free.
+    assert_eq!(free(&s), 2);
+    s.reclassify("p", Class::Healthy);
+    assert_eq!(free(&s), 0, "two queued jobs got the free slots");
+    assert_eq!(s.waiting_for("p"), 1);
+    drop(first);
+    assert_eq!(s.waiting_for("p"), 0);
+    for job in queued {
+        let slot = job.await.unwrap();
+        assert_eq!(slot.class, Class::Healthy);
+    }
+    assert_eq!((free(&s), s.lock().new_held), (3, 0));
+}
+
+#[tokio::test]
+async fn a_plugin_that_started_failing_runs_its_queued_jobs_as_failing() {
+    let s = Slots::new(4);
+    let held: Vec<_> = futures_collect(&s, 4).await;
+    let job = queue(&s, "p", Class::Healthy).await;
+    s.reclassify("p", Class::Failing);
+    let other = queue(&s, "other", Class::Healthy).await;
+    drop(held);
+    let other = other.await.unwrap();
+    let job = job.await.unwrap();
+    assert_eq!((other.class, job.class), (Class::Healthy, Class::Failing));
+    assert_eq!(s.lock().failing_held, 1);
+}
+
+#[tokio::test]
 async fn a_waiter_that_gave_up_does_not_leak_its_slot() {
     let s = Slots::new(1);
     let held = s.acquire("a", Class::Healthy).await;
