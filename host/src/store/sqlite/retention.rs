@@ -6,6 +6,13 @@
 //! candidates needs no index of its own: the scan stops at the first event
 //! received after the cut-off, and skips (but looks at again next time)
 //! old events that still have work pending.
+//!
+//! The pages freed by deleting are reused by later inserts, so at steady
+//! state the file neither grows nor shrinks. After a burst has been pruned
+//! most of the file may be free for a long time: then part of it is given
+//! back to the file system (`PRAGMA incremental_vacuum`, on databases
+//! created with `auto_vacuum = INCREMENTAL`, which this version does), a
+//! bounded number of pages per prune call, keeping some free for reuse.
 
 use rusqlite::{Connection, params};
 
@@ -17,8 +24,57 @@ use crate::store::StoreError;
 /// events with pending work (a paused plugin's backlog) bounds the scan.
 const SCAN_FACTOR: usize = 4;
 
-/// Delete up to `limit` finished events received before `before_ms`.
+/// Give pages back once more than this share (1/N) of the file is free...
+const RECLAIM_ABOVE: i64 = 4;
+/// ...down to this share, kept for reuse by the next inserts.
+const RECLAIM_DOWN_TO: i64 = 8;
+/// Fewer free pages than this are never worth a vacuum step (1 MiB).
+const RECLAIM_MIN_PAGES: i64 = 256;
+/// Most pages given back per prune call (16 MiB), which bounds the time
+/// the call holds the writer.
+const RECLAIM_MAX_PAGES: i64 = 4096;
+
+/// Delete up to `limit` finished events received before `before_ms`; then,
+/// if much of the file is free, give some of it back.
 pub(super) fn prune(conn: &Connection, before_ms: u64, limit: usize) -> Result<u64, StoreError> {
+    let deleted = delete_old(conn, before_ms, limit)?;
+    if deleted > 0 {
+        reclaim(conn)?;
+    }
+    Ok(deleted)
+}
+
+/// Give free pages back to the file system when more than 1/4 of the file
+/// is free, down to 1/8 and at most [`RECLAIM_MAX_PAGES`] at a time. A
+/// no-op on databases without incremental auto-vacuum.
+fn reclaim(conn: &Connection) -> Result<(), StoreError> {
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .db()?;
+    const INCREMENTAL: i64 = 2;
+    if mode != INCREMENTAL {
+        return Ok(());
+    }
+    let pages: i64 = conn
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .db()?;
+    let free: i64 = conn
+        .pragma_query_value(None, "freelist_count", |r| r.get(0))
+        .db()?;
+    if free < RECLAIM_MIN_PAGES || free * RECLAIM_ABOVE <= pages {
+        return Ok(());
+    }
+    let give_back = (free - pages / RECLAIM_DOWN_TO).clamp(0, RECLAIM_MAX_PAGES);
+    // The pragma frees one page per step: step it to the end.
+    let mut vacuum = conn
+        .prepare(&format!("PRAGMA incremental_vacuum({give_back})"))
+        .db()?;
+    let mut steps = vacuum.raw_query();
+    while steps.next().db()?.is_some() {}
+    Ok(())
+}
+
+fn delete_old(conn: &Connection, before_ms: u64, limit: usize) -> Result<u64, StoreError> {
     let scan = limit.saturating_mul(SCAN_FACTOR);
     let candidates: Vec<(i64, i64)> = conn
         .prepare_cached("SELECT seq, received_ms FROM events ORDER BY seq LIMIT ?1")

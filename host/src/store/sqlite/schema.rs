@@ -118,6 +118,12 @@ CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending
 /// Settings of the writer connection; run before [`migrate`].
 pub(super) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    // Lets retention give freed pages back to the file system
+    // (`retention.rs`). It takes effect only on a database without tables
+    // yet, i.e. one this version creates; an older file keeps its mode
+    // until converted with `PRAGMA auto_vacuum = INCREMENTAL; VACUUM;`.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .db()?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .db()?;

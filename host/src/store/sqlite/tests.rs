@@ -210,6 +210,63 @@ async fn the_database_is_wal_with_full_sync() {
     assert_eq!((mode.as_str(), sync), ("wal", 2), "2 = FULL");
 }
 
+/// `(page_count, freelist_count)` of the store's database.
+async fn pages(store: &SqliteStore) -> (i64, i64) {
+    store
+        .inner
+        .writer
+        .write(|conn| {
+            let count = |p: &str| conn.pragma_query_value(None, p, |r| r.get::<_, i64>(0));
+            Ok((count("page_count").db()?, count("freelist_count").db()?))
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pruning_a_burst_gives_most_of_the_file_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+    let blob = serde_json::Value::String("x".repeat(2_000));
+    for batch in 0..20 {
+        let events = (0..100)
+            .map(|i| {
+                let mut e = new_event(&format!("e-{batch}-{i}"), &[]);
+                e.event.properties.insert("blob".into(), blob.clone());
+                e
+            })
+            .collect();
+        store.insert_events(events, None).await.unwrap();
+    }
+    let (full, _) = pages(&store).await;
+    let mode: i64 = store
+        .inner
+        .writer
+        .write(|conn| {
+            conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+                .db()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mode, 2, "2 = INCREMENTAL");
+    assert!(full > 1_000, "2 000 events of 2 kB: {full} pages");
+    let mut deleted = 0;
+    loop {
+        match store.prune(T0 + 1, 500).await.unwrap() {
+            0 => break,
+            n => deleted += n,
+        }
+    }
+    assert_eq!(deleted, 2_000);
+    let (after, free) = pages(&store).await;
+    // Down to the schema plus at most an eighth of the old size kept free
+    // (and what the last batch left below the threshold).
+    assert!(
+        after * 3 < full,
+        "the file kept {after} of {full} pages ({free} free)"
+    );
+}
+
 // ---- abrupt abort ---------------------------------------------------------
 
 /// Set in the child process: the database it writes to before aborting.
