@@ -168,6 +168,9 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     if pause::park_if_paused_since(app, &loaded, &job).await {
         return;
     }
+    // The slot's class, which may have changed while the job waited (see
+    // `Slots::reclassify`), picks the threads.
+    let class = slot.class();
     let plugin = loaded.plugin.clone();
     let event = job.event.clone();
     let invocation = executors.run(class, move || plugin.invoke(&event)).await;

@@ -263,6 +263,14 @@ impl Slots {
     }
 }
 
+impl Slot {
+    /// The class the slot was granted in: the job's class when it queued,
+    /// or the one its plugin was moved to meanwhile.
+    pub(super) fn class(&self) -> Class {
+        self.class
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         if self.armed {

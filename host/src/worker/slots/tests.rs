@@ -183,7 +183,7 @@ async fn a_new_plugin_that_proved_healthy_runs_its_queued_jobs_at_once() {
     assert_eq!(s.waiting_for("p"), 0);
     for job in queued {
         let slot = job.await.unwrap();
-        assert_eq!(slot.class, Class::Healthy);
+        assert_eq!(slot.class(), Class::Healthy);
     }
     assert_eq!((free(&s), s.lock().new_held), (3, 0));
 }
@@ -198,7 +198,10 @@ async fn a_plugin_that_started_failing_runs_its_queued_jobs_as_failing() {
     drop(held);
     let other = other.await.unwrap();
     let job = job.await.unwrap();
-    assert_eq!((other.class, job.class), (Class::Healthy, Class::Failing));
+    assert_eq!(
+        (other.class(), job.class()),
+        (Class::Healthy, Class::Failing)
+    );
     assert_eq!(s.lock().failing_held, 1);
 }
 
