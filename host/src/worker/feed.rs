@@ -171,3 +171,147 @@ async fn feed_polled<S: Source>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A source whose store calls hang until the test opens `gate` (a
+    /// writer stuck behind a long commit), then find nothing.
+    struct Stuck {
+        gate: Arc<Semaphore>,
+        /// Gains a permit each time a lease call starts.
+        leasing: Arc<Semaphore>,
+        tend_blocks: bool,
+    }
+
+    impl Stuck {
+        fn new(tend_blocks: bool) -> (Self, Arc<Semaphore>, Arc<Semaphore>) {
+            let gate = Arc::new(Semaphore::new(0));
+            let leasing = Arc::new(Semaphore::new(0));
+            let source = Self {
+                gate: gate.clone(),
+                leasing: leasing.clone(),
+                tend_blocks,
+            };
+            (source, gate, leasing)
+        }
+    }
+
+    impl Source for Stuck {
+        type Job = u32;
+        const LEASE_FAILED: &'static str = "lease failed";
+        const TEND_EVERY: Option<Duration> = Some(Duration::from_millis(1));
+
+        async fn lease(&mut self, _limit: usize) -> Result<Vec<u32>, StoreError> {
+            self.leasing.add_permits(1);
+            let _ = self.gate.acquire().await;
+            Ok(Vec::new())
+        }
+
+        async fn next_poll(&mut self, _got: usize) -> Duration {
+            Duration::from_millis(1)
+        }
+
+        async fn tend(&mut self) {
+            if self.tend_blocks {
+                let _ = self.gate.acquire().await;
+            }
+        }
+    }
+
+    type Started = Arc<Mutex<Vec<(u32, OwnedSemaphorePermit)>>>;
+
+    /// Run `feed` on `source` with `concurrency` permits; returns what it
+    /// started, the sender of handed jobs, the shutdown switch and the
+    /// task (which yields the job in hand).
+    fn spawn_feed(
+        mut source: Stuck,
+        concurrency: usize,
+    ) -> (
+        Started,
+        mpsc::Sender<u32>,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<Option<u32>>,
+    ) {
+        let started = Started::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn({
+            let started = started.clone();
+            async move {
+                let ready = Notify::new();
+                let start = |job, permit| started.lock().unwrap().push((job, permit));
+                feed(
+                    &mut source,
+                    concurrency,
+                    4,
+                    &mut rx,
+                    &ready,
+                    &shutdown,
+                    start,
+                )
+                .await
+            }
+        });
+        (started, tx, stop, task)
+    }
+
+    /// Stop the feed: shutdown, let the stuck calls return, wait.
+    async fn stop_feed(
+        stop: watch::Sender<bool>,
+        gate: &Semaphore,
+        task: tokio::task::JoinHandle<Option<u32>>,
+    ) -> Option<u32> {
+        stop.send(true).unwrap();
+        gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the feed stopped")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn handed_jobs_start_while_a_lease_call_or_tending_hangs() {
+        for tend_blocks in [false, true] {
+            let (source, gate, _) = Stuck::new(tend_blocks);
+            let (started, tx, stop, task) = spawn_feed(source, 4);
+            for job in 1..=3 {
+                tx.send(job).await.unwrap();
+            }
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while started.lock().unwrap().len() < 3 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                panic!("handed jobs waited for the store (tend blocks: {tend_blocks})")
+            });
+            let jobs: Vec<u32> = started.lock().unwrap().iter().map(|(j, _)| *j).collect();
+            assert_eq!(jobs, [1, 2, 3]);
+            started.lock().unwrap().clear(); // their permits come back
+            assert_eq!(stop_feed(stop, &gate, task).await, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_returns_the_handed_job_waiting_for_a_permit() {
+        // One permit, held by the polling half's stuck lease call: a
+        // handed job can only wait for it.
+        let (source, gate, leasing) = Stuck::new(false);
+        let (started, tx, stop, task) = spawn_feed(source, 1);
+        leasing.acquire().await.unwrap().forget();
+        tx.send(7).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(started.lock().unwrap().is_empty());
+        assert_eq!(
+            stop_feed(stop, &gate, task).await,
+            Some(7),
+            "given back to the caller"
+        );
+        assert!(started.lock().unwrap().is_empty(), "and not started");
+    }
+}
