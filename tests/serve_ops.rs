@@ -308,6 +308,30 @@ count = "10"
         + &flaky
 }
 
+/// Ingest `events` events in one batch, wait until the "flaky" plugin has
+/// no invocation pending (every parked one ran after the probes), check
+/// its breaker is healthy again, and return its `/v1/plugins` view and
+/// the `/metrics` text.
+async fn run_flaky_until_settled(host: &Host, events: u64) -> (serde_json::Value, String) {
+    let batch: Vec<_> = (0..events)
+        .map(|i| json!({"id": format!("f-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    let view = support::eventually_async(60, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["invocations"]["pending"] == 0).then_some(flaky)
+    })
+    .await
+    .expect("every parked invocation ran after the probes");
+    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    (view, metrics.as_str().unwrap().to_owned())
+}
+
 fn plugin_view<'a>(plugins: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     plugins["plugins"]
         .as_array()
@@ -398,29 +422,13 @@ async fn a_paused_plugin_is_probed_after_its_pause_and_resumes_with_every_event(
     let rx = TestReceiver::start().await;
     // `trap-first`: its first 10 calls trap, later ones succeed.
     let host = Host::start(&breaker_config(&rx, "trap-first"), &[]);
-    let batch: Vec<_> = (0..EVENTS)
-        .map(|i| json!({"id": format!("p-{i}"), "name": "x"}))
-        .collect();
-    let (status, _) = host
-        .ingest(&serde_json::Value::Array(batch).to_string())
-        .await;
-    assert_eq!(status, 202);
     // After 10 traps the plugin is paused and its other events are parked;
     // 5 s later one of them probes, succeeds, and the rest follow.
-    let view = support::eventually_async(60, || async {
-        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-        let flaky = plugin_view(&v, "flaky").clone();
-        (flaky["invocations"]["pending"] == 0).then_some(flaky)
-    })
-    .await
-    .expect("every parked invocation ran after the probe");
+    let (view, metrics) = run_flaky_until_settled(&host, EVENTS).await;
     // A failing plugin runs one job at a time, so exactly its first 10
     // calls failed and the pause stopped the rest from failing.
     assert_eq!(view["invocations"]["error"], 10, "{view}");
     assert_eq!(view["invocations"]["skip"], EVENTS - 10, "{view}");
-    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
-    let (_, metrics) = host.admin("GET", "/metrics", "").await;
-    let metrics = metrics.as_str().unwrap().to_owned();
     assert!(
         metrics.contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 1"),
         "{metrics}"
@@ -443,25 +451,9 @@ async fn breakers_plugins_sets_the_pause_threshold_and_length() {
     let config = breaker_config(&rx, "trap-first").replace("count = \"10\"", "count = \"6\"")
         + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 1\nmax_pause_s = 1\n";
     let host = Host::start(&config, &[]);
-    let batch: Vec<_> = (0..EVENTS)
-        .map(|i| json!({"id": format!("t-{i}"), "name": "x"}))
-        .collect();
-    let (status, _) = host
-        .ingest(&serde_json::Value::Array(batch).to_string())
-        .await;
-    assert_eq!(status, 202);
-    let view = support::eventually_async(60, || async {
-        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-        let flaky = plugin_view(&v, "flaky").clone();
-        (flaky["invocations"]["pending"] == 0).then_some(flaky)
-    })
-    .await
-    .expect("every parked invocation ran after the probes");
+    let (view, metrics) = run_flaky_until_settled(&host, EVENTS).await;
     assert_eq!(view["invocations"]["error"], 6, "{view}");
     assert_eq!(view["invocations"]["skip"], EVENTS - 6, "{view}");
-    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
-    let (_, metrics) = host.admin("GET", "/metrics", "").await;
-    let metrics = metrics.as_str().unwrap().to_owned();
     assert!(
         metrics.contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 4\n"),
         "{metrics}"

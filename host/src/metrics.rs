@@ -169,56 +169,43 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, depth: Depth) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_events_accepted_total Events durably accepted by ingest."
-        );
-        let _ = writeln!(out, "# TYPE wasmhook_events_accepted_total counter");
-        let _ = writeln!(
-            out,
-            "wasmhook_events_accepted_total {}",
-            self.events_accepted.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_events_duplicate_total Events whose id was already accepted."
-        );
-        let _ = writeln!(out, "# TYPE wasmhook_events_duplicate_total counter");
-        let _ = writeln!(
-            out,
-            "wasmhook_events_duplicate_total {}",
-            self.events_duplicate.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_events_pruned_total Finished events deleted by retention."
-        );
-        let _ = writeln!(out, "# TYPE wasmhook_events_pruned_total counter");
-        let _ = writeln!(
-            out,
-            "wasmhook_events_pruned_total {}",
-            self.events_pruned.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_connections_open HTTP connections open on the listener."
-        );
-        let _ = writeln!(out, "# TYPE wasmhook_connections_open gauge");
-        let _ = writeln!(
-            out,
-            "wasmhook_connections_open {}",
-            self.connections_open.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_connections_at_cap_total Times the listener paused accepting because server.max_connections were open."
-        );
-        let _ = writeln!(out, "# TYPE wasmhook_connections_at_cap_total counter");
-        let _ = writeln!(
-            out,
-            "wasmhook_connections_at_cap_total {}",
-            self.connections_at_cap.load(Ordering::Relaxed)
-        );
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        for (name, kind, help, value) in [
+            (
+                "wasmhook_events_accepted_total",
+                "counter",
+                "Events durably accepted by ingest.",
+                load(&self.events_accepted),
+            ),
+            (
+                "wasmhook_events_duplicate_total",
+                "counter",
+                "Events whose id was already accepted.",
+                load(&self.events_duplicate),
+            ),
+            (
+                "wasmhook_events_pruned_total",
+                "counter",
+                "Finished events deleted by retention.",
+                load(&self.events_pruned),
+            ),
+            (
+                "wasmhook_connections_open",
+                "gauge",
+                "HTTP connections open on the listener.",
+                load(&self.connections_open),
+            ),
+            (
+                "wasmhook_connections_at_cap_total",
+                "counter",
+                "Times the listener paused accepting because server.max_connections were open.",
+                load(&self.connections_at_cap),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
         let _ = writeln!(
             out,
             "# HELP wasmhook_plugin_invocations_total Plugin invocations by outcome."
