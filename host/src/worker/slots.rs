@@ -15,9 +15,10 @@
 //!   and new plugins together leave at least one slot free, so plugins
 //!   that never work cannot fill every slot before their first failure is
 //!   even seen;
-//! - failing plugins together hold at most a quarter of the slots (at
-//!   least one): one that spins to its deadline or builds huge outputs can
-//!   take at most that share of the CPU from the others;
+//! - a failing plugin runs one job at a time, not next to any other run of
+//!   its own, and failing plugins together hold at most a quarter of the
+//!   slots (at least one): one that spins to its deadline or builds huge
+//!   outputs can take at most that share of the CPU from the others;
 //! - new and failing plugins together leave at least one slot free.
 //!
 //! With 2 slots or more, at least one is always left to healthy plugins.
@@ -184,7 +185,11 @@ impl Slots {
             Class::New => {
                 untrusted_room && !st.running.contains_key(plugin) && st.new_held < self.new_cap()
             }
-            Class::Failing => untrusted_room && st.failing_held < self.failing_cap(),
+            Class::Failing => {
+                untrusted_room
+                    && !st.running.contains_key(plugin)
+                    && st.failing_held < self.failing_cap()
+            }
         }
     }
 

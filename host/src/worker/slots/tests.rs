@@ -206,6 +206,23 @@ async fn a_plugin_that_started_failing_runs_its_queued_jobs_as_failing() {
 }
 
 #[tokio::test]
+async fn a_new_plugin_that_started_failing_still_runs_one_job_at_a_time() {
+    let s = Slots::new(4);
+    // Its first run ended (a trap) and its second, granted as new, runs;
+    // the waiters behind it are moved to failing.
+    let second = s.acquire("p", Class::New).await;
+    let third = queue(&s, "p", Class::New).await;
+    s.reclassify("p", Class::Failing);
+    assert!(
+        !third.is_finished() && free(&s) == 3,
+        "ran next to its own run"
+    );
+    drop(second);
+    let third = third.await.unwrap();
+    assert_eq!(third.class(), Class::Failing);
+}
+
+#[tokio::test]
 async fn a_waiter_that_gave_up_does_not_leak_its_slot() {
     let s = Slots::new(1);
     let held = s.acquire("a", Class::Healthy).await;
