@@ -107,18 +107,11 @@ impl Slots {
         (self.total / 4).max(1)
     }
 
-    /// Most slots new plugins may hold together: all but one (when there
-    /// are more than one), so a healthy plugin never waits for a round of
-    /// first runs.
-    fn new_cap(&self) -> usize {
-        (self.total - 1).max(1)
-    }
-
     /// Most slots new and failing plugins may hold together: all but one
-    /// (when there are more than one). Each class's own cap leaves a slot,
-    /// but together they could fill every slot: 3 new plugins' first runs
-    /// and a failing plugin's run, each up to its deadline, made a healthy
-    /// plugin's jobs wait for up to that deadline at start-up.
+    /// (when there are more than one), so a healthy plugin never waits for
+    /// a round of untrusted runs. (A cap per class is not enough: 3 new
+    /// plugins' first runs and a failing plugin's run, each up to its
+    /// deadline, filled all 4 slots at start-up.)
     fn untrusted_cap(&self) -> usize {
         (self.total - 1).max(1)
     }
@@ -182,9 +175,7 @@ impl Slots {
         let untrusted_room = st.new_held + st.failing_held < self.untrusted_cap();
         match class {
             Class::Healthy => true,
-            Class::New => {
-                untrusted_room && !st.running.contains_key(plugin) && st.new_held < self.new_cap()
-            }
+            Class::New => untrusted_room && !st.running.contains_key(plugin),
             Class::Failing => {
                 untrusted_room
                     && !st.running.contains_key(plugin)
