@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::config::BreakerTuning;
+
 /// Tuning of the breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerConfig {
@@ -29,14 +31,16 @@ pub struct BreakerConfig {
     pub probe_timeout: Duration,
 }
 
-impl Default for BreakerConfig {
-    fn default() -> Self {
+impl BreakerConfig {
+    /// The breaker a `[breakers.*]` table describes, with the time after
+    /// which a probe that never reported back is forgotten.
+    pub fn new(tuning: BreakerTuning, probe_timeout: Duration) -> Self {
         Self {
-            failure_threshold: 5,
-            window: Duration::from_secs(30),
-            base_cooldown: Duration::from_secs(30),
-            max_cooldown: Duration::from_secs(300),
-            probe_timeout: Duration::from_secs(120),
+            failure_threshold: tuning.failure_threshold,
+            window: tuning.window,
+            base_cooldown: tuning.pause,
+            max_cooldown: tuning.max_pause,
+            probe_timeout,
         }
     }
 }
@@ -69,7 +73,7 @@ enum State {
 
 /// The breaker for every key (a destination, a plugin). Only keys with
 /// recent failures take memory: a success forgets the key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,
     hosts: Mutex<HashMap<String, State>>,
@@ -241,7 +245,10 @@ mod tests {
     }
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerConfig::default())
+        Breaker::new(BreakerConfig::new(
+            crate::config::DESTINATION_DEFAULTS,
+            Duration::from_secs(120),
+        ))
     }
 
     fn fail_n(b: &Breaker, n: u32, t0: Instant, step: Duration) -> Instant {

@@ -34,15 +34,12 @@ impl RunHealth {
     pub fn new(name: &str, timeout_ms: u64, tuning: BreakerTuning) -> Self {
         Self {
             key: name.to_owned(),
-            breaker: Breaker::new(BreakerConfig {
-                failure_threshold: tuning.failure_threshold,
-                window: tuning.window,
-                base_cooldown: tuning.pause,
-                max_cooldown: tuning.max_pause,
-                // A probe reports back within its deadline unless its
-                // worker died.
-                probe_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
-            }),
+            // A probe reports back within its deadline unless its worker
+            // died.
+            breaker: Breaker::new(BreakerConfig::new(
+                tuning,
+                Duration::from_millis(timeout_ms) + Duration::from_secs(10),
+            )),
             proven: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             probe_unparked_ms: AtomicU64::new(0),

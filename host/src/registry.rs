@@ -71,15 +71,14 @@ pub struct RegistryError {
 }
 
 /// The unhealthy-host breaker of one plugin's deliveries, tuned by
-/// `[breakers.destinations]`.
-fn destination_breaker(tuning: BreakerTuning) -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: tuning.failure_threshold,
-        window: tuning.window,
-        base_cooldown: tuning.pause,
-        max_cooldown: tuning.max_pause,
-        ..BreakerConfig::default()
-    }
+/// `[breakers.destinations]`. A probe is a delivery, which reports back
+/// within the plugin's `delivery.timeout_s` unless its worker died; only
+/// then is the half-open slot freed for another probe.
+fn destination_breaker(tuning: BreakerTuning, delivery: &DeliveryConfig) -> BreakerConfig {
+    BreakerConfig::new(
+        tuning,
+        Duration::from_secs(delivery.timeout_s) + Duration::from_secs(10),
+    )
 }
 
 /// Shared inputs for building plugins.
@@ -168,7 +167,7 @@ impl Builder<'_> {
             delivery: pc.delivery.clone(),
             signing,
             limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
-            health: Breaker::new(destination_breaker(breakers.destinations())),
+            health: Breaker::new(destination_breaker(breakers.destinations(), &pc.delivery)),
             runs: RunHealth::new(&pc.name, pc.timeout_ms, breakers.plugins()),
         })
     }

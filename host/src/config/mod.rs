@@ -44,7 +44,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::de::DeTable;
 
-pub use breakers::{BreakerTable, BreakerTuning, BreakersConfig};
+pub use breakers::{
+    BreakerTable, BreakerTuning, BreakersConfig, DESTINATION_DEFAULTS, PLUGIN_DEFAULTS,
+};
 pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;
