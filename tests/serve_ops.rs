@@ -459,3 +459,110 @@ async fn breakers_plugins_sets_the_pause_threshold_and_length() {
         "{metrics}"
     );
 }
+
+/// A reload that leaves a paused plugin as it was (here: one more plugin
+/// is added) keeps it paused with its events parked, instead of letting it
+/// loose on its backlog again; its neighbour keeps delivering throughout.
+/// A reload that removes it settles its parked jobs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
+    const EVENTS: usize = 10;
+    let rx = TestReceiver::start().await;
+    let config = breaker_config(&rx, "trap")
+        + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
+    let host = Host::start(&config, &[]);
+    let ingest = |from: usize| {
+        let batch: Vec<_> = (from..from + EVENTS)
+            .map(|i| json!({"id": format!("r-{i}"), "name": "x"}))
+            .collect();
+        serde_json::Value::Array(batch).to_string()
+    };
+    assert_eq!(host.ingest(&ingest(0)).await.0, 202);
+    rx.wait_for(EVENTS, 60).await;
+    let paused = |v: &serde_json::Value| {
+        let flaky = plugin_view(v, "flaky").clone();
+        (flaky["breaker"]["state"] == "paused" && flaky["invocations"]["pending"] == 7)
+            .then_some(flaky)
+    };
+    let before = support::eventually_async(30, || async {
+        paused(&host.admin("GET", "/v1/plugins", "").await.1)
+    })
+    .await
+    .expect("the trapping plugin is paused after 3 runs, one at a time");
+    assert_eq!(before["invocations"]["error"], 3, "{before}");
+
+    // A second plugin that traps too, so that one plugin is still paused
+    // when the first is removed below.
+    let bystander = format!(
+        "\n[[plugins]]\nname = \"bystander\"\ncomponent = \"{}\"\nevents = [\"x\"]\n[plugins.config]\nmode = \"trap\"\n",
+        component("hostile")
+    );
+    std::fs::write(host.config_path(), config.clone() + &bystander).unwrap();
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+
+    assert_eq!(host.ingest(&ingest(EVENTS)).await.0, 202);
+    rx.wait_for(2 * EVENTS, 60).await;
+    // Long enough for the tending loop (every 100 ms) to have released the
+    // parked jobs, had the reload reset the plugin.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    let flaky = plugin_view(&v, "flaky");
+    assert_eq!(flaky["breaker"]["state"], "paused", "{flaky}");
+    assert_eq!(flaky["invocations"]["error"], 3, "{flaky}");
+    assert_eq!(
+        flaky["invocations"]["pending"],
+        2 * EVENTS as u64 - 3,
+        "{flaky}"
+    );
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"} 1\n"),
+        "{metrics}"
+    );
+
+    // Removing the paused plugin releases its parked jobs, which settle as
+    // no longer configured instead of waiting for ever, although another
+    // plugin is still paused.
+    support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        (plugin_view(&v, "bystander")["breaker"]["state"] == "paused").then_some(())
+    })
+    .await
+    .expect("the bystander is paused");
+    let without_flaky = hostile_config(&rx.url(), "ok", "[1]", "")
+        .replace("name = \"hostile\"", "name = \"healthy\"")
+        + &bystander
+        + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
+    std::fs::write(host.config_path(), without_flaky).unwrap();
+    host.signal("HUP");
+    let last = format!("/v1/events/r-{}", 2 * EVENTS - 1);
+    let settled = support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", &last, "").await;
+        let flaky = v["plugins"]
+            .as_array()?
+            .iter()
+            .find(|p| p["plugin"] == "flaky")?
+            .clone();
+        (flaky["status"] != "pending").then_some(flaky)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the removed plugin's parked jobs stayed parked:\n{}",
+            host.log()
+        )
+    });
+    assert_eq!(settled["decision"], "error", "{settled}");
+    assert_eq!(
+        settled["error"], "plugin flaky is no longer configured",
+        "{settled}"
+    );
+}

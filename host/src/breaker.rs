@@ -88,6 +88,11 @@ impl Breaker {
         }
     }
 
+    /// Its tuning.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
     /// Ask before running work for `key`. In the half-open state the first
     /// caller gets `Allowed` (the probe) and must report its result with
     /// [`Breaker::record`]; the rest are paused.

@@ -1,6 +1,7 @@
 //! How one loaded plugin's runs have been going: the state the invocation
-//! worker keeps per plugin to schedule it and pause it. Part of the
-//! [`crate::registry::LoadedPlugin`], so a reload starts afresh.
+//! worker keeps per plugin to schedule it and pause it. Held by the
+//! [`crate::registry::LoadedPlugin`]; a reload hands it on to the new set
+//! while the plugin runs as before, and starts afresh otherwise.
 //!
 //! - A [`Breaker`] over runs the sandbox had to stop (timeout, trap,
 //!   memory, fuel, invalid output): enough of them in a row pause the

@@ -4,6 +4,7 @@
 //! produces a complete new set or fails and leaves the old one running.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,14 +37,33 @@ pub struct LoadedPlugin {
     pub delivery: DeliveryConfig,
     /// Standard Webhooks signing key, when configured.
     pub signing: Option<SigningKey>,
-    /// In-flight cap per destination.
-    pub limiter: DestinationLimiter,
-    /// Unhealthy-host breaker, keyed by destination.
-    pub health: Breaker,
+    /// In-flight cap per destination. Kept across a reload while
+    /// `max_in_flight_per_host` is unchanged, so deliveries still running
+    /// on the old set count against the same cap.
+    pub limiter: Arc<DestinationLimiter>,
+    /// Unhealthy-host breaker, keyed by destination. Kept across a reload
+    /// while its tuning is unchanged: a reload says nothing new about the
+    /// destinations.
+    pub health: Arc<Breaker>,
     /// How its runs have been going (its own breaker: a plugin whose runs
     /// the sandbox keeps stopping is paused, so it cannot burn the
-    /// executors in a hot loop). Reset by a reload.
-    pub runs: RunHealth,
+    /// executors in a hot loop). Kept across a reload while the plugin runs
+    /// the same way ([`RunIdentity`]); anything else starts afresh.
+    pub runs: Arc<RunHealth>,
+    /// What its run history is about.
+    run_identity: RunIdentity,
+}
+
+/// Everything that decides how a plugin's runs go: the same component
+/// with the same settings, limits and pause tuning behaves as before, so
+/// what was learned about it (proven, failing, paused) still holds.
+#[derive(Debug, PartialEq)]
+struct RunIdentity {
+    component_hash: String,
+    limits: PluginLimits,
+    config: BTreeMap<String, String>,
+    assets: Option<PathBuf>,
+    tuning: BreakerTuning,
 }
 
 impl LoadedPlugin {
@@ -97,12 +117,19 @@ impl Builder<'_> {
         Arc::new(SystemResolver)
     }
 
-    /// Build every plugin of a configuration.
-    pub fn build(&self, config: &Config) -> Result<PluginSet, RegistryError> {
+    /// Build every plugin of a configuration. With the `previous` set (a
+    /// reload), an unchanged plugin keeps its run history, breakers and
+    /// destination slots; see the fields of [`LoadedPlugin`].
+    pub fn build(
+        &self,
+        config: &Config,
+        previous: Option<&PluginSet>,
+    ) -> Result<PluginSet, RegistryError> {
         let mut plugins = BTreeMap::new();
         for pc in &config.plugins {
+            let before = previous.and_then(|set| set.plugins.get(&pc.name));
             let loaded = self
-                .build_one(pc, &config.breakers)
+                .build_one(pc, &config.breakers, before.map(|p| &**p))
                 .map_err(|message| RegistryError {
                     plugin: pc.name.clone(),
                     message,
@@ -116,6 +143,7 @@ impl Builder<'_> {
         &self,
         pc: &PluginConfig,
         breakers: &BreakersConfig,
+        before: Option<&LoadedPlugin>,
     ) -> Result<LoadedPlugin, String> {
         let spec = PluginSpec {
             name: pc.name.clone(),
@@ -158,6 +186,27 @@ impl Builder<'_> {
             .map(|s| SigningKey::from_whsec(s.expose()))
             .transpose()
             .map_err(|e| format!("delivery.signing_secret: {e}"))?;
+        let run_identity = RunIdentity {
+            component_hash: plugin.info().hash.clone(),
+            limits: plugin.limits().clone(),
+            config: pc.config.clone(),
+            assets: pc.assets.clone(),
+            tuning: breakers.plugins(),
+        };
+        let runs = match before {
+            Some(b) if b.run_identity == run_identity => b.runs.clone(),
+            _ => Arc::new(RunHealth::new(&pc.name, pc.timeout_ms, breakers.plugins())),
+        };
+        let breaker = destination_breaker(breakers.destinations(), &pc.delivery);
+        let health = match before {
+            Some(b) if *b.health.config() == breaker => b.health.clone(),
+            _ => Arc::new(Breaker::new(breaker)),
+        };
+        let in_flight = pc.delivery.max_in_flight_per_host;
+        let limiter = match before {
+            Some(b) if b.delivery.max_in_flight_per_host == in_flight => b.limiter.clone(),
+            _ => Arc::new(DestinationLimiter::new(in_flight)),
+        };
         Ok(LoadedPlugin {
             name: pc.name.clone(),
             plugin,
@@ -166,9 +215,10 @@ impl Builder<'_> {
             deliverer,
             delivery: pc.delivery.clone(),
             signing,
-            limiter: DestinationLimiter::new(pc.delivery.max_in_flight_per_host),
-            health: Breaker::new(destination_breaker(breakers.destinations(), &pc.delivery)),
-            runs: RunHealth::new(&pc.name, pc.timeout_ms, breakers.plugins()),
+            limiter,
+            health,
+            runs,
+            run_identity,
         })
     }
 }

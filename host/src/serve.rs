@@ -79,7 +79,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         kv: store.kv(),
         resolver: with_pinned_names(&config, &resolver),
     };
-    let plugins = builder.build(&config).context("loading plugins")?;
+    let plugins = builder.build(&config, None).context("loading plugins")?;
     let (handoff, handed) = Handoff::new(worker::HANDOFF_CAPACITY);
     let app = Arc::new(App {
         store,
@@ -279,7 +279,9 @@ fn reload(
         kv: app.store.kv(),
         resolver: with_pinned_names(&config, resolver),
     };
-    let plugins = builder.build(&config).context("loading plugins")?;
+    let plugins = builder
+        .build(&config, Some(&app.plugins()))
+        .context("loading plugins")?;
     app.plugins.store(Arc::new(plugins));
     app.tokens.store(Arc::new(tokens_of(&config)));
     app.invocations_ready.notify_one();

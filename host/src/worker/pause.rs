@@ -6,8 +6,11 @@
 //! new events create for it parked from the start (`PluginSet::route`), so
 //! a paused plugin's backlog costs no write beyond the event's insert. When the pause is over one
 //! parked job is made due to serve as the probe; when a run succeeds again
-//! every parked job of the plugin is made due. A new plugin set (start-up,
-//! reload) starts with fresh breakers, so all parked jobs are made due.
+//! every parked job of the plugin is made due. A reload keeps the breaker
+//! of a plugin that runs as before (same component, settings and limits),
+//! so its jobs stay parked; every other plugin starts afresh and its
+//! parked jobs are made due, as are those of plugins the reload removed
+//! (they settle as no longer configured).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,17 +88,21 @@ pub(super) struct Tending {
     swept: Option<Instant>,
 }
 
-/// Between lease calls: after a new plugin set make every parked job due;
-/// for each paused plugin whose pause is over, make one parked job due to
-/// serve as its probe; and now and then make due every parked job of a
-/// plugin that is not paused.
+/// Between lease calls: after a new plugin set make due the parked jobs
+/// of plugins it removed; for each paused plugin whose pause is over, make
+/// one parked job due to serve as its probe; and now and then (at once
+/// after a new set) make due every parked job of a plugin that is not
+/// paused.
 pub(super) async fn tend(app: &App, tending: &mut Tending) {
     let set = app.plugins();
     let (now, ms) = (Instant::now(), now_ms());
     if !tending.seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
-        unpark(app, None, None).await;
-        tending.seen = Some(set.clone());
-        tending.swept = Some(now);
+        if let Some(old) = tending.seen.replace(set.clone()) {
+            for removed in old.plugins.keys().filter(|n| !set.plugins.contains_key(*n)) {
+                unpark(app, Some(removed), None).await;
+            }
+        }
+        tending.swept = None;
     }
     for loaded in set.plugins.values() {
         if loaded.runs.wants_probe_job(now, ms) {

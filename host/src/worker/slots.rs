@@ -33,7 +33,8 @@ use tokio::sync::oneshot;
 pub(super) enum Class {
     /// Its runs end well.
     Healthy,
-    /// None of its runs has ended yet (just loaded or reloaded).
+    /// None of its runs has ended yet (just loaded, or reloaded with a
+    /// change).
     New,
     /// Its breaker has seen recent runs stopped by the sandbox.
     Failing,
