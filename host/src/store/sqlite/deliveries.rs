@@ -1,6 +1,7 @@
 //! SQL for the delivery queue: lease, record an attempt, release, and
 //! manual retries.
 
+use rand::RngExt as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbResult;
@@ -11,14 +12,13 @@ use crate::store::queue::{AckResult, Attempt, DeliveryJob, LeaseToken, NextStep}
 use crate::store::records::{DeliveryStatus, RetryFilter, RetryResult};
 
 /// A new delivery id: `msg_` + a UUIDv7 (time-ordered, unique) built from
-/// the caller's clock.
+/// the caller's clock. Its 74 random bits come from the thread's CSPRNG,
+/// not from a `getrandom` system call per id: this runs on the store's
+/// single writer thread, once per delivery.
 pub(super) fn new_delivery_id(now_ms: u64) -> String {
-    let ts = uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        now_ms / 1000,
-        u32::try_from(now_ms % 1000).unwrap_or(0) * 1_000_000,
-    );
-    format!("msg_{}", uuid::Uuid::new_v7(ts).simple())
+    let random: [u8; 10] = rand::rng().random();
+    let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid();
+    format!("msg_{}", id.simple())
 }
 
 /// Lease due (or lease-expired) deliveries.

@@ -494,3 +494,21 @@ async fn a_version_1_database_is_migrated_with_its_queued_work() {
         .1;
     assert!(queue.contains("WHERE status = 'pending'"), "{queue}");
 }
+
+#[test]
+fn delivery_ids_are_uuid_v7_carrying_the_callers_clock() {
+    let now_ms = 1_764_500_000_123;
+    let (a, b) = (
+        super::deliveries::new_delivery_id(now_ms),
+        super::deliveries::new_delivery_id(now_ms),
+    );
+    assert_ne!(a, b, "random bits keep ids of one millisecond apart");
+    for id in [&a, &b] {
+        let uuid = uuid::Uuid::parse_str(id.strip_prefix("msg_").unwrap()).unwrap();
+        assert_eq!(uuid.get_version_num(), 7, "{id}");
+        let (secs, nanos) = uuid.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, now_ms, "{id}");
+    }
+    // Later ids sort after earlier ones (the index grows at its end).
+    assert!(super::deliveries::new_delivery_id(now_ms + 1) > a.max(b));
+}
