@@ -505,6 +505,13 @@ async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
     .await
     .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
 
+    // The log says which plugins kept their history.
+    assert!(
+        host.log()
+            .contains("3 plugins; unchanged, run history kept: flaky (paused), healthy"),
+        "{}",
+        host.log()
+    );
     assert_eq!(host.ingest(&ingest(EVENTS)).await.0, 202);
     rx.wait_for(2 * EVENTS, 60).await;
     // Long enough for the tending loop (every 100 ms) to have released the

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::delivery::guard::PinnedResolver;
 use crate::delivery::{Resolver, StaticResolver};
 use crate::metrics::Metrics;
-use crate::registry::Builder;
+use crate::registry::{Builder, PluginSet};
 use crate::retention;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::server::{self, Tokens};
@@ -243,9 +243,14 @@ async fn reload_loop(
             _ = stop.changed() => return,
         };
         match reload(&app, &path, &current, &resolver) {
-            Ok(config) => {
+            Ok((config, kept)) => {
+                let kept = if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!("; unchanged, run history kept: {}", kept.join(", "))
+                };
                 eprintln!(
-                    "wasmhook reloaded ({why}): {} plugins",
+                    "wasmhook reloaded ({why}): {} plugins{kept}",
                     config.plugins.len()
                 );
                 seen = mtimes(&config);
@@ -264,7 +269,7 @@ fn reload(
     path: &Path,
     current: &Config,
     resolver: &Arc<dyn Resolver>,
-) -> anyhow::Result<Config> {
+) -> anyhow::Result<(Config, Vec<String>)> {
     let config = Config::load(path)?;
     if config.server != current.server
         || config.store.path != current.store.path
@@ -279,11 +284,36 @@ fn reload(
         kv: app.store.kv(),
         resolver: with_pinned_names(&config, resolver),
     };
+    let before = app.plugins();
     let plugins = builder
-        .build(&config, Some(&app.plugins()))
+        .build(&config, Some(&before))
         .context("loading plugins")?;
+    let kept = kept_history(&before, &plugins);
     app.plugins.store(Arc::new(plugins));
     app.tokens.store(Arc::new(tokens_of(&config)));
     app.invocations_ready.notify_one();
-    Ok(config)
+    Ok((config, kept))
+}
+
+/// The plugins of `after` that took over their run history from `before`
+/// (unchanged component, settings and limits), those paused marked so.
+fn kept_history(before: &PluginSet, after: &PluginSet) -> Vec<String> {
+    let now = Instant::now();
+    after
+        .plugins
+        .values()
+        .filter(|p| {
+            before
+                .plugins
+                .get(&p.name)
+                .is_some_and(|b| Arc::ptr_eq(&b.runs, &p.runs))
+        })
+        .map(|p| {
+            if p.runs.is_paused(now) {
+                format!("{} (paused)", p.name)
+            } else {
+                p.name.clone()
+            }
+        })
+        .collect()
 }
