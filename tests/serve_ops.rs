@@ -573,3 +573,71 @@ async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
         "{settled}"
     );
 }
+
+/// A destination whose deliveries keep failing is paused, and the operator
+/// can see it: a warning naming it, `/v1/plugins` listing it with the time
+/// left, and `/metrics` counting the pause and the deliveries it deferred.
+/// A reload that leaves its settings alone keeps it paused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_destination_shows_in_the_api_metrics_and_log_and_survives_a_reload() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    let config = hostile_config(&rx.url(), "ok", "[1, 1, 1, 1, 1]", "")
+        + "\n[breakers.destinations]\nfailure_threshold = 2\npause_s = 300\nmax_pause_s = 300\n";
+    let host = Host::start(&config, &[]);
+    for id in ["d-1", "d-2"] {
+        let (status, _) = host
+            .ingest(&json!({"id": id, "name": "x"}).to_string())
+            .await;
+        assert_eq!(status, 202);
+    }
+    rx.wait_for(2, 30).await;
+    let unhealthy = |v: &serde_json::Value| {
+        plugin_view(v, "hostile")["unhealthy_destinations"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let listed = support::eventually_async(30, || async {
+        let list = unhealthy(&host.admin("GET", "/v1/plugins", "").await.1);
+        (!list.is_empty()).then_some(list)
+    })
+    .await
+    .expect("the failing destination is listed");
+    let port = rx.url().rsplit(':').next().unwrap().to_owned();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["destination"], format!("127.0.0.1:{port}"));
+    assert_eq!(listed[0]["state"], "paused");
+    assert_eq!(listed[0]["pause_ms"], 300_000);
+    assert!(host.log().contains("destination paused"), "{}", host.log());
+
+    // A third event is not sent while the destination is paused: its
+    // delivery (and the retries of the first two) wait in the queue.
+    host.ingest(&json!({"id": "d-3", "name": "x"}).to_string())
+        .await;
+    let metrics = support::eventually_async(30, || async {
+        let (_, m) = host.admin("GET", "/metrics", "").await;
+        let m = m.as_str().unwrap().to_owned();
+        m.contains("wasmhook_deliveries_deferred_total{plugin=\"hostile\"} 3\n")
+            .then_some(m)
+    })
+    .await
+    .expect("the third delivery and two retries were deferred");
+    assert!(
+        metrics.contains("wasmhook_destination_pauses_total{plugin=\"hostile\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(rx.requests().len(), 2, "nothing more was sent");
+
+    // Reloading an unchanged plugin keeps its destination paused.
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    let after = unhealthy(&host.admin("GET", "/v1/plugins", "").await.1);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["state"], "paused", "{after:?}");
+    assert_eq!(rx.requests().len(), 2, "nothing more was sent");
+}

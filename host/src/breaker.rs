@@ -137,12 +137,14 @@ impl Breaker {
     /// false only for retryable failures (connection errors, timeouts,
     /// 408/429/5xx; see
     /// [`crate::delivery::AttemptOutcome::counts_against_host`]): a 4xx
-    /// answer means the host is up. For plugins, any error verdict.
-    pub fn record(&self, key: &str, healthy: bool, now: Instant) {
+    /// answer means the host is up. For plugins, runs the sandbox had to
+    /// stop. Returns the pause when this report paused `key` (a failure
+    /// that reached the threshold, or a failed probe).
+    pub fn record(&self, key: &str, healthy: bool, now: Instant) -> Option<Duration> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if healthy {
             hosts.remove(key);
-            return;
+            return None;
         }
         let cfg = &self.config;
         let next = match hosts.get(key).copied() {
@@ -176,7 +178,12 @@ impl Breaker {
             }
             other => other,
         };
-        hosts.insert(key.to_owned(), next);
+        let before = hosts.insert(key.to_owned(), next);
+        match (before, next) {
+            (Some(State::Open { .. }), _) => None,
+            (_, State::Open { cooldown, .. }) => Some(cooldown),
+            _ => None,
+        }
     }
 
     fn after_failure(&self, failures: u32, now: Instant) -> State {
@@ -186,15 +193,24 @@ impl Breaker {
         }
     }
 
-    /// Keys currently paused or probing, for metrics and the API.
-    pub fn unhealthy(&self) -> Vec<String> {
-        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<String> = hosts
-            .iter()
-            .filter(|(_, s)| !matches!(s, State::Closed { .. }))
-            .map(|(k, _)| k.clone())
+    /// Keys currently paused or probing, with their state, sorted.
+    pub fn unhealthy(&self, now: Instant) -> Vec<(String, Health)> {
+        let keys: Vec<String> = {
+            let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .iter()
+                .filter(|(_, s)| !matches!(s, State::Closed { .. }))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let mut out: Vec<(String, Health)> = keys
+            .into_iter()
+            .map(|k| {
+                let h = self.health(&k, now);
+                (k, h)
+            })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
@@ -275,10 +291,23 @@ mod tests {
             Admission::Allowed,
             "4 failures: still closed"
         );
-        b.record(H, false, t + s(1));
+        assert_eq!(
+            b.record(H, false, t + s(1)),
+            Some(s(30)),
+            "this one paused it"
+        );
         assert_eq!(b.allow(H, t + s(1)), Admission::Paused { resume_in: s(30) });
         assert_eq!(b.allow("other:443", t + s(1)), Admission::Allowed);
-        assert_eq!(b.unhealthy(), vec![H.to_string()]);
+        assert_eq!(
+            b.unhealthy(t + s(1)),
+            vec![(
+                H.to_string(),
+                Health::Paused {
+                    resume_in: s(30),
+                    cooldown: s(30)
+                }
+            )]
+        );
     }
 
     #[test]
@@ -297,7 +326,7 @@ mod tests {
         b.record(H, true, t);
         let t = fail_n(&b, 4, t + s(1), s(1));
         assert_eq!(b.allow(H, t), Admission::Allowed);
-        assert!(b.unhealthy().is_empty());
+        assert!(b.unhealthy(t).is_empty());
     }
 
     #[test]
@@ -351,8 +380,12 @@ mod tests {
                 Admission::Allowed,
                 "probe after {cooldown:?}"
             );
-            b.record(H, false, t);
             cooldown = s(want);
+            assert_eq!(
+                b.record(H, false, t),
+                Some(cooldown),
+                "a failed probe pauses"
+            );
             assert_eq!(
                 b.allow(H, t),
                 Admission::Paused {
@@ -375,7 +408,7 @@ mod tests {
     fn late_failures_while_open_do_not_extend_the_pause() {
         let b = breaker();
         let t = fail_n(&b, 5, Instant::now(), Duration::ZERO);
-        b.record(H, false, t + s(10));
+        assert_eq!(b.record(H, false, t + s(10)), None, "already paused");
         assert_eq!(
             b.allow(H, t + s(10)),
             Admission::Paused { resume_in: s(20) }

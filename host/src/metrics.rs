@@ -90,6 +90,8 @@ pub struct Metrics {
     attempt_seconds: Mutex<Histogram>,
     plugin_pauses: Mutex<BTreeMap<String, u64>>,
     invocations_deferred: Mutex<BTreeMap<String, u64>>,
+    destination_pauses: Mutex<BTreeMap<String, u64>>,
+    deliveries_deferred: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,6 +153,23 @@ impl Metrics {
     /// paused.
     pub fn invocation_deferred(&self, plugin: &str) {
         *lock(&self.invocations_deferred)
+            .entry(plugin.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Count a destination breaker opening for one of `plugin`'s
+    /// destinations (labelled by plugin only: with wildcard allowlists the
+    /// destinations are unbounded; `/v1/plugins` names them).
+    pub fn destination_paused(&self, plugin: &str) {
+        *lock(&self.destination_pauses)
+            .entry(plugin.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Count one delivery put back in the queue because its destination is
+    /// paused.
+    pub fn delivery_deferred(&self, plugin: &str) {
+        *lock(&self.deliveries_deferred)
             .entry(plugin.to_owned())
             .or_default() += 1;
     }
@@ -241,6 +260,16 @@ impl Metrics {
                 "wasmhook_plugin_invocations_deferred_total",
                 "Invocations put back in the queue while their plugin was paused.",
                 &self.invocations_deferred,
+            ),
+            (
+                "wasmhook_destination_pauses_total",
+                "Times one of a plugin's destinations was paused because its deliveries kept failing.",
+                &self.destination_pauses,
+            ),
+            (
+                "wasmhook_deliveries_deferred_total",
+                "Deliveries put back in the queue while their destination was paused.",
+                &self.deliveries_deferred,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

@@ -61,15 +61,10 @@ impl RunHealth {
     /// Report a run; `stopped` when the sandbox had to stop it. Returns
     /// the pause length when this report paused the plugin.
     pub fn record(&self, stopped: bool, now: Instant) -> Option<Duration> {
-        let was_paused = matches!(self.health(now), Health::Paused { .. });
-        self.breaker.record(&self.key, !stopped, now);
         if !stopped {
             self.proven.store(true, Ordering::Relaxed);
         }
-        match self.health(now) {
-            Health::Paused { cooldown, .. } if !was_paused => Some(cooldown),
-            _ => None,
-        }
+        self.breaker.record(&self.key, !stopped, now)
     }
 
     /// Whether the plugin is paused or its probe is due or running (its

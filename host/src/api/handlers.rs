@@ -161,11 +161,13 @@ pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({ "requeued": requeued }))
 }
 
-/// `GET /v1/plugins`: name, component hash, events, counts by outcome, and
-/// whether the plugin is paused by its breaker.
+/// `GET /v1/plugins`: name, component hash, events, counts by outcome,
+/// whether the plugin is paused by its breaker, and which of its
+/// destinations are paused by theirs.
 pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
     let stats = app.store.plugin_stats().await?;
     let set = app.plugins();
+    let now = Instant::now();
     let plugins: Vec<Value> = set
         .plugins
         .values()
@@ -178,7 +180,12 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "events": p.events,
                 "invocations": {"pending": s.invocations.pending, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
-                "breaker": views::plugin_health(p.runs.health(Instant::now())),
+                "breaker": views::breaker_health(p.runs.health(now)),
+                "unhealthy_destinations": p.health.unhealthy(now).into_iter().map(|(destination, health)| {
+                    let mut v = views::breaker_health(health);
+                    v["destination"] = json!(destination);
+                    v
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -94,9 +94,10 @@ pub fn delivery(d: &DeliveryRecord) -> Value {
     })
 }
 
-/// A plugin breaker's state: `healthy`, `failing` (with the count of
-/// consecutive failed runs), `paused` (with the time left), or `probing`.
-pub fn plugin_health(h: Health) -> Value {
+/// A breaker's state for one plugin or destination: `healthy`, `failing`
+/// (with the count of consecutive failures), `paused` (with the time left
+/// and the pause's length), or `probing`.
+pub fn breaker_health(h: Health) -> Value {
     match h {
         Health::Healthy => json!({"state": "healthy"}),
         Health::Failing { failures } => {

@@ -120,6 +120,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
     };
     let key = destination_key(dest.url()).unwrap_or_default();
     if let Admission::Paused { resume_in } = plugin.health.allow(&key, Instant::now()) {
+        app.metrics.delivery_deferred(&job.plugin);
         release(app, &job, now_ms() + ms(resume_in)).await;
         return;
     }
@@ -158,9 +159,16 @@ async fn deliver(app: &App, job: DeliveryJob) {
     // deliveries a second.
     drop(slot);
     drop(filled);
-    plugin
-        .health
-        .record(&key, !report.outcome.counts_against_host(), Instant::now());
+    let healthy = !report.outcome.counts_against_host();
+    if let Some(pause) = plugin.health.record(&key, healthy, Instant::now()) {
+        app.metrics.destination_paused(&job.plugin);
+        tracing::warn!(
+            plugin = %job.plugin,
+            destination = %key,
+            pause_s = pause.as_secs(),
+            "destination paused: its deliveries keep failing (connection errors, timeouts, 408, 429 or 5xx); they wait in the queue"
+        );
+    }
     let (attempt, next, label) = settle_report(&plugin, &job, started_ms, &report);
     app.metrics
         .delivery(&job.plugin, label, Some(report.duration));
