@@ -526,6 +526,10 @@ async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
         2 * EVENTS as u64 - 3,
         "{flaky}"
     );
+    assert_eq!(
+        flaky["invocations"]["parked"], flaky["invocations"]["pending"],
+        "every waiting job is parked: {flaky}"
+    );
     let (_, metrics) = host.admin("GET", "/metrics", "").await;
     assert!(
         metrics

@@ -184,6 +184,8 @@ impl Default for RetryFilter {
 pub struct InvocationStats {
     /// Not yet completed (waiting or in flight).
     pub pending: u64,
+    /// Of the pending ones, those parked while the plugin is paused.
+    pub parked: u64,
     /// Completed with `fire`.
     pub fire: u64,
     /// Completed with `skip`.

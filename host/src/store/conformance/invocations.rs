@@ -374,6 +374,16 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
         "parked is never due"
     );
     assert_eq!(store.queue_depth(far).await.unwrap().invocations_pending, 4);
+    let stats = store.plugin_stats().await.unwrap();
+    assert_eq!(
+        (
+            stats["paused"].invocations.pending,
+            stats["paused"].invocations.parked
+        ),
+        (4, 4),
+        "{stats:?}"
+    );
+    assert_eq!(stats["other"].invocations.parked, 0, "{stats:?}");
 
     // One probe: the oldest.
     assert_eq!(
@@ -398,6 +408,13 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
     assert_eq!(
         store.unpark_invocations(None, None, far + 1).await.unwrap(),
         3
+    );
+    assert_eq!(
+        store.plugin_stats().await.unwrap()["paused"]
+            .invocations
+            .parked,
+        0,
+        "unparked jobs are pending, not parked"
     );
     let rest = store.lease_invocations(far + 1, LEASE, 100).await.unwrap();
     let mut ids: Vec<_> = rest.iter().map(|j| j.event.id.clone()).collect();

@@ -224,6 +224,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
             PluginStats {
                 invocations: InvocationStats {
                     pending: 0,
+                    parked: 0,
                     fire: 1,
                     skip: 0,
                     error: 1,

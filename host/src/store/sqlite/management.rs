@@ -123,6 +123,24 @@ pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginS
         *slot += uint(n);
     }
 
+    // Parked jobs sit at the far end of the due-queue index.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT plugin, COUNT(*) FROM invocations INDEXED BY invocations_queue
+              WHERE status = 'pending' AND visible_ms >= ?1
+              GROUP BY plugin",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([int(super::invocations::PARKED)], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .db()?;
+    for row in rows {
+        let (plugin, n) = row.db()?;
+        stats.entry(plugin).or_default().invocations.parked = uint(n);
+    }
+
     let mut stmt = conn
         .prepare_cached("SELECT plugin, status, COUNT(*) FROM deliveries GROUP BY plugin, status")
         .db()?;
