@@ -71,12 +71,19 @@ enum State {
     },
 }
 
+/// Keys tracked before a failure report first sweeps out stale ones.
+const PRUNE_ABOVE: usize = 1024;
+
 /// The breaker for every key (a destination, a plugin). Only keys with
-/// recent failures take memory: a success forgets the key.
+/// recent failures take memory: a success forgets the key, and keys whose
+/// failures are too old to matter are swept out as new ones come (with a
+/// wildcard allowlist, the failing destinations are unbounded).
 #[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,
     hosts: Mutex<HashMap<String, State>>,
+    /// Size of `hosts` at which the next failure report sweeps it.
+    prune_at: std::sync::atomic::AtomicUsize,
 }
 
 impl Breaker {
@@ -85,7 +92,31 @@ impl Breaker {
         Self {
             config,
             hosts: Mutex::new(HashMap::new()),
+            prune_at: std::sync::atomic::AtomicUsize::new(PRUNE_ABOVE),
         }
+    }
+
+    /// Drop the keys whose state no longer changes what happens next: a
+    /// failure count whose window has passed (the next failure starts a
+    /// new count anyway), and a pause or probe over for longer than the
+    /// longest pause (forgetting it only forgoes one doubling). The next
+    /// sweep waits until the map has doubled, so a flood of live keys
+    /// costs amortised constant time per report.
+    fn prune(&self, hosts: &mut HashMap<String, State>, now: Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if hosts.len() < self.prune_at.load(Relaxed) {
+            return;
+        }
+        let cfg = &self.config;
+        hosts.retain(|_, state| match *state {
+            State::Closed { since, .. } => now.saturating_duration_since(since) <= cfg.window,
+            State::Open { until, .. } => now < until + cfg.max_cooldown,
+            State::HalfOpen { probe_at, .. } => {
+                now < probe_at + cfg.probe_timeout + cfg.max_cooldown
+            }
+        });
+        self.prune_at
+            .store((hosts.len() * 2).max(PRUNE_ABOVE), Relaxed);
     }
 
     /// Its tuning.
@@ -146,6 +177,7 @@ impl Breaker {
             hosts.remove(key);
             return None;
         }
+        self.prune(&mut hosts, now);
         let cfg = &self.config;
         let next = match hosts.get(key).copied() {
             None => self.after_failure(1, now),
@@ -402,6 +434,39 @@ mod tests {
         assert_eq!(b.allow(H, t + s(30)), Admission::Allowed);
         assert!(matches!(b.allow(H, t + s(100)), Admission::Paused { .. }));
         assert_eq!(b.allow(H, t + s(30 + 120)), Admission::Allowed, "new probe");
+    }
+
+    #[test]
+    fn stale_keys_are_swept_out_as_new_failures_come() {
+        let b = breaker();
+        let tracked = || b.hosts.lock().unwrap().len();
+        let fail_keys = |prefix: &str, n: usize, t: Instant| {
+            for i in 0..n {
+                b.record(&format!("{prefix}{i}.example:443"), false, t);
+            }
+        };
+        // One failure each for many destinations, and one paused host. The
+        // map reached the threshold with nothing stale yet: the next sweep
+        // waits until it has doubled.
+        let t0 = Instant::now();
+        fail_keys("a", PRUNE_ABOVE - 1, t0);
+        fail_n(&b, 5, t0, Duration::ZERO);
+        assert_eq!(tracked(), PRUNE_ABOVE);
+        // Past the window, once the map has doubled, the single failures
+        // are swept out; the pause (30 s, doubling up to 300 s) and the
+        // fresh failures are kept.
+        let later = t0 + s(31);
+        fail_keys("b", PRUNE_ABOVE, later);
+        assert_eq!(tracked(), 2 * PRUNE_ABOVE, "not yet");
+        b.record("c.example:443", false, later);
+        assert_eq!(tracked(), PRUNE_ABOVE + 2, "b*, the paused host, c");
+        assert_eq!(b.health(H, later), Health::ProbeDue);
+        // Long after the pause, the paused host is forgotten too.
+        let much_later = t0 + s(30 + 300 + 31);
+        fail_keys("d", PRUNE_ABOVE, much_later);
+        b.record("e.example:443", false, much_later);
+        assert_eq!(tracked(), PRUNE_ABOVE + 1, "d*, e");
+        assert_eq!(b.health(H, much_later), Health::Healthy);
     }
 
     #[test]
