@@ -358,11 +358,14 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
 
     // The trapping plugin ran until its breaker opened (a few more may
     // have been running at that moment), then its jobs went back to the
-    // queue instead of burning the executors.
+    // queue instead of burning the executors. The breaker hears of a run
+    // before its decision is committed, so wait for the 10th error too.
     let view = support::eventually_async(30, || async {
         let (_, v) = host.admin("GET", "/v1/plugins", "").await;
         let flaky = plugin_view(&v, "flaky").clone();
-        (flaky["breaker"]["state"] == "paused").then_some(flaky)
+        (flaky["breaker"]["state"] == "paused"
+            && flaky["invocations"]["error"].as_u64() >= Some(10))
+        .then_some(flaky)
     })
     .await
     .expect("the trapping plugin is paused");
