@@ -98,6 +98,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Add one to a per-plugin counter.
+fn bump(counter: &Mutex<BTreeMap<String, u64>>, plugin: &str) {
+    *lock(counter).entry(plugin.to_owned()).or_default() += 1;
+}
+
 /// Escape a label value.
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -144,34 +149,26 @@ impl Metrics {
 
     /// Count a plugin's breaker opening (the plugin was paused).
     pub fn plugin_paused(&self, plugin: &str) {
-        *lock(&self.plugin_pauses)
-            .entry(plugin.to_owned())
-            .or_default() += 1;
+        bump(&self.plugin_pauses, plugin);
     }
 
     /// Count one invocation put back in the queue because its plugin is
     /// paused.
     pub fn invocation_deferred(&self, plugin: &str) {
-        *lock(&self.invocations_deferred)
-            .entry(plugin.to_owned())
-            .or_default() += 1;
+        bump(&self.invocations_deferred, plugin);
     }
 
     /// Count a destination breaker opening for one of `plugin`'s
     /// destinations (labelled by plugin only: with wildcard allowlists the
     /// destinations are unbounded; `/v1/plugins` names them).
     pub fn destination_paused(&self, plugin: &str) {
-        *lock(&self.destination_pauses)
-            .entry(plugin.to_owned())
-            .or_default() += 1;
+        bump(&self.destination_pauses, plugin);
     }
 
     /// Count one delivery put back in the queue because its destination is
     /// paused.
     pub fn delivery_deferred(&self, plugin: &str) {
-        *lock(&self.deliveries_deferred)
-            .entry(plugin.to_owned())
-            .or_default() += 1;
+        bump(&self.deliveries_deferred, plugin);
     }
 
     /// Count one delivery attempt result (`outcome`: succeeded, retry,
