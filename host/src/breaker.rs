@@ -227,20 +227,11 @@ impl Breaker {
 
     /// Keys currently paused or probing, with their state, sorted.
     pub fn unhealthy(&self, now: Instant) -> Vec<(String, Health)> {
-        let keys: Vec<String> = {
-            let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts
-                .iter()
-                .filter(|(_, s)| !matches!(s, State::Closed { .. }))
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let mut out: Vec<(String, Health)> = keys
-            .into_iter()
-            .map(|k| {
-                let h = self.health(&k, now);
-                (k, h)
-            })
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, Health)> = hosts
+            .iter()
+            .filter(|(_, s)| !matches!(s, State::Closed { .. }))
+            .map(|(k, s)| (k.clone(), s.health(now)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -274,15 +265,20 @@ impl Breaker {
     /// The state of one key at `now` (does not change it).
     pub fn health(&self, key: &str, now: Instant) -> Health {
         let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        match hosts.get(key).copied() {
-            None => Health::Healthy,
-            Some(State::Closed { failures, .. }) => Health::Failing { failures },
-            Some(State::Open { until, cooldown }) if now < until => Health::Paused {
+        hosts.get(key).map_or(Health::Healthy, |s| s.health(now))
+    }
+}
+
+impl State {
+    fn health(self, now: Instant) -> Health {
+        match self {
+            State::Closed { failures, .. } => Health::Failing { failures },
+            State::Open { until, cooldown } if now < until => Health::Paused {
                 resume_in: until - now,
                 cooldown,
             },
-            Some(State::Open { .. }) => Health::ProbeDue,
-            Some(State::HalfOpen { .. }) => Health::Probing,
+            State::Open { .. } => Health::ProbeDue,
+            State::HalfOpen { .. } => Health::Probing,
         }
     }
 }
