@@ -413,6 +413,73 @@ fn compiled_components_are_cached_on_disk() {
 }
 
 #[test]
+fn the_compile_cache_keeps_to_its_cap_dropping_the_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = |cache_max_bytes| {
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir.path().to_owned()),
+            cache_max_bytes,
+            max_instances: 4,
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
+    };
+    let [a, b, c] = ["game-reward", "airline-loyalty", "hostile"]
+        .map(|p| std::fs::read(plugin_path(p)).unwrap());
+    let entries = || -> Vec<(String, u64)> {
+        let mut found: Vec<(String, u64)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                (name[..64].to_owned(), e.metadata().unwrap().len())
+            })
+            .collect();
+        found.sort();
+        found
+    };
+
+    // Learn each entry's size with room for all three.
+    let roomy = runtime(u64::MAX);
+    let hashes = [&a, &b, &c].map(|bytes| roomy.inspect(bytes).unwrap().hash);
+    let size = |hash: &str| entries().iter().find(|(h, _)| h == hash).unwrap().1;
+    let sizes = hashes.clone().map(|h| size(&h));
+    drop(roomy);
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+
+    // Room for any two, not for all three.
+    let total: u64 = sizes.iter().sum();
+    let rt = runtime(total - 1);
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(!rt.inspect(&a).unwrap().cache_hit);
+    pause();
+    assert!(!rt.inspect(&b).unwrap().cache_hit);
+    pause();
+    // Loading A again makes B the least recently used...
+    assert!(rt.inspect(&a).unwrap().cache_hit);
+    pause();
+    // ...so writing C removes B and keeps A.
+    assert!(!rt.inspect(&c).unwrap().cache_hit);
+    let mut want = vec![(hashes[0].clone(), sizes[0]), (hashes[2].clone(), sizes[2])];
+    want.sort();
+    assert_eq!(entries(), want);
+    assert!(rt.inspect(&a).unwrap().cache_hit);
+    assert!(rt.inspect(&c).unwrap().cache_hit);
+    assert!(!rt.inspect(&b).unwrap().cache_hit, "B was removed");
+
+    // A compilation larger than the whole cap is not written at all.
+    let tiny = runtime(sizes[1] - 1);
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    assert!(!tiny.inspect(&b).unwrap().cache_hit);
+    assert!(!tiny.inspect(&b).unwrap().cache_hit);
+    assert_eq!(entries(), []);
+}
+
+#[test]
 fn fresh_instances_share_no_memory_between_events() {
     let plugin = TestPlugin::hostile("static-count").load();
     for _ in 0..3 {

@@ -32,6 +32,10 @@ pub struct Cli {
     /// Directory for compiled components (default: $WASMHOOK_CACHE_DIR or ~/.cache/wasmhook/components).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Most MiB the compile cache may hold; the least recently used entries are removed beyond it.
+    #[arg(long, global = true, value_name = "MB", default_value_t = crate::runtime::DEFAULT_CACHE_MAX_MB,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub cache_max_mb: u64,
     /// Do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
@@ -141,18 +145,21 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let cache_dir = if cli.no_cache {
-        None
-    } else {
-        cli.cache_dir
-            .clone()
-            .or_else(crate::runtime::default_cache_dir)
+    let cache = Cache {
+        dir: if cli.no_cache {
+            None
+        } else {
+            cli.cache_dir
+                .clone()
+                .or_else(crate::runtime::default_cache_dir)
+        },
+        max_bytes: cli.cache_max_mb << 20,
     };
     match cli.command {
-        Command::Check { plugin, json } => check(&plugin, json, cache_dir),
-        Command::Run(args) => run(args, cache_dir),
+        Command::Check { plugin, json } => check(&plugin, json, cache),
+        Command::Run(args) => run(args, cache),
         Command::New { name, lang, dir } => new_plugin(&name, lang, &dir),
-        Command::Build { dir, out } => build_plugin(&dir, out, cache_dir),
+        Command::Build { dir, out } => build_plugin(&dir, out, cache),
         Command::Serve { config, listen } => serve(config, listen),
         Command::Sink {
             listen,
@@ -197,7 +204,7 @@ fn new_plugin(name: &str, lang: crate::authoring::Lang, parent: &Path) -> ExitCo
     }
 }
 
-fn build_plugin(dir: &Path, out: Option<PathBuf>, cache_dir: Option<PathBuf>) -> ExitCode {
+fn build_plugin(dir: &Path, out: Option<PathBuf>, cache: Cache) -> ExitCode {
     let home = match authoring_home() {
         Ok(h) => h,
         Err(code) => return code,
@@ -218,7 +225,7 @@ fn build_plugin(dir: &Path, out: Option<PathBuf>, cache_dir: Option<PathBuf>) ->
     match crate::authoring::build(&home, &dir, &out) {
         Ok(lang) => {
             out!("built {lang} plugin → {}", out.display());
-            check(&out, false, cache_dir)
+            check(&out, false, cache)
         }
         Err(e @ crate::authoring::BuildError::Failed { .. }) => {
             eprintln!("wasmhook: {e}");
@@ -300,9 +307,17 @@ fn init_tracing() {
         .try_init();
 }
 
-fn runtime(cache_dir: Option<PathBuf>, fuel: bool, memory_mb: u64) -> Result<Runtime, LoadError> {
+/// The compile cache the CLI commands use (`--cache-dir`, `--no-cache`,
+/// `--cache-max-mb`).
+struct Cache {
+    dir: Option<PathBuf>,
+    max_bytes: u64,
+}
+
+fn runtime(cache: Cache, fuel: bool, memory_mb: u64) -> Result<Runtime, LoadError> {
     Runtime::new(RuntimeConfig {
-        cache_dir,
+        cache_dir: cache.dir,
+        cache_max_bytes: cache.max_bytes,
         fuel,
         max_memory_mb: memory_mb.max(512),
         max_instances: 4,
@@ -317,12 +332,12 @@ fn read_component(path: &Path) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
-fn check(path: &Path, as_json: bool, cache_dir: Option<PathBuf>) -> ExitCode {
+fn check(path: &Path, as_json: bool, cache: Cache) -> ExitCode {
     let bytes = match read_component(path) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let rt = match runtime(cache_dir, false, 512) {
+    let rt = match runtime(cache, false, 512) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wasmhook: {e}");
@@ -418,7 +433,7 @@ fn read_event_text(source: &str) -> Result<(String, String), String> {
     }
 }
 
-fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> ExitCode {
+fn run(args: RunArgs, cache: Cache) -> ExitCode {
     let fail = |msg: String| {
         eprintln!("wasmhook: {msg}");
         ExitCode::from(2)
@@ -435,7 +450,7 @@ fn run(args: RunArgs, cache_dir: Option<PathBuf>) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let rt = match runtime(cache_dir, args.fuel.is_some(), args.memory_mb) {
+    let rt = match runtime(cache, args.fuel.is_some(), args.memory_mb) {
         Ok(rt) => rt,
         Err(e) => return fail(e.to_string()),
     };

@@ -56,6 +56,11 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
             .cache_dir
             .clone()
             .or_else(crate::runtime::default_cache_dir),
+        cache_max_bytes: config
+            .runtime
+            .cache_max_mb
+            .unwrap_or(crate::runtime::DEFAULT_CACHE_MAX_MB)
+            << 20,
         fuel: config.runtime.fuel || config.plugins.iter().any(|p| p.fuel.is_some()),
         max_memory_mb: max_memory,
         ..RuntimeConfig::default()

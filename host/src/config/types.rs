@@ -135,6 +135,9 @@ pub struct RuntimeSection {
     /// `None` uses the runtime's default (`$WASMHOOK_CACHE_DIR` or the user
     /// cache dir). Resolved relative to the config file's directory.
     pub cache_dir: Option<PathBuf>,
+    /// Most MiB the compile cache may hold; the least recently used
+    /// entries are removed beyond it. `None`: 1024.
+    pub cache_max_mb: Option<u64>,
     /// Enable fuel metering in the engine. Costs some speed; required by
     /// any plugin that sets `fuel`.
     pub fuel: bool,

@@ -15,6 +15,9 @@ use super::plugin::{DeliveryConfig, PluginConfig};
 use super::types::{AuthConfig, Config};
 use crate::model::Secret;
 
+/// Largest `runtime.cache_max_mb`: 1 TiB.
+const MAX_CACHE_MB: u64 = 1 << 20;
+
 /// Resolve and check `config` in place; the first problem found wins.
 pub(crate) fn finish(
     config: &mut Config,
@@ -31,6 +34,13 @@ pub(crate) fn finish(
     resolve_paths(config, base_dir);
     check_server(config, &root.key("server"))?;
     check_auth(&config.auth, &root.key("auth"))?;
+    if let Some(mb) = config.runtime.cache_max_mb {
+        in_range(
+            mb,
+            1..=MAX_CACHE_MB,
+            &root.key("runtime").key("cache_max_mb"),
+        )?;
+    }
     super::dns::check(&mut config.dns, &root.key("dns"))?;
     super::breakers::check(&config.breakers, &root.key("breakers"))?;
     let plugins = root.key("plugins");

@@ -5,10 +5,13 @@
 //! the component bytes and a hash of every engine setting that affects code
 //! generation, so a changed engine never loads stale code. Writes go to a
 //! temporary file that is renamed into place, so a crash never leaves a
-//! half-written entry under a real key.
+//! half-written entry under a real key. The cache keeps to a size cap,
+//! dropping the least recently used entries (`cache_trim`).
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+
+use super::cache_trim::{ENTRY_SUFFIX, TMP_SUFFIX, touch, trim};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -18,22 +21,27 @@ use wasmtime::component::Component;
 pub(crate) struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
+    max_bytes: u64,
 }
 
 impl ComponentCache {
-    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
+    /// A cache in `dir` for `engine`'s code, holding at most `max_bytes`.
+    pub(crate) fn new(dir: PathBuf, engine: &Engine, max_bytes: u64) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         Self {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
+            max_bytes,
         }
     }
 
     fn path_for(&self, component_hash: &str) -> PathBuf {
-        self.dir
-            .join(format!("{component_hash}-{}.cwasm", self.engine_key))
+        self.dir.join(format!(
+            "{component_hash}-{}{ENTRY_SUFFIX}",
+            self.engine_key
+        ))
     }
 
     /// Load a cached compilation, if present and usable.
@@ -49,7 +57,12 @@ impl ComponentCache {
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                // Recently used: the last to be trimmed. Failing to mark
+                // it only makes it an earlier candidate.
+                let _ = touch(&path);
+                Some(c)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring unusable compile-cache entry");
                 let _ = std::fs::remove_file(&path);
@@ -68,9 +81,17 @@ impl ComponentCache {
     fn try_store(&self, component_hash: &str, component: &Component) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let bytes = component.serialize().map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > self.max_bytes {
+            tracing::info!(
+                bytes = bytes.len(),
+                max_bytes = self.max_bytes,
+                "compiled component is larger than the whole compile cache; not cached"
+            );
+            return Ok(());
+        }
         let path = self.path_for(component_hash);
         let tmp = self.dir.join(format!(
-            ".{component_hash}.{}.{}.tmp",
+            ".{component_hash}.{}.{}{TMP_SUFFIX}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
@@ -78,7 +99,18 @@ impl ComponentCache {
         std::fs::rename(&tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             e.to_string()
-        })
+        })?;
+        let trimmed = trim(&self.dir, self.max_bytes, &path).map_err(|e| e.to_string())?;
+        if trimmed.entries > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                removed = trimmed.entries,
+                removed_bytes = trimmed.bytes,
+                max_bytes = self.max_bytes,
+                "compile cache over its cap: least recently used entries removed"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +118,10 @@ impl ComponentCache {
 pub(crate) fn component_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// Default cap of the compile cache, in MiB: room for about 25 compiled
+/// JavaScript components (`[runtime] cache_max_mb`, `--cache-max-mb`).
+pub const DEFAULT_CACHE_MAX_MB: u64 = 1024;
 
 /// The default cache directory: `$WASMHOOK_CACHE_DIR`, else the user's
 /// cache dir (`~/.cache/wasmhook`), else none.

@@ -21,6 +21,9 @@ use super::state::State;
 pub struct RuntimeConfig {
     /// Directory for precompiled components; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes the cache directory may hold; least recently used
+    /// entries are removed beyond it.
+    pub cache_max_bytes: u64,
     /// Enable fuel metering. Costs some speed; needed for `fuel` limits.
     pub fuel: bool,
     /// Largest linear memory any single plugin memory may reach, in MiB.
@@ -37,6 +40,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: super::cache::default_cache_dir(),
+            cache_max_bytes: super::cache::DEFAULT_CACHE_MAX_MB << 20,
             fuel: false,
             max_memory_mb: 512,
             max_instances: 128,
@@ -118,7 +122,7 @@ impl Runtime {
         let cache = config
             .cache_dir
             .clone()
-            .map(|dir| ComponentCache::new(dir, &engine));
+            .map(|dir| ComponentCache::new(dir, &engine, config.cache_max_bytes));
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {
             inner: Arc::new(RuntimeInner {

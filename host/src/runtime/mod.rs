@@ -10,6 +10,7 @@
 
 mod bindings;
 mod cache;
+mod cache_trim;
 mod engine;
 mod error;
 mod host_imports;
@@ -21,7 +22,7 @@ mod plugin;
 mod state;
 mod stdio;
 
-pub use cache::default_cache_dir;
+pub use cache::{DEFAULT_CACHE_MAX_MB, default_cache_dir};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{ErrorKind, LoadError, PluginError};
 pub use inspect::ComponentInfo;

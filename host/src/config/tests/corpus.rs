@@ -72,6 +72,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "6:21: breakers.plugins.failure_threshold: 0 is too small; expected at least 1"
     ),
     case!(
+        "cache_cap_zero",
+        "6:16: runtime.cache_max_mb: 0 is out of range; expected 1 to 1048576"
+    ),
+    case!(
         "component_not_found",
         "7:13: plugins[0].component: component file {base}/target/plugins/crm.wasm not found"
     ),

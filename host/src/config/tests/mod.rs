@@ -77,6 +77,7 @@ fn a_full_config_parses_to_the_values_written() {
     assert_eq!(config.store.backend, StoreBackend::Sqlite);
     assert_eq!(config.store.path, base.join("data/events.db"));
     assert_eq!(config.runtime.cache_dir, Some(base.join("cache")));
+    assert_eq!(config.runtime.cache_max_mb, Some(512));
     assert!(config.runtime.fuel);
     let pinned: Vec<(&str, Vec<std::net::IpAddr>)> = config.dns.pinned().collect();
     assert_eq!(
