@@ -90,37 +90,39 @@ pub(super) fn list_deliveries(
     Ok(DeliveryPage { items, next_cursor })
 }
 
-/// Counts per plugin.
+/// Counts per plugin, from the counts the schema's triggers keep (see
+/// `schema.rs`, V3), plus the parked share of the pending invocations.
 pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginStats>, StoreError> {
     let mut stats: BTreeMap<String, PluginStats> = BTreeMap::new();
 
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT plugin, status, verdict, COUNT(*) FROM invocations
-              GROUP BY plugin, status, verdict",
-        )
+        .prepare_cached("SELECT plugin, kind, n FROM plugin_counts WHERE n <> 0")
         .db()?;
     let rows = stmt
         .query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(2)?,
             ))
         })
         .db()?;
     for row in rows {
-        let (plugin, status, verdict, n) = row.db()?;
-        let inv = &mut stats.entry(plugin).or_default().invocations;
-        let slot = match (status.as_str(), verdict.as_deref()) {
-            ("pending", _) => &mut inv.pending,
-            (_, Some("fire")) => &mut inv.fire,
-            (_, Some("skip")) => &mut inv.skip,
-            (_, Some("error")) => &mut inv.error,
-            (s, v) => return Err(StoreError::Corrupt(format!("invocation {s}/{v:?}"))),
+        let (plugin, kind, n) = row.db()?;
+        let entry = stats.entry(plugin).or_default();
+        let (inv, del) = (&mut entry.invocations, &mut entry.deliveries);
+        let slot = match kind.as_str() {
+            "invocation.pending" => &mut inv.pending,
+            "invocation.fire" => &mut inv.fire,
+            "invocation.skip" => &mut inv.skip,
+            "invocation.error" => &mut inv.error,
+            "delivery.pending" => &mut del.pending,
+            "delivery.succeeded" => &mut del.succeeded,
+            "delivery.failed" => &mut del.failed,
+            other => return Err(StoreError::Corrupt(format!("count of {other:?}"))),
         };
-        *slot += uint(n);
+        *slot = u64::try_from(n)
+            .map_err(|_| StoreError::Corrupt(format!("count of {kind:?} is {n}")))?;
     }
 
     // Parked jobs sit at the far end of the due-queue index.
@@ -141,29 +143,6 @@ pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginS
         stats.entry(plugin).or_default().invocations.parked = uint(n);
     }
 
-    let mut stmt = conn
-        .prepare_cached("SELECT plugin, status, COUNT(*) FROM deliveries GROUP BY plugin, status")
-        .db()?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-            ))
-        })
-        .db()?;
-    for row in rows {
-        let (plugin, status, n) = row.db()?;
-        let del = &mut stats.entry(plugin).or_default().deliveries;
-        let slot = match status.as_str() {
-            "pending" => &mut del.pending,
-            "succeeded" => &mut del.succeeded,
-            "failed" => &mut del.failed,
-            other => return Err(StoreError::Corrupt(format!("delivery status {other}"))),
-        };
-        *slot += uint(n);
-    }
     Ok(stats)
 }
 

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -113,6 +113,75 @@ CREATE TABLE kv (
 const V2: &str = r#"
 DROP INDEX deliveries_queue;
 CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending';
+"#;
+
+/// Counts per plugin and outcome kept as rows change, so `GET /v1/plugins`
+/// reads a few rows instead of scanning every invocation and delivery
+/// kept (seconds at tens of millions). Triggers keep them: they run inside
+/// the statement that changes a row, so a write rolled back to its
+/// savepoint takes its count changes with it, and no code path (retry,
+/// retention, a migration) can forget one. A row's *kind* is its queue
+/// state: `invocation.pending`, `invocation.fire|skip|error` (a finished
+/// one without a verdict, which no version writes, counts as an error),
+/// `delivery.pending|succeeded|failed`. The `invocations_stats` index, whose
+/// only reader was the old scan, goes: the triggers cost about what its
+/// upkeep did.
+const V3: &str = r#"
+CREATE TABLE plugin_counts (
+    plugin TEXT    NOT NULL,
+    kind   TEXT    NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (plugin, kind)
+) WITHOUT ROWID;
+
+INSERT INTO plugin_counts (plugin, kind, n)
+    SELECT plugin, 'invocation.' || IIF(status = 'pending', 'pending', COALESCE(verdict, 'error')), COUNT(*)
+      FROM invocations GROUP BY 1, 2;
+INSERT INTO plugin_counts (plugin, kind, n)
+    SELECT plugin, 'delivery.' || status, COUNT(*) FROM deliveries GROUP BY 1, 2;
+
+CREATE TRIGGER count_invocation_insert AFTER INSERT ON invocations BEGIN
+    INSERT INTO plugin_counts (plugin, kind, n)
+        VALUES (NEW.plugin, 'invocation.' || IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error')), 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_invocation_update AFTER UPDATE OF status, verdict ON invocations
+    WHEN IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'))
+         IS NOT IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error'))
+BEGIN
+    UPDATE plugin_counts SET n = n - 1
+     WHERE plugin = OLD.plugin
+       AND kind = 'invocation.' || IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'));
+    INSERT INTO plugin_counts (plugin, kind, n)
+        VALUES (NEW.plugin, 'invocation.' || IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error')), 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_invocation_delete AFTER DELETE ON invocations BEGIN
+    UPDATE plugin_counts SET n = n - 1
+     WHERE plugin = OLD.plugin
+       AND kind = 'invocation.' || IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'));
+END;
+
+CREATE TRIGGER count_delivery_insert AFTER INSERT ON deliveries BEGIN
+    INSERT INTO plugin_counts (plugin, kind, n)
+        VALUES (NEW.plugin, 'delivery.' || NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_delivery_update AFTER UPDATE OF status ON deliveries
+    WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE plugin_counts SET n = n - 1
+     WHERE plugin = OLD.plugin AND kind = 'delivery.' || OLD.status;
+    INSERT INTO plugin_counts (plugin, kind, n)
+        VALUES (NEW.plugin, 'delivery.' || NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER count_delivery_delete AFTER DELETE ON deliveries BEGIN
+    UPDATE plugin_counts SET n = n - 1
+     WHERE plugin = OLD.plugin AND kind = 'delivery.' || OLD.status;
+END;
+
+DROP INDEX invocations_stats;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].
