@@ -648,3 +648,146 @@ async fn a_paused_destination_shows_in_the_api_metrics_and_log_and_survives_a_re
     assert_eq!(after[0]["state"], "paused", "{after:?}");
     assert_eq!(rx.requests().len(), 2, "nothing more was sent");
 }
+
+/// `breaker_config` with `extra` lines added to the flaky plugin's table.
+fn flaky_with(rx: &TestReceiver, mode: &str, extra: &str) -> String {
+    breaker_config(rx, mode).replace(
+        "name = \"flaky\"\n",
+        &format!("name = \"flaky\"\n{extra}\n"),
+    )
+}
+
+/// The flaky plugin's invocation of each event `prefix-0..n`, from the
+/// event API: `(error_kind, error)`.
+async fn flaky_errors(host: &Host, prefix: &str, n: usize) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    for i in 0..n {
+        let (status, v) = host
+            .admin("GET", &format!("/v1/events/{prefix}-{i}"), "")
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let inv = v["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin"] == "flaky")
+            .unwrap_or_else(|| panic!("{v}"))
+            .clone();
+        assert_eq!(inv["decision"], "error", "{inv}");
+        errors.push((
+            inv["error_kind"].as_str().unwrap().to_owned(),
+            inv["error"].as_str().unwrap().to_owned(),
+        ));
+    }
+    errors
+}
+
+/// A paused plugin's parked events that pass its `max_event_age_s` are
+/// settled as `expired` errors instead of waiting for ever, without a run;
+/// its healthy neighbour delivers every event meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_plugins_parked_events_expire_after_max_event_age() {
+    const EVENTS: usize = 10;
+    let rx = TestReceiver::start().await;
+    let config = flaky_with(&rx, "trap", "max_event_age_s = 2")
+        + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
+    let host = Host::start(&config, &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("old-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_for(EVENTS, 60).await;
+
+    // Paused after 3 traps (one run at a time), the other 7 parked; two
+    // seconds later they expire.
+    let view = support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky").clone();
+        (flaky["invocations"]["pending"] == 0).then_some(flaky)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the parked invocations never expired:\n{}", host.log()));
+    assert_eq!(view["invocations"]["error"], EVENTS as u64, "{view}");
+    assert_eq!(view["invocations"]["parked"], 0, "{view}");
+    assert_eq!(view["breaker"]["state"], "paused", "not run: {view}");
+
+    let errors = flaky_errors(&host, "old", EVENTS).await;
+    let kinds: Vec<&str> = errors.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "trap").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "expired").count(),
+        7,
+        "{kinds:?}"
+    );
+    let (_, message) = errors.iter().find(|(k, _)| k == "expired").unwrap();
+    assert!(
+        message.contains("max_event_age_s (2 s)") && message.contains("paused"),
+        "{message}"
+    );
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("wasmhook_plugin_invocations_expired_total{plugin=\"flaky\"} 7\n"),
+        "{metrics}"
+    );
+    assert!(
+        host.log().contains("parked invocations expired"),
+        "{}",
+        host.log()
+    );
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(
+        plugin_view(&v, "healthy")["invocations"]["fire"],
+        EVENTS as u64
+    );
+}
+
+/// An event whose turn comes after its plugin's `max_event_age_s` is not
+/// run. A plugin that keeps timing out runs one event at a time, so the
+/// later events of a burst wait longer than a second for their turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_older_than_max_event_age_when_its_turn_comes_is_not_run() {
+    const EVENTS: usize = 6;
+    let rx = TestReceiver::start().await;
+    let config = flaky_with(&rx, "loop", "max_event_age_s = 1\ntimeout_ms = 700");
+    let host = Host::start(&config, &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("late-{i}"), "name": "x"}))
+        .collect();
+    let (status, _) = host
+        .ingest(&serde_json::Value::Array(batch).to_string())
+        .await;
+    assert_eq!(status, 202);
+    support::eventually_async(60, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        (plugin_view(&v, "flaky")["invocations"]["pending"] == 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the invocations never settled:\n{}", host.log()));
+
+    let errors = flaky_errors(&host, "late", EVENTS).await;
+    let count = |kind: &str| errors.iter().filter(|(k, _)| k == kind).count();
+    // The first run starts at once and takes 0.7 s; the second starts
+    // when the first event is about 0.7 s old, the third past 1.4 s.
+    let (ran, expired) = (count("timeout"), count("expired"));
+    assert_eq!(ran + expired, EVENTS, "{errors:?}");
+    assert!((1..=2).contains(&ran), "{errors:?}");
+    let (_, message) = errors.iter().find(|(k, _)| k == "expired").unwrap();
+    assert!(message.contains("it was accepted"), "{message}");
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        metrics.as_str().unwrap().contains(&format!(
+            "wasmhook_plugin_invocations_expired_total{{plugin=\"flaky\"}} {expired}\n"
+        )),
+        "{metrics}"
+    );
+}

@@ -90,6 +90,7 @@ pub struct Metrics {
     attempt_seconds: Mutex<Histogram>,
     plugin_pauses: Mutex<BTreeMap<String, u64>>,
     invocations_deferred: Mutex<BTreeMap<String, u64>>,
+    invocations_expired: Mutex<BTreeMap<String, u64>>,
     destination_pauses: Mutex<BTreeMap<String, u64>>,
     deliveries_deferred: Mutex<BTreeMap<String, u64>>,
 }
@@ -100,7 +101,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Add one to a per-plugin counter.
 fn bump(counter: &Mutex<BTreeMap<String, u64>>, plugin: &str) {
-    *lock(counter).entry(plugin.to_owned()).or_default() += 1;
+    add(counter, plugin, 1);
+}
+
+/// Add `n` to a per-plugin counter.
+fn add(counter: &Mutex<BTreeMap<String, u64>>, plugin: &str, n: u64) {
+    *lock(counter).entry(plugin.to_owned()).or_default() += n;
 }
 
 /// Escape a label value.
@@ -156,6 +162,12 @@ impl Metrics {
     /// paused.
     pub fn invocation_deferred(&self, plugin: &str) {
         bump(&self.invocations_deferred, plugin);
+    }
+
+    /// Count `n` invocations settled as expired without running: their
+    /// events were older than the plugin's `max_event_age_s`.
+    pub fn invocations_expired(&self, plugin: &str, n: u64) {
+        add(&self.invocations_expired, plugin, n);
     }
 
     /// Count a destination breaker opening for one of `plugin`'s
@@ -257,6 +269,11 @@ impl Metrics {
                 "wasmhook_plugin_invocations_deferred_total",
                 "Invocations put back in the queue while their plugin was paused.",
                 &self.invocations_deferred,
+            ),
+            (
+                "wasmhook_plugin_invocations_expired_total",
+                "Invocations not run because their event was older than the plugin's max_event_age_s.",
+                &self.invocations_expired,
             ),
             (
                 "wasmhook_destination_pauses_total",

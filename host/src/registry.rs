@@ -50,6 +50,8 @@ pub struct LoadedPlugin {
     /// executors in a hot loop). Kept across a reload while the plugin runs
     /// the same way ([`RunIdentity`]); anything else starts afresh.
     pub runs: Arc<RunHealth>,
+    /// Events older than this are not run (`max_event_age_s`).
+    pub max_event_age: Option<Duration>,
     /// What its run history is about.
     run_identity: RunIdentity,
 }
@@ -218,6 +220,7 @@ impl Builder<'_> {
             limiter,
             health,
             runs,
+            max_event_age: pc.max_event_age_s.map(Duration::from_secs),
             run_identity,
         })
     }

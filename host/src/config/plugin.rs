@@ -66,6 +66,12 @@ pub struct PluginConfig {
     /// policy; 0 (the default) treats 3xx as a failure.
     #[serde(default)]
     pub follow_redirects: u32,
+    /// Events older than this (seconds since they were accepted) are not
+    /// run any more: their decision is recorded as an `expired` error.
+    /// Bounds how late a time-sensitive message may go out, and how long a
+    /// paused plugin's backlog is kept. `None`: events wait however long.
+    #[serde(default)]
+    pub max_event_age_s: Option<u64>,
     /// `[plugins.config]`: settings the plugin reads through `config.get`.
     /// Numbers and booleans are given to the plugin as text.
     #[serde(default, deserialize_with = "de::settings")]
@@ -102,6 +108,7 @@ impl Default for PluginConfig {
             max_requests: defaults::max_requests(),
             max_body_bytes: defaults::max_body_bytes(),
             assets: None,
+            max_event_age_s: None,
             follow_redirects: 0,
             config: BTreeMap::new(),
             secrets: BTreeMap::new(),

@@ -18,6 +18,9 @@ use crate::model::Secret;
 /// Largest `runtime.cache_max_mb`: 1 TiB.
 const MAX_CACHE_MB: u64 = 1 << 20;
 
+/// Largest `plugins[].max_event_age_s`: a year.
+const MAX_EVENT_AGE_S: u64 = 365 * 24 * 3600;
+
 /// Resolve and check `config` in place; the first problem found wins.
 pub(crate) fn finish(
     config: &mut Config,
@@ -187,6 +190,9 @@ fn check_plugin(plugin: &PluginConfig, engine_fuel: bool, path: &KeyPath) -> Res
         0..=20,
         &path.key("follow_redirects"),
     )?;
+    if let Some(age) = plugin.max_event_age_s {
+        in_range(age, 1..=MAX_EVENT_AGE_S, &path.key("max_event_age_s"))?;
+    }
     check_delivery(&plugin.delivery, &path.key("delivery"))
 }
 

@@ -119,6 +119,9 @@ pub enum ErrorKind {
     InvalidOutput,
     /// See [`PluginError::Plugin`].
     Plugin,
+    /// Not a run's error: the event was older than the plugin's
+    /// `max_event_age_s` when its turn came, so it was not run.
+    Expired,
 }
 
 impl ErrorKind {
@@ -131,6 +134,7 @@ impl ErrorKind {
             ErrorKind::Fuel => "fuel",
             ErrorKind::InvalidOutput => "invalid_output",
             ErrorKind::Plugin => "plugin",
+            ErrorKind::Expired => "expired",
         }
     }
 }

@@ -116,6 +116,20 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<u64, StoreError>;
 
+    /// Settle as `outcome` the parked invocations of `plugin` created
+    /// before `created_before_ms` (its events waited too long for a paused
+    /// plugin), looking only at its `limit` oldest parked ones, so a call
+    /// costs the same however large the backlog. Returns how many were
+    /// settled; `limit` means more may be waiting.
+    async fn expire_parked_invocations(
+        &self,
+        plugin: &str,
+        created_before_ms: u64,
+        outcome: InvocationOutcome,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
+
     // ---- delivery queue --------------------------------------------------
 
     /// Lease up to `limit` pending deliveries whose next attempt is due at

@@ -104,6 +104,8 @@ pub struct InvocationJob {
     /// a worker by then is due again in the store and will be handed out
     /// anew; its holder should drop it rather than run it a second time.
     pub lease_until_ms: u64,
+    /// When the job was created: when its event was accepted.
+    pub created_ms: u64,
 }
 
 /// A plugin's verdict on one event, as recorded.

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::low_priority::LowPriorityPool;
-use super::pause;
 use super::slots::{Class, Slots};
 use super::{IDLE_POLL, feed, handoff};
+use super::{expiry, pause};
 use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
@@ -149,6 +149,10 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         settle(app, &job, outcome, Vec::new()).await;
         return;
     };
+    if let Some(outcome) = expiry::check(&loaded, &job, now_ms()) {
+        settle_expired(app, &job, outcome).await;
+        return;
+    }
     if pause::park_if_paused(app, &loaded, &job).await {
         return;
     }
@@ -162,6 +166,13 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     }
     let slot = executors.slots.acquire(&loaded.name, class).await;
     if outlived_its_lease(&job) {
+        return;
+    }
+    // It may have waited long for an executor (one at a time for a new
+    // or failing plugin).
+    if let Some(outcome) = expiry::check(&loaded, &job, now_ms()) {
+        drop(slot);
+        settle_expired(app, &job, outcome).await;
         return;
     }
     // The breaker may have opened while this job waited for a slot.
@@ -254,6 +265,12 @@ async fn release(app: &App, job: &InvocationJob, due_ms: u64) {
         // The lease expires and the job comes back anyway.
         tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "deferring an invocation failed");
     }
+}
+
+async fn settle_expired(app: &App, job: &InvocationJob, outcome: InvocationOutcome) {
+    tracing::debug!(plugin = %job.plugin, event_id = %job.event.id, "invocation expired; not run");
+    app.metrics.invocations_expired(&job.plugin, 1);
+    settle(app, job, outcome, Vec::new()).await;
 }
 
 async fn settle(

@@ -11,6 +11,7 @@
 //! holds no state of its own beyond concurrency permits.
 
 mod deliver;
+mod expiry;
 mod feed;
 mod handoff;
 mod invoke;

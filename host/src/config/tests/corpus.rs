@@ -119,6 +119,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "empty_retry_schedule",
         "10:20: plugins[0].delivery.retry_schedule_s: must list at least one retry delay"
     ),
+    case!(
+        "event_age_zero",
+        "9:19: plugins[0].max_event_age_s: 0 is out of range; expected 1 to 31536000"
+    ),
     case!("empty_store_path", "6:8: store.path: must not be empty"),
     case!("empty_token", "2:37: auth.ingest_tokens[1]: token is empty"),
     case!(
@@ -208,7 +212,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_plugin_key",
-        "9:1: plugins[0].timeot_ms: unknown field `timeot_ms`, expected one of `name`, `component`, `events`, `allowed_hosts`, `allowed_methods`, `allow_private_networks`, `timeout_ms`, `memory_mb`, `fuel`, `instance_reuse`, `max_requests`, `max_body_bytes`, `assets`, `follow_redirects`, `config`, `secrets`, `delivery`"
+        "9:1: plugins[0].timeot_ms: unknown field `timeot_ms`, expected one of `name`, `component`, `events`, `allowed_hosts`, `allowed_methods`, `allow_private_networks`, `timeout_ms`, `memory_mb`, `fuel`, `instance_reuse`, `max_requests`, `max_body_bytes`, `assets`, `follow_redirects`, `max_event_age_s`, `config`, `secrets`, `delivery`"
     ),
     case!(
         "unknown_section",

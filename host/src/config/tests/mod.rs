@@ -132,6 +132,7 @@ fn a_full_config_parses_to_the_values_written() {
     );
     assert_eq!(crm.assets, Some(base.join("assets")));
     assert_eq!(crm.follow_redirects, 2);
+    assert_eq!(crm.max_event_age_s, Some(86400));
     let settings: BTreeMap<String, String> = [
         ("home", "/home/test/x"),
         ("literal", "${NOT_EXPANDED}"),

@@ -454,3 +454,86 @@ pub async fn parked_invocations_wait_until_unparked(new_store: impl Fn() -> Arc<
         .expect("unparked");
     assert_eq!((job.event.id.as_str(), job.attempt), ("pk9", 1));
 }
+
+/// Parked jobs whose events are too old are settled with the outcome
+/// given, looking at a plugin's oldest parked jobs only; jobs that are
+/// due, leased, young or another plugin's are left alone. Jobs carry when
+/// they were created.
+pub async fn parked_invocations_expire_when_too_old(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    // Three events a second apart, each for a paused plugin (born parked)
+    // and a running one.
+    let batch = (0..3)
+        .map(|i| {
+            let mut e = new_event(&format!("old{i}"), &["running"], T0 + i * 1_000);
+            e.parked = vec!["paused".into()];
+            e
+        })
+        .collect();
+    store.insert_events(batch, None).await.unwrap();
+    let running = store
+        .lease_invocations(T0 + 5_000, LEASE, 100)
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 3, "only the running plugin's jobs are due");
+    let created: Vec<u64> = running.iter().map(|j| j.created_ms).collect();
+    assert_eq!(created, [T0, T0 + 1_000, T0 + 2_000]);
+
+    let outcome = InvocationOutcome {
+        verdict: Verdict::Error {
+            kind: ErrorKind::Expired,
+            message: "too old".into(),
+        },
+        duration_us: 0,
+        fuel: None,
+    };
+    let now = T0 + 10_000;
+    // Created before T0 + 1500: old0 and old1. Another plugin's, and a
+    // leased one, are never touched.
+    let expire = |plugin: &'static str, before: u64, limit: usize| {
+        let (store, outcome) = (store.clone(), outcome.clone());
+        async move {
+            store
+                .expire_parked_invocations(plugin, before, outcome, now, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(expire("running", now, 100).await, 0, "leased, not parked");
+    assert_eq!(
+        expire("paused", T0 + 1_500, 1).await,
+        1,
+        "at most the limit"
+    );
+    assert_eq!(expire("paused", T0 + 1_500, 100).await, 1);
+    assert_eq!(expire("paused", T0 + 1_500, 100).await, 0, "once only");
+
+    let old0 = store.get_event("old0").await.unwrap().unwrap();
+    let paused = old0
+        .invocations
+        .iter()
+        .find(|i| i.plugin == "paused")
+        .unwrap();
+    assert_eq!(paused.status, InvocationStatus::Done);
+    assert_eq!(paused.outcome.as_ref(), Some(&outcome));
+    assert_eq!(paused.completed_ms, Some(now));
+    let stats = store.plugin_stats().await.unwrap();
+    let inv = &stats["paused"].invocations;
+    assert_eq!((inv.error, inv.pending, inv.parked), (2, 1, 1), "{stats:?}");
+
+    // The young one is still parked and comes back when unparked.
+    assert_eq!(
+        store
+            .unpark_invocations(Some("paused"), None, now)
+            .await
+            .unwrap(),
+        1
+    );
+    let back = store.lease_invocations(now, LEASE, 100).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].event.id.as_str(), back[0].created_ms),
+        ("old2", T0 + 2_000)
+    );
+    assert_eq!(expire("paused", now, 100).await, 0, "leased, not parked");
+}

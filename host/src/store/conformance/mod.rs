@@ -9,6 +9,7 @@
 //! Scenarios: [`idempotent_ingest`], [`events_round_trip_exactly`],
 //! [`invocation_lease_expiry_redelivers`],
 //! [`parked_invocations_wait_until_unparked`],
+//! [`parked_invocations_expire_when_too_old`],
 //! [`complete_invocation_is_atomic_and_idempotent`],
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
@@ -37,7 +38,8 @@ pub use deliveries::{
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{
     complete_invocation_is_atomic_and_idempotent, events_round_trip_exactly, idempotent_ingest,
-    invocation_lease_expiry_redelivers, parked_invocations_wait_until_unparked,
+    invocation_lease_expiry_redelivers, parked_invocations_expire_when_too_old,
+    parked_invocations_wait_until_unparked,
 };
 pub use management::{pagination_is_stable, stats_and_queue_depth};
 pub use persistence::{kv_is_namespaced_and_atomic, survives_restart};

@@ -76,6 +76,7 @@ pub(super) fn insert_events(
                             plugin: plugin.clone(),
                             attempt: 1,
                             lease_until_ms: uint(until),
+                            created_ms: new.received_ms,
                         });
                     }
                 }

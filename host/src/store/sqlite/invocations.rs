@@ -54,7 +54,7 @@ pub(super) fn lease(
 ) -> Result<Vec<InvocationJob>, StoreError> {
     let mut select = conn
         .prepare_cached(&format!(
-            "SELECT i.id, i.plugin, i.lease_token, i.attempts, {EVENT_COLUMNS}
+            "SELECT i.id, i.plugin, i.lease_token, i.attempts, i.created_ms, {EVENT_COLUMNS}
                FROM invocations i INDEXED BY invocations_queue
                JOIN events e ON e.seq = i.event_seq
               WHERE i.status = 'pending' AND i.visible_ms <= ?1
@@ -62,14 +62,15 @@ pub(super) fn lease(
               LIMIT ?2"
         ))
         .db()?;
-    let rows: Vec<(i64, String, i64, i64, RawEvent)> = select
+    let rows: Vec<(i64, String, i64, i64, i64, RawEvent)> = select
         .query_map(params![int(now_ms), int(limit as u64)], |row| {
             Ok((
                 row.get(0)?,
                 row.get(1)?,
                 row.get(2)?,
                 row.get(3)?,
-                event_from_row(row, 4)?,
+                row.get(4)?,
+                event_from_row(row, 5)?,
             ))
         })
         .db()?
@@ -85,7 +86,7 @@ pub(super) fn lease(
         )
         .db()?;
     let mut jobs = Vec::with_capacity(rows.len());
-    for (id, plugin, token, attempts, event) in rows {
+    for (id, plugin, token, attempts, created_ms, event) in rows {
         let (token, attempts) = (token + 1, attempts + 1);
         update.execute(params![id, token, attempts, until]).db()?;
         jobs.push(InvocationJob {
@@ -95,6 +96,7 @@ pub(super) fn lease(
             plugin,
             attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
             lease_until_ms: uint(until),
+            created_ms: uint(created_ms),
         });
     }
     Ok(jobs)
@@ -111,11 +113,7 @@ pub(super) fn complete(
     lease: Option<JobLease>,
 ) -> Result<Completion, StoreError> {
     let id = int(job_id);
-    let (reason, kind, message) = match &outcome.verdict {
-        Verdict::Fire => (None, None, None),
-        Verdict::Skip { reason } => (Some(reason.as_str()), None, None),
-        Verdict::Error { kind, message } => (None, Some(kind.as_str()), Some(message.as_str())),
-    };
+    let (reason, kind, message) = verdict_columns(&outcome.verdict);
     let now = int(now_ms);
     // First completion wins: only a pending job is updated.
     let updated: Option<(i64, String)> = conn
@@ -214,6 +212,57 @@ pub(super) fn complete(
         delivery_ids,
         leased,
     })
+}
+
+/// A verdict's `reason`, `error_kind` and `error_message` columns.
+fn verdict_columns(verdict: &Verdict) -> (Option<&str>, Option<&str>, Option<&str>) {
+    match verdict {
+        Verdict::Fire => (None, None, None),
+        Verdict::Skip { reason } => (Some(reason.as_str()), None, None),
+        Verdict::Error { kind, message } => (None, Some(kind.as_str()), Some(message.as_str())),
+    }
+}
+
+/// Settle as `outcome` those of the `limit` oldest parked jobs of `plugin`
+/// that were created before `created_before_ms`. Parked jobs sit together
+/// at the far end of the due-queue index in id order, which is creation
+/// order, so this reads `limit` index entries at most.
+pub(super) fn expire_parked(
+    conn: &Connection,
+    plugin: &str,
+    created_before_ms: u64,
+    outcome: &InvocationOutcome,
+    now_ms: u64,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    let (reason, kind, message) = verdict_columns(&outcome.verdict);
+    let changed = conn
+        .prepare_cached(
+            "UPDATE invocations
+                SET status = 'done', leased_until = NULL, verdict = ?1, reason = ?2,
+                    error_kind = ?3, error_message = ?4, duration_us = ?5, fuel = ?6,
+                    completed_ms = ?7
+              WHERE id IN (SELECT id FROM invocations INDEXED BY invocations_queue
+                            WHERE status = 'pending' AND visible_ms = ?8 AND plugin = ?9
+                            ORDER BY id LIMIT ?10)
+                AND created_ms < ?11",
+        )
+        .db()?
+        .execute(params![
+            outcome.verdict.as_str(),
+            reason,
+            kind,
+            message,
+            int(outcome.duration_us),
+            outcome.fuel.map(int),
+            int(now_ms),
+            int(PARKED),
+            plugin,
+            int(limit as u64),
+            int(created_before_ms),
+        ])
+        .db()?;
+    Ok(changed as u64)
 }
 
 /// Give a leased job back; the lease does not count as an attempt.

@@ -227,6 +227,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn expire_parked_invocations(
+        &self,
+        plugin: &str,
+        created_before_ms: u64,
+        outcome: InvocationOutcome,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let plugin = plugin.to_owned();
+        self.write(move |conn| {
+            invocations::expire_parked(conn, &plugin, created_before_ms, &outcome, now_ms, limit)
+        })
+        .await
+    }
+
     async fn lease_deliveries(
         &self,
         now_ms: u64,

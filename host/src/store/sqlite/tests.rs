@@ -70,6 +70,7 @@ conformance_tests!(
     events_round_trip_exactly,
     invocation_lease_expiry_redelivers,
     parked_invocations_wait_until_unparked,
+    parked_invocations_expire_when_too_old,
     complete_invocation_is_atomic_and_idempotent,
     delivery_retry_schedule_and_dead_letter,
     stale_delivery_lease_is_fenced,
