@@ -86,6 +86,11 @@ impl RunHealth {
         self.parked.store(true, Ordering::Relaxed);
     }
 
+    /// Whether jobs may be parked (the mark is set), without clearing it.
+    pub fn has_parked(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
+
     /// Whether jobs are parked; clears the mark (the caller unparks them).
     pub fn take_parked(&self) -> bool {
         self.parked.swap(false, Ordering::Relaxed)

@@ -51,14 +51,17 @@ pub(super) fn check(
     })
 }
 
-/// Settle the parked jobs of paused plugins whose events are too old.
-pub(super) async fn sweep_parked(app: &App, set: &PluginSet, now: std::time::Instant) {
+/// Settle the parked jobs whose events are too old. Also after the pause
+/// ends: the probe is one parked job made due at a time, and it should not
+/// have to wade through an expired backlog one job per second.
+pub(super) async fn sweep_parked(app: &App, set: &PluginSet) {
     for loaded in set.plugins.values() {
         let Some(max_age) = loaded.max_event_age else {
             continue;
         };
-        if !loaded.runs.is_paused(now) {
-            // Its parked jobs are being made due; their turn checks them.
+        if !loaded.runs.has_parked() {
+            // Nothing of its own to find; the look would only wade
+            // through other plugins' parked jobs.
             continue;
         }
         let ms = now_ms();

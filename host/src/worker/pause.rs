@@ -114,7 +114,7 @@ pub(super) async fn tend(app: &App, tending: &mut Tending) {
         .is_none_or(|t| now.duration_since(t) >= SWEEP_EVERY)
     {
         tending.swept = Some(now);
-        super::expiry::sweep_parked(app, &set, now).await;
+        super::expiry::sweep_parked(app, &set).await;
         if set.plugins.values().any(|p| p.runs.is_paused(now)) {
             for loaded in set.plugins.values() {
                 if !loaded.runs.is_paused(now) {
