@@ -354,3 +354,56 @@ async fn sink_prints_requests_and_verifies_signatures() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--cache-max-mb` caps the compile cache (the least recently used
+/// entries go); a cap of 0 is refused naming the flag.
+#[test]
+fn the_compile_cache_keeps_to_cache_max_mb() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |cap: &str, plugin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+            .args(["--cache-dir", dir.path().to_str().unwrap()])
+            .args(["--cache-max-mb", cap, "check", &path(plugin)])
+            .current_dir(repo_root())
+            .output()
+            .unwrap()
+    };
+    let out = check("0", "game-reward");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--cache-max-mb"), "{stderr}");
+
+    let plugins = [
+        "game-reward",
+        "airline-loyalty",
+        "hostile",
+        "slack-notify",
+        "lob-direct-mail",
+        "login-to-salesforce",
+    ];
+    for plugin in plugins {
+        let out = check("1", plugin);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let sizes: Vec<u64> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    assert!(total <= 1 << 20, "{total} bytes in {sizes:?}");
+    assert!(sizes.len() < plugins.len(), "{sizes:?}");
+    // The newest entry is kept: checking it again is a cache hit.
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+        .args(["--cache-dir", dir.path().to_str().unwrap()])
+        .args([
+            "--cache-max-mb",
+            "1",
+            "check",
+            "--json",
+            &path("login-to-salesforce"),
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(json_stdout(&out)["cache_hit"], true, "{out:?}");
+}
