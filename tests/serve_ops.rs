@@ -308,25 +308,37 @@ count = "10"
         + &flaky
 }
 
-/// Ingest `events` events in one batch, wait until the "flaky" plugin has
-/// no invocation pending (every parked one ran after the probes), check
-/// its breaker is healthy again, and return its `/v1/plugins` view and
-/// the `/metrics` text.
-async fn run_flaky_until_settled(host: &Host, events: u64) -> (serde_json::Value, String) {
-    let batch: Vec<_> = (0..events)
-        .map(|i| json!({"id": format!("f-{i}"), "name": "x"}))
+/// Ingest events `prefix-0..n`, all named "x", in one batch.
+async fn ingest_batch(host: &Host, prefix: &str, n: usize) {
+    let batch: Vec<_> = (0..n)
+        .map(|i| json!({"id": format!("{prefix}-{i}"), "name": "x"}))
         .collect();
-    let (status, _) = host
+    let (status, body) = host
         .ingest(&serde_json::Value::Array(batch).to_string())
         .await;
-    assert_eq!(status, 202);
-    let view = support::eventually_async(60, || async {
+    assert_eq!(status, 202, "{body}");
+}
+
+/// The flaky plugin's `/v1/plugins` view once none of its invocations is
+/// pending, or `None` after `secs` seconds.
+async fn flaky_settled(host: &Host, secs: u64) -> Option<serde_json::Value> {
+    support::eventually_async(secs, || async {
         let (_, v) = host.admin("GET", "/v1/plugins", "").await;
         let flaky = plugin_view(&v, "flaky").clone();
         (flaky["invocations"]["pending"] == 0).then_some(flaky)
     })
     .await
-    .expect("every parked invocation ran after the probes");
+}
+
+/// Ingest `events` events in one batch, wait until the "flaky" plugin has
+/// no invocation pending (every parked one ran after the probes), check
+/// its breaker is healthy again, and return its `/v1/plugins` view and
+/// the `/metrics` text.
+async fn run_flaky_until_settled(host: &Host, events: u64) -> (serde_json::Value, String) {
+    ingest_batch(host, "f", events as usize).await;
+    let view = flaky_settled(host, 60)
+        .await
+        .expect("every parked invocation ran after the probes");
     assert_eq!(view["breaker"]["state"], "healthy", "{view}");
     let (_, metrics) = host.admin("GET", "/metrics", "").await;
     (view, metrics.as_str().unwrap().to_owned())
@@ -346,13 +358,7 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
     const EVENTS: usize = 30;
     let rx = TestReceiver::start().await;
     let host = Host::start(&breaker_config(&rx, "trap"), &[]);
-    let batch: Vec<_> = (0..EVENTS)
-        .map(|i| json!({"id": format!("b-{i}"), "name": "x"}))
-        .collect();
-    let (status, _) = host
-        .ingest(&serde_json::Value::Array(batch).to_string())
-        .await;
-    assert_eq!(status, 202);
+    ingest_batch(&host, "b", EVENTS).await;
     // The healthy plugin is not held up by its failing neighbour.
     rx.wait_for(EVENTS, 60).await;
 
@@ -397,13 +403,7 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
     })
     .await
     .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
-    let view = support::eventually_async(60, || async {
-        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-        let flaky = plugin_view(&v, "flaky").clone();
-        (flaky["invocations"]["pending"] == 0).then_some(flaky)
-    })
-    .await;
-    let Some(view) = view else {
+    let Some(view) = flaky_settled(&host, 60).await else {
         let (_, v) = host.admin("GET", "/v1/plugins", "").await;
         panic!(
             "the parked invocations did not run after the reload: {}\n{}",
@@ -692,24 +692,14 @@ async fn a_paused_plugins_parked_events_expire_after_max_event_age() {
     let config = flaky_with(&rx, "trap", "max_event_age_s = 2")
         + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
     let host = Host::start(&config, &[]);
-    let batch: Vec<_> = (0..EVENTS)
-        .map(|i| json!({"id": format!("old-{i}"), "name": "x"}))
-        .collect();
-    let (status, _) = host
-        .ingest(&serde_json::Value::Array(batch).to_string())
-        .await;
-    assert_eq!(status, 202);
+    ingest_batch(&host, "old", EVENTS).await;
     rx.wait_for(EVENTS, 60).await;
 
     // Paused after 3 traps (one run at a time), the other 7 parked; two
     // seconds later they expire.
-    let view = support::eventually_async(30, || async {
-        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-        let flaky = plugin_view(&v, "flaky").clone();
-        (flaky["invocations"]["pending"] == 0).then_some(flaky)
-    })
-    .await
-    .unwrap_or_else(|| panic!("the parked invocations never expired:\n{}", host.log()));
+    let view = flaky_settled(&host, 30)
+        .await
+        .unwrap_or_else(|| panic!("the parked invocations never expired:\n{}", host.log()));
     assert_eq!(view["invocations"]["error"], EVENTS as u64, "{view}");
     assert_eq!(view["invocations"]["parked"], 0, "{view}");
     assert_eq!(view["breaker"]["state"], "paused", "not run: {view}");
@@ -760,19 +750,10 @@ async fn an_event_older_than_max_event_age_when_its_turn_comes_is_not_run() {
     let rx = TestReceiver::start().await;
     let config = flaky_with(&rx, "loop", "max_event_age_s = 1\ntimeout_ms = 700");
     let host = Host::start(&config, &[]);
-    let batch: Vec<_> = (0..EVENTS)
-        .map(|i| json!({"id": format!("late-{i}"), "name": "x"}))
-        .collect();
-    let (status, _) = host
-        .ingest(&serde_json::Value::Array(batch).to_string())
-        .await;
-    assert_eq!(status, 202);
-    support::eventually_async(60, || async {
-        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-        (plugin_view(&v, "flaky")["invocations"]["pending"] == 0).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("the invocations never settled:\n{}", host.log()));
+    ingest_batch(&host, "late", EVENTS).await;
+    flaky_settled(&host, 60)
+        .await
+        .unwrap_or_else(|| panic!("the invocations never settled:\n{}", host.log()));
 
     let errors = flaky_errors(&host, "late", EVENTS).await;
     let count = |kind: &str| errors.iter().filter(|(k, _)| k == kind).count();
