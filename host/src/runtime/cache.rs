@@ -11,11 +11,11 @@
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
-use super::cache_trim::{ENTRY_SUFFIX, TMP_SUFFIX, touch, trim};
-
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use super::cache_trim::{ENTRY_SUFFIX, TMP_SUFFIX, touch, trim};
 
 /// A directory of precompiled components for one engine configuration.
 pub(crate) struct ComponentCache {

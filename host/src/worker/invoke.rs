@@ -11,8 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::low_priority::LowPriorityPool;
 use super::slots::{Class, Slots};
-use super::{IDLE_POLL, feed, handoff};
-use super::{expiry, pause};
+use super::{IDLE_POLL, expiry, feed, handoff, pause};
 use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
