@@ -700,7 +700,8 @@ async fn a_paused_plugins_parked_events_expire_after_max_event_age() {
     let view = flaky_settled(&host, 30)
         .await
         .unwrap_or_else(|| panic!("the parked invocations never expired:\n{}", host.log()));
-    assert_eq!(view["invocations"]["error"], EVENTS as u64, "{view}");
+    assert_eq!(view["invocations"]["error"], 3, "{view}");
+    assert_eq!(view["invocations"]["expired"], EVENTS as u64 - 3, "{view}");
     assert_eq!(view["invocations"]["parked"], 0, "{view}");
     assert_eq!(view["breaker"]["state"], "paused", "not run: {view}");
 
@@ -762,6 +763,13 @@ async fn an_event_older_than_max_event_age_when_its_turn_comes_is_not_run() {
     let (ran, expired) = (count("timeout"), count("expired"));
     assert_eq!(ran + expired, EVENTS, "{errors:?}");
     assert!((1..=2).contains(&ran), "{errors:?}");
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    let counts = &plugin_view(&v, "flaky")["invocations"];
+    assert_eq!(
+        (counts["error"].as_u64(), counts["expired"].as_u64()),
+        (Some(ran as u64), Some(expired as u64)),
+        "{counts}"
+    );
     let (_, message) = errors.iter().find(|(k, _)| k == "expired").unwrap();
     assert!(message.contains("it was accepted"), "{message}");
     let (_, metrics) = host.admin("GET", "/metrics", "").await;

@@ -178,7 +178,7 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "component_sha256": p.plugin.info().hash,
                 "component_size": p.plugin.info().size,
                 "events": p.events,
-                "invocations": {"pending": s.invocations.pending, "parked": s.invocations.parked, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error},
+                "invocations": {"pending": s.invocations.pending, "parked": s.invocations.parked, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error, "expired": s.invocations.expired},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
                 "breaker": views::breaker_health(p.runs.health(now)),
                 "unhealthy_destinations": p.health.unhealthy(now).into_iter().map(|(destination, health)| {

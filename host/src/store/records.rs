@@ -190,8 +190,12 @@ pub struct InvocationStats {
     pub fire: u64,
     /// Completed with `skip`.
     pub skip: u64,
-    /// Completed with `error`.
+    /// Completed with `error` by a run (or because the plugin was no
+    /// longer configured).
     pub error: u64,
+    /// Not run: the event was older than the plugin's `max_event_age_s`
+    /// (recorded as an `error` of kind `expired`, counted apart).
+    pub expired: u64,
 }
 
 /// Delivery counts by status.

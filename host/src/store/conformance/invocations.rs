@@ -519,7 +519,11 @@ pub async fn parked_invocations_expire_when_too_old(new_store: impl Fn() -> Arc<
     assert_eq!(paused.completed_ms, Some(now));
     let stats = store.plugin_stats().await.unwrap();
     let inv = &stats["paused"].invocations;
-    assert_eq!((inv.error, inv.pending, inv.parked), (2, 1, 1), "{stats:?}");
+    assert_eq!(
+        (inv.expired, inv.error, inv.pending, inv.parked),
+        (2, 0, 1, 1),
+        "expired is counted apart from errors: {stats:?}"
+    );
 
     // The young one is still parked and comes back when unparked.
     assert_eq!(

@@ -228,6 +228,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
                     fire: 1,
                     skip: 0,
                     error: 1,
+                    expired: 0,
                 },
                 deliveries: StatusCounts {
                     pending: 1,

@@ -116,6 +116,7 @@ pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginS
             "invocation.fire" => &mut inv.fire,
             "invocation.skip" => &mut inv.skip,
             "invocation.error" => &mut inv.error,
+            "invocation.expired" => &mut inv.expired,
             "delivery.pending" => &mut del.pending,
             "delivery.succeeded" => &mut del.succeeded,
             "delivery.failed" => &mut del.failed,

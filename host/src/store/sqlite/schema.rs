@@ -120,65 +120,61 @@ CREATE INDEX deliveries_queue ON deliveries (visible_ms) WHERE status = 'pending
 /// kept (seconds at tens of millions). Triggers keep them: they run inside
 /// the statement that changes a row, so a write rolled back to its
 /// savepoint takes its count changes with it, and no code path (retry,
-/// retention, a migration) can forget one. A row's *kind* is its queue
-/// state: `invocation.pending`, `invocation.fire|skip|error` (a finished
-/// one without a verdict, which no version writes, counts as an error),
-/// `delivery.pending|succeeded|failed`. The `invocations_stats` index, whose
-/// only reader was the old scan, goes: the triggers cost about what its
-/// upkeep did.
+/// retention, a migration) can forget one. What a row counts as is a
+/// virtual column (no storage): `invocation.pending`,
+/// `invocation.fire|skip|error` (a finished one without a verdict, which no
+/// version writes, counts as an error), `invocation.expired` (an error of
+/// kind `expired`: not run, its event was too old),
+/// `delivery.pending|succeeded|failed`. The `invocations_stats` index,
+/// whose only reader was the old scan, goes: the triggers cost about what
+/// its upkeep did.
 const V3: &str = r#"
+ALTER TABLE invocations ADD COLUMN counted_as TEXT GENERATED ALWAYS AS (
+    'invocation.' || CASE WHEN status = 'pending' THEN 'pending'
+                          WHEN error_kind = 'expired' THEN 'expired'
+                          ELSE COALESCE(verdict, 'error') END) VIRTUAL;
+ALTER TABLE deliveries ADD COLUMN counted_as TEXT GENERATED ALWAYS AS (
+    'delivery.' || status) VIRTUAL;
+
 CREATE TABLE plugin_counts (
     plugin TEXT    NOT NULL,
     kind   TEXT    NOT NULL,
     n      INTEGER NOT NULL,
     PRIMARY KEY (plugin, kind)
 ) WITHOUT ROWID;
-
 INSERT INTO plugin_counts (plugin, kind, n)
-    SELECT plugin, 'invocation.' || IIF(status = 'pending', 'pending', COALESCE(verdict, 'error')), COUNT(*)
-      FROM invocations GROUP BY 1, 2;
+    SELECT plugin, counted_as, COUNT(*) FROM invocations GROUP BY 1, 2;
 INSERT INTO plugin_counts (plugin, kind, n)
-    SELECT plugin, 'delivery.' || status, COUNT(*) FROM deliveries GROUP BY 1, 2;
+    SELECT plugin, counted_as, COUNT(*) FROM deliveries GROUP BY 1, 2;
 
 CREATE TRIGGER count_invocation_insert AFTER INSERT ON invocations BEGIN
-    INSERT INTO plugin_counts (plugin, kind, n)
-        VALUES (NEW.plugin, 'invocation.' || IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error')), 1)
+    INSERT INTO plugin_counts (plugin, kind, n) VALUES (NEW.plugin, NEW.counted_as, 1)
         ON CONFLICT DO UPDATE SET n = n + 1;
 END;
-CREATE TRIGGER count_invocation_update AFTER UPDATE OF status, verdict ON invocations
-    WHEN IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'))
-         IS NOT IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error'))
+CREATE TRIGGER count_invocation_update AFTER UPDATE OF status, verdict, error_kind ON invocations
+    WHEN OLD.counted_as IS NOT NEW.counted_as
 BEGIN
-    UPDATE plugin_counts SET n = n - 1
-     WHERE plugin = OLD.plugin
-       AND kind = 'invocation.' || IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'));
-    INSERT INTO plugin_counts (plugin, kind, n)
-        VALUES (NEW.plugin, 'invocation.' || IIF(NEW.status = 'pending', 'pending', COALESCE(NEW.verdict, 'error')), 1)
+    UPDATE plugin_counts SET n = n - 1 WHERE plugin = OLD.plugin AND kind = OLD.counted_as;
+    INSERT INTO plugin_counts (plugin, kind, n) VALUES (NEW.plugin, NEW.counted_as, 1)
         ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER count_invocation_delete AFTER DELETE ON invocations BEGIN
-    UPDATE plugin_counts SET n = n - 1
-     WHERE plugin = OLD.plugin
-       AND kind = 'invocation.' || IIF(OLD.status = 'pending', 'pending', COALESCE(OLD.verdict, 'error'));
+    UPDATE plugin_counts SET n = n - 1 WHERE plugin = OLD.plugin AND kind = OLD.counted_as;
 END;
 
 CREATE TRIGGER count_delivery_insert AFTER INSERT ON deliveries BEGIN
-    INSERT INTO plugin_counts (plugin, kind, n)
-        VALUES (NEW.plugin, 'delivery.' || NEW.status, 1)
+    INSERT INTO plugin_counts (plugin, kind, n) VALUES (NEW.plugin, NEW.counted_as, 1)
         ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER count_delivery_update AFTER UPDATE OF status ON deliveries
-    WHEN OLD.status IS NOT NEW.status
+    WHEN OLD.counted_as IS NOT NEW.counted_as
 BEGIN
-    UPDATE plugin_counts SET n = n - 1
-     WHERE plugin = OLD.plugin AND kind = 'delivery.' || OLD.status;
-    INSERT INTO plugin_counts (plugin, kind, n)
-        VALUES (NEW.plugin, 'delivery.' || NEW.status, 1)
+    UPDATE plugin_counts SET n = n - 1 WHERE plugin = OLD.plugin AND kind = OLD.counted_as;
+    INSERT INTO plugin_counts (plugin, kind, n) VALUES (NEW.plugin, NEW.counted_as, 1)
         ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER count_delivery_delete AFTER DELETE ON deliveries BEGIN
-    UPDATE plugin_counts SET n = n - 1
-     WHERE plugin = OLD.plugin AND kind = 'delivery.' || OLD.status;
+    UPDATE plugin_counts SET n = n - 1 WHERE plugin = OLD.plugin AND kind = OLD.counted_as;
 END;
 
 DROP INDEX invocations_stats;

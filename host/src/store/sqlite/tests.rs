@@ -55,7 +55,10 @@ fn assert_counts_match_rows(dir: &Path) {
         let counted = query(
             &conn,
             "SELECT plugin, kind, COUNT(*) FROM (
-                 SELECT plugin, 'invocation.' || IIF(status = 'pending', 'pending', verdict) AS kind
+                 SELECT plugin, 'invocation.' || CASE
+                     WHEN status = 'pending' THEN 'pending'
+                     WHEN error_kind = 'expired' THEN 'expired'
+                     ELSE verdict END AS kind
                    FROM invocations
                  UNION ALL
                  SELECT plugin, 'delivery.' || status FROM deliveries)
