@@ -76,6 +76,7 @@ class ComponentTest(unittest.TestCase):
 
     def test_api_base_points_at_a_local_sink(self):
         out = run("crm-unsubscribe.json", "api_base=http://127.0.0.1:9000/")
+        self.assertEqual(out["decision"], "fire", out)
         self.assertEqual(
             out["requests"][0]["url"],
             "http://127.0.0.1:9000/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
