@@ -71,14 +71,39 @@ impl ComponentCache {
         }
     }
 
-    /// Store a compilation; failures only cost a recompile later.
+    /// Store a compilation, then trim the cache to its cap; failures only
+    /// cost a recompile later.
     pub(crate) fn store(&self, component_hash: &str, component: &Component) {
-        if let Err(e) = self.try_store(component_hash, component) {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not write compile cache");
+        let written = match self.try_store(component_hash, component) {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not write compile cache");
+                return;
+            }
+        };
+        let Some(path) = written else { return };
+        match trim(&self.dir, self.max_bytes, &path) {
+            Ok(t) if t.entries > 0 || t.stale_tmp > 0 => tracing::info!(
+                dir = %self.dir.display(),
+                removed = t.entries,
+                removed_bytes = t.bytes,
+                stale_tmp_removed = t.stale_tmp,
+                max_bytes = self.max_bytes,
+                "compile cache trimmed: least recently used entries over its cap removed"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not trim compile cache")
+            }
         }
     }
 
-    fn try_store(&self, component_hash: &str, component: &Component) -> Result<(), String> {
+    /// Write the entry; `None` when it is larger than the whole cap.
+    fn try_store(
+        &self,
+        component_hash: &str,
+        component: &Component,
+    ) -> Result<Option<PathBuf>, String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let bytes = component.serialize().map_err(|e| e.to_string())?;
         if bytes.len() as u64 > self.max_bytes {
@@ -87,7 +112,7 @@ impl ComponentCache {
                 max_bytes = self.max_bytes,
                 "compiled component is larger than the whole compile cache; not cached"
             );
-            return Ok(());
+            return Ok(None);
         }
         let path = self.path_for(component_hash);
         let tmp = self.dir.join(format!(
@@ -100,17 +125,7 @@ impl ComponentCache {
             let _ = std::fs::remove_file(&tmp);
             e.to_string()
         })?;
-        let trimmed = trim(&self.dir, self.max_bytes, &path).map_err(|e| e.to_string())?;
-        if trimmed.entries > 0 {
-            tracing::info!(
-                dir = %self.dir.display(),
-                removed = trimmed.entries,
-                removed_bytes = trimmed.bytes,
-                max_bytes = self.max_bytes,
-                "compile cache over its cap: least recently used entries removed"
-            );
-        }
-        Ok(())
+        Ok(Some(path))
     }
 }
 
