@@ -441,6 +441,12 @@ async fn a_paused_plugin_is_probed_after_its_pause_and_resumes_with_every_event(
         "{metrics}"
     );
     rx.wait_for(EVENTS as usize, 30).await;
+    // The store forgot the pause when the probe succeeded: a restart does
+    // not pause the plugin again.
+    let host = host.restart();
+    assert!(!host.log().contains("still paused"), "{}", host.log());
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(plugin_view(&v, "flaky")["breaker"]["state"], "healthy", "{v}");
 }
 
 /// `[breakers.plugins]` tunes the plugin breaker: with a threshold of 3
@@ -579,6 +585,80 @@ async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
         settled["error"], "plugin flaky is no longer configured",
         "{settled}"
     );
+}
+
+/// A plugin paused before a restart (kill -9) is still paused after it,
+/// with the pause's time left counted across the downtime: its parked
+/// events stay parked, it does not fail again, and its neighbour delivers
+/// throughout. Had the pause been forgotten, the restart would make its
+/// backlog due, and it would trap three more times before pausing again.
+/// Restarted with a changed plugin (new settings), it starts afresh and
+/// runs its whole backlog.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_plugin_stays_paused_across_a_restart_unless_it_changed() {
+    const EVENTS: usize = 10;
+    let rx = TestReceiver::start().await;
+    let tuning = "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
+    let host = Host::start(&(breaker_config(&rx, "trap") + tuning), &[]);
+    ingest_batch(&host, "p", EVENTS).await;
+    rx.wait_for(EVENTS, 60).await;
+    support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        let flaky = plugin_view(&v, "flaky");
+        (flaky["breaker"]["state"] == "paused" && flaky["invocations"]["parked"] == 7).then_some(())
+    })
+    .await
+    .expect("the trapping plugin is paused after 3 runs, one at a time");
+
+    let host = host.restart();
+    assert!(
+        host.log()
+            .contains("still paused from before the restart (their runs kept failing): flaky"),
+        "{}",
+        host.log()
+    );
+    ingest_batch(&host, "q", EVENTS).await;
+    rx.wait_for(2 * EVENTS, 60).await;
+    // Long enough for the tending loop to release the parked jobs and for
+    // three of them to trap, had the pause been forgotten.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    let flaky = plugin_view(&v, "flaky");
+    assert_eq!(flaky["breaker"]["state"], "paused", "{flaky}");
+    let left = flaky["breaker"]["resume_in_ms"].as_u64().unwrap();
+    assert!(
+        (200_000..300_000).contains(&left),
+        "the pause goes on where it was: {flaky}"
+    );
+    assert_eq!(flaky["invocations"]["error"], 3, "{flaky}");
+    assert_eq!(
+        flaky["invocations"]["parked"],
+        2 * EVENTS as u64 - 3,
+        "{flaky}"
+    );
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        !metrics
+            .as_str()
+            .unwrap()
+            .contains("wasmhook_plugin_pauses_total{plugin=\"flaky\"}"),
+        "no new pause in the new process: {metrics}"
+    );
+
+    // Fixed while the host was down: a new run identity, so the pause is
+    // forgotten and every parked event runs.
+    std::fs::write(host.config_path(), breaker_config(&rx, "skip") + tuning).unwrap();
+    let host = host.restart();
+    assert!(!host.log().contains("still paused"), "{}", host.log());
+    let view = flaky_settled(&host, 60)
+        .await
+        .expect("the changed plugin runs its parked events");
+    assert_eq!(view["invocations"]["error"], 3, "{view}");
+    assert_eq!(view["invocations"]["skip"], 2 * EVENTS as u64 - 3, "{view}");
+    assert_eq!(view["breaker"]["state"], "healthy", "{view}");
+    // And the forgotten pause stays forgotten.
+    let host = host.restart();
+    assert!(!host.log().contains("still paused"), "{}", host.log());
 }
 
 /// A destination whose deliveries keep failing is paused, and the operator

@@ -218,6 +218,33 @@ impl Breaker {
         }
     }
 
+    /// The pause `key` is in at `now`: the time left (zero once the probe
+    /// is due or running) and its length. `None` unless paused or probing.
+    pub fn pause(&self, key: &str, now: Instant) -> Option<(Duration, Duration)> {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        match hosts.get(key)? {
+            State::Closed { .. } => None,
+            State::Open { until, cooldown } => {
+                Some((until.saturating_duration_since(now), *cooldown))
+            }
+            State::HalfOpen { cooldown, .. } => Some((Duration::ZERO, *cooldown)),
+        }
+    }
+
+    /// Put `key` back in a pause remembered from an earlier run of the
+    /// process: `left` more of a pause of length `cooldown` (zero `left`:
+    /// the probe is due at once). A failed probe doubles `cooldown`.
+    pub fn restore_pause(&self, key: &str, left: Duration, cooldown: Duration, now: Instant) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.insert(
+            key.to_owned(),
+            State::Open {
+                until: now + left,
+                cooldown,
+            },
+        );
+    }
+
     fn after_failure(&self, failures: u32, now: Instant) -> State {
         State::Closed {
             failures,
@@ -307,6 +334,33 @@ mod tests {
             t += step;
         }
         t - step
+    }
+
+    #[test]
+    fn a_restored_pause_runs_its_course_and_doubles_on_a_failed_probe() {
+        let b = breaker();
+        let t0 = Instant::now();
+        assert_eq!(b.pause(H, t0), None);
+        b.restore_pause(H, s(20), s(40), t0);
+        assert_eq!(b.pause(H, t0 + s(5)), Some((s(15), s(40))));
+        assert_eq!(
+            b.allow(H, t0 + s(5)),
+            Admission::Paused { resume_in: s(15) }
+        );
+        assert_eq!(b.health(H, t0 + s(20)), Health::ProbeDue);
+        assert_eq!(b.allow(H, t0 + s(20)), Admission::Allowed, "the probe");
+        assert_eq!(b.pause(H, t0 + s(21)), Some((Duration::ZERO, s(40))));
+        assert_eq!(b.record(H, false, t0 + s(21)), Some(s(80)));
+        assert_eq!(b.pause(H, t0 + s(21)), Some((s(80), s(80))));
+
+        b.restore_pause(H, Duration::ZERO, s(30), t0);
+        assert_eq!(
+            b.health(H, t0),
+            Health::ProbeDue,
+            "an overdue pause probes at once"
+        );
+        assert_eq!(b.record(H, true, t0), None);
+        assert_eq!(b.pause(H, t0), None);
     }
 
     #[test]

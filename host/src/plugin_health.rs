@@ -10,6 +10,9 @@
 //!   scheduled carefully.
 //! - Whether jobs were *parked* in the store while it was paused, so they
 //!   can be made due again when it recovers (or one of them, to probe).
+//! - What it is about (*identity*: a digest of the component, limits and
+//!   settings) and whether the store may remember its pause, so a restart
+//!   resumes a pause only for a plugin that runs as it did.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,12 +30,20 @@ pub struct RunHealth {
     proven: AtomicBool,
     parked: AtomicBool,
     probe_unparked_ms: AtomicU64,
+    identity: String,
+    /// Set before the pause is written to the store and cleared once the
+    /// store has forgotten it: a success that sees it clear knows the store
+    /// holds no pause it must forget (see `worker/pause.rs`).
+    remembered: AtomicBool,
+    /// Writes of the pause to the store take turns, so they land in order.
+    remembering: tokio::sync::Mutex<()>,
 }
 
 impl RunHealth {
     /// Fresh state for the plugin `name` whose deadline is `timeout_ms`,
-    /// paused as `tuning` (`[breakers.plugins]`) says.
-    pub fn new(name: &str, timeout_ms: u64, tuning: BreakerTuning) -> Self {
+    /// paused as `tuning` (`[breakers.plugins]`) says; `identity` digests
+    /// how it runs.
+    pub fn new(name: &str, timeout_ms: u64, tuning: BreakerTuning, identity: String) -> Self {
         Self {
             key: name.to_owned(),
             // A probe reports back within its deadline unless its worker
@@ -44,7 +55,45 @@ impl RunHealth {
             proven: AtomicBool::new(false),
             parked: AtomicBool::new(false),
             probe_unparked_ms: AtomicU64::new(0),
+            identity,
+            remembered: AtomicBool::new(false),
+            remembering: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// A digest of how the plugin runs (component, limits, settings).
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The pause the plugin is in: time left (zero once the probe is due
+    /// or running) and its length; `None` when it is not paused.
+    pub fn pause(&self, now: Instant) -> Option<(Duration, Duration)> {
+        self.breaker.pause(&self.key, now)
+    }
+
+    /// Resume a pause the store remembered from before a restart: `left`
+    /// more of a pause of length `length`. Its jobs are parked, and the
+    /// store holds the pause.
+    pub fn restore_pause(&self, left: Duration, length: Duration, now: Instant) {
+        self.breaker.restore_pause(&self.key, left, length, now);
+        self.mark_parked();
+        self.remembered.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the store may hold a pause of this plugin.
+    pub fn remembered(&self) -> bool {
+        self.remembered.load(Ordering::SeqCst)
+    }
+
+    /// Note whether the store may hold a pause of this plugin.
+    pub fn set_remembered(&self, remembered: bool) {
+        self.remembered.store(remembered, Ordering::SeqCst);
+    }
+
+    /// Wait for this plugin's turn to write its pause to the store.
+    pub async fn remembering(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.remembering.lock().await
     }
 
     /// May a run start now? In the half-open state the first caller gets
@@ -121,7 +170,7 @@ mod tests {
     const FIRST_PAUSE: Duration = Duration::from_secs(5);
 
     fn health() -> RunHealth {
-        RunHealth::new("p", 100, BreakersConfig::default().plugins())
+        RunHealth::new("p", 100, BreakersConfig::default().plugins(), "id".into())
     }
 
     fn fail(h: &RunHealth, n: u32, t: Instant) -> Option<Duration> {

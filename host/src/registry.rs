@@ -68,6 +68,17 @@ struct RunIdentity {
     tuning: BreakerTuning,
 }
 
+impl RunIdentity {
+    /// A digest of all of it, for the store to remember a pause by. The
+    /// same wasmhook version digests the same identity the same way; a
+    /// version whose rendering differs only makes paused plugins start
+    /// afresh once.
+    fn digest(&self) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(format!("{self:?}")))
+    }
+}
+
 impl LoadedPlugin {
     /// Whether this plugin wants events named `name`.
     pub fn subscribes_to(&self, name: &str) -> bool {
@@ -197,7 +208,12 @@ impl Builder<'_> {
         };
         let runs = match before {
             Some(b) if b.run_identity == run_identity => b.runs.clone(),
-            _ => Arc::new(RunHealth::new(&pc.name, pc.timeout_ms, breakers.plugins())),
+            _ => Arc::new(RunHealth::new(
+                &pc.name,
+                pc.timeout_ms,
+                breakers.plugins(),
+                run_identity.digest(),
+            )),
         };
         let breaker = destination_breaker(breakers.destinations(), &pc.delivery);
         let health = match before {

@@ -85,6 +85,9 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         resolver: with_pinned_names(&config, &resolver),
     };
     let plugins = builder.build(&config, None).context("loading plugins")?;
+    let paused = worker::restore_pauses(store.as_ref(), &plugins)
+        .await
+        .context("reading the plugin pauses the store remembers")?;
     let (handoff, handed) = Handoff::new(worker::HANDOFF_CAPACITY);
     let app = Arc::new(App {
         store,
@@ -110,6 +113,12 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         grace,
         max_connections: config.server.max_connections,
     };
+    if !paused.is_empty() {
+        eprintln!(
+            "wasmhook: still paused from before the restart (their runs kept failing): {}",
+            paused.join(", ")
+        );
+    }
     eprintln!(
         "wasmhook listening on {} ({} plugins: {})",
         listener.local_addr()?,
@@ -248,7 +257,8 @@ async fn reload_loop(
             _ = stop.changed() => return,
         };
         match reload(&app, &path, &current, &resolver) {
-            Ok((config, kept)) => {
+            Ok((config, kept, before)) => {
+                worker::forget_replaced_pauses(&app, &before, &app.plugins()).await;
                 let kept = if kept.is_empty() {
                     String::new()
                 } else {
@@ -274,7 +284,7 @@ fn reload(
     path: &Path,
     current: &Config,
     resolver: &Arc<dyn Resolver>,
-) -> anyhow::Result<(Config, Vec<String>)> {
+) -> anyhow::Result<(Config, Vec<String>, Arc<PluginSet>)> {
     let config = Config::load(path)?;
     if config.server != current.server
         || config.store.path != current.store.path
@@ -297,7 +307,7 @@ fn reload(
     app.plugins.store(Arc::new(plugins));
     app.tokens.store(Arc::new(tokens_of(&config)));
     app.invocations_ready.notify_one();
-    Ok((config, kept))
+    Ok((config, kept, before))
 }
 
 /// The plugins of `after` that took over their run history from `before`

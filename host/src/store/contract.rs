@@ -19,8 +19,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
-    RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
+    RetryFilter, RetryResult,
 };
 
 /// Durable storage for the pipeline. Every method that returns `Ok` after a
@@ -199,6 +199,20 @@ pub trait Store: Send + Sync + 'static {
     /// empty. Lets a worker sleep until then (or until new work is
     /// signalled).
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError>;
+
+    // ---- plugin pauses -----------------------------------------------------
+
+    /// Remember `plugin`'s pause (`Some`, replacing any earlier one) or
+    /// forget it (`None`; forgetting a pause never remembered is not an
+    /// error).
+    async fn set_plugin_pause(
+        &self,
+        plugin: &str,
+        pause: Option<PluginPause>,
+    ) -> Result<(), StoreError>;
+
+    /// Every pause remembered, by plugin.
+    async fn plugin_pauses(&self) -> Result<BTreeMap<String, PluginPause>, StoreError>;
 
     // ---- retention ---------------------------------------------------------
 

@@ -69,8 +69,8 @@ pub use queue::{
 };
 pub use records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, InvocationRecord,
-    InvocationStats, InvocationStatus, PluginStats, QueueDepth, RetryFilter, RetryResult,
-    StatusCounts,
+    InvocationStats, InvocationStatus, PluginPause, PluginStats, QueueDepth, RetryFilter,
+    RetryResult, StatusCounts,
 };
 pub use sqlite::SqliteStore;
 

@@ -218,6 +218,21 @@ pub struct PluginStats {
     pub deliveries: StatusCounts,
 }
 
+/// A plugin's pause, kept by the store so that a restart resumes it
+/// instead of running the failing plugin again from scratch (see
+/// `worker/pause.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginPause {
+    /// How the plugin ran when it was paused (a digest of its component,
+    /// limits and settings): a plugin that runs differently after the
+    /// restart starts afresh.
+    pub identity: String,
+    /// When the pause ends, in ms since the Unix epoch.
+    pub until_ms: u64,
+    /// The pause's length (a failed probe doubles it).
+    pub pause_ms: u64,
+}
+
 /// How much work is queued, at a given time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {

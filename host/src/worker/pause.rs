@@ -11,6 +11,12 @@
 //! so its jobs stay parked; every other plugin starts afresh and its
 //! parked jobs are made due, as are those of plugins the reload removed
 //! (they settle as no longer configured).
+//!
+//! The store remembers each pause (`Store::set_plugin_pause`), so that a
+//! restart resumes it ([`restore_pauses`]) rather than making the whole
+//! backlog due for a plugin that fails again at once, and parking it again
+//! one write per job. A pause is resumed only for a plugin that runs as it
+//! did (same identity); one that changed starts afresh, as on a reload.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +25,7 @@ use crate::app::App;
 use crate::breaker::{Admission, Health};
 use crate::ingest::now_ms;
 use crate::registry::{LoadedPlugin, PluginSet};
-use crate::store::InvocationJob;
+use crate::store::{InvocationJob, PluginPause, Store, StoreError};
 
 /// Park `job` if its plugin is paused; returns whether it did. When the
 /// pause is over this job may become the probe (at most one is).
@@ -58,7 +64,8 @@ async fn park(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) {
 
 /// Report a finished run to the plugin's breaker: runs the sandbox had to
 /// stop count against it, a deliberate error from the plugin's own code
-/// does not. A success makes its parked jobs due again.
+/// does not. A pause is remembered by the store; a success makes the store
+/// forget it, then makes the parked jobs due again.
 pub(super) async fn record_run(app: &App, loaded: &LoadedPlugin, stopped: bool) {
     if let Some(pause) = loaded.runs.record(stopped, Instant::now()) {
         app.metrics.plugin_paused(&loaded.name);
@@ -67,9 +74,100 @@ pub(super) async fn record_run(app: &App, loaded: &LoadedPlugin, stopped: bool) 
             pause_s = pause.as_secs(),
             "plugin paused: its runs keep failing (timeout, trap, memory, fuel or invalid output); its events wait in the queue"
         );
+        remember_pause(app, loaded).await;
     }
-    if !stopped && loaded.runs.take_parked() {
-        unpark(app, Some(&loaded.name), None).await;
+    if !stopped {
+        if loaded.runs.remembered() {
+            remember_pause(app, loaded).await;
+        }
+        if loaded.runs.take_parked() {
+            unpark(app, Some(&loaded.name), None).await;
+        }
+    }
+}
+
+/// Bring the store's record of `loaded`'s pause in line with its breaker:
+/// kept while it is paused or probing, forgotten once it runs again. The
+/// writes of one plugin take turns and each writes the state at its time,
+/// so the last one to land is the latest. The mark is set before the state
+/// is read: a success that finds it clear finished before that read, so
+/// the write sees the success.
+async fn remember_pause(app: &App, loaded: &LoadedPlugin) {
+    let _turn = loaded.runs.remembering().await;
+    loaded.runs.set_remembered(true);
+    let (now, ms) = (Instant::now(), now_ms());
+    let pause = loaded.runs.pause(now).map(|(left, length)| PluginPause {
+        identity: loaded.runs.identity().to_owned(),
+        until_ms: ms.saturating_add(millis(left)),
+        pause_ms: millis(length),
+    });
+    let forgetting = pause.is_none();
+    match app.store.set_plugin_pause(&loaded.name, pause).await {
+        Ok(()) if forgetting => loaded.runs.set_remembered(false),
+        Ok(()) => {}
+        // The mark stays set, so the next success tries again.
+        Err(e) => tracing::warn!(
+            plugin = %loaded.name,
+            error = %e,
+            "storing the plugin's pause failed; a restart now would not resume it"
+        ),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// At start-up, before any job runs: resume the pauses the store remembers
+/// for plugins of `set` that run as they did (the time left is counted in
+/// wall-clock time, so a pause that ended while the process was down
+/// probes at once), and forget those of plugins that changed or are gone
+/// (their parked jobs are made due by the first sweep). Returns the
+/// plugins paused.
+pub async fn restore_pauses(store: &dyn Store, set: &PluginSet) -> Result<Vec<String>, StoreError> {
+    let (now, ms) = (Instant::now(), now_ms());
+    let mut resumed = Vec::new();
+    for (name, pause) in store.plugin_pauses().await? {
+        match set.get(&name) {
+            Some(loaded) if loaded.runs.identity() == pause.identity => {
+                let left = Duration::from_millis(pause.until_ms.saturating_sub(ms));
+                loaded
+                    .runs
+                    .restore_pause(left, Duration::from_millis(pause.pause_ms), now);
+                tracing::warn!(
+                    plugin = %name,
+                    probe_in_s = left.as_secs(),
+                    "plugin still paused from before the restart: its runs kept failing; its events wait in the queue"
+                );
+                resumed.push(name);
+            }
+            _ => store.set_plugin_pause(&name, None).await?,
+        }
+    }
+    Ok(resumed)
+}
+
+/// After a reload: forget the pauses of plugins of `before` whose run
+/// history `after` did not take over (removed, or running differently:
+/// they start afresh).
+pub async fn forget_replaced_pauses(app: &App, before: &PluginSet, after: &PluginSet) {
+    for old in before.plugins.values() {
+        let new = after.plugins.get(&old.name);
+        let kept = new.is_some_and(|new| Arc::ptr_eq(&new.runs, &old.runs));
+        // A fresh plugin of the same name that paused already wrote its own.
+        let paused_anew = new.is_some_and(|new| new.runs.remembered());
+        if kept || paused_anew || !old.runs.remembered() {
+            continue;
+        }
+        let _turn = old.runs.remembering().await;
+        match app.store.set_plugin_pause(&old.name, None).await {
+            Ok(()) => old.runs.set_remembered(false),
+            Err(e) => tracing::warn!(
+                plugin = %old.name,
+                error = %e,
+                "forgetting a replaced plugin's pause failed; a restart may pause it once more"
+            ),
+        }
     }
 }
 

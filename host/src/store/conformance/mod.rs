@@ -14,6 +14,7 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
+//! [`plugin_pauses_are_remembered`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
 //! [`prune_deletes_only_finished_old_events`],
 //! [`survives_restart`].
@@ -42,7 +43,9 @@ pub use invocations::{
     parked_invocations_wait_until_unparked,
 };
 pub use management::{pagination_is_stable, stats_and_queue_depth};
-pub use persistence::{kv_is_namespaced_and_atomic, survives_restart};
+pub use persistence::{
+    kv_is_namespaced_and_atomic, plugin_pauses_are_remembered, survives_restart,
+};
 pub use retention::prune_deletes_only_finished_old_events;
 
 /// A lease long enough never to expire by accident in a scenario.

@@ -1,10 +1,10 @@
-//! Scenarios for the plugin key-value store and for durability across a
-//! restart.
+//! Scenarios for the plugin key-value store, the remembered plugin pauses,
+//! and durability across a restart.
 
 use std::sync::Arc;
 
 use crate::store::{
-    AckResult, AttemptOutcome, Completion, Inserted, InvocationStatus, NextStep, Store,
+    AckResult, AttemptOutcome, Completion, Inserted, InvocationStatus, NextStep, PluginPause, Store,
 };
 
 use super::{LEASE, T0, fire, new_event, request};
@@ -124,9 +124,20 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     })
     .await
     .unwrap();
+    let pause = PluginPause {
+        identity: "digest-of-a".into(),
+        until_ms: T0 + 5_000,
+        pause_ms: 5_000,
+    };
+    first
+        .set_plugin_pause("a", Some(pause.clone()))
+        .await
+        .unwrap();
     drop(first);
 
     let second = open();
+    let pauses = second.plugin_pauses().await.unwrap();
+    assert_eq!(pauses.get("a"), Some(&pause), "a pause survives a restart");
     let e1 = second.get_event("e1").await.unwrap().expect("event kept");
     let inv = |p: &str| {
         e1.invocations
@@ -194,4 +205,40 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     })
     .await
     .unwrap();
+}
+
+/// Pauses are remembered per plugin: set, replaced, forgotten (forgetting
+/// twice, or a pause never set, is fine), and never mixed up between
+/// plugins.
+pub async fn plugin_pauses_are_remembered(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    assert!(store.plugin_pauses().await.unwrap().is_empty());
+    let pause = |identity: &str, until_ms: u64, pause_ms: u64| PluginPause {
+        identity: identity.into(),
+        until_ms,
+        pause_ms,
+    };
+    store
+        .set_plugin_pause("a", Some(pause("ida", T0 + 5_000, 5_000)))
+        .await
+        .unwrap();
+    store
+        .set_plugin_pause("b", Some(pause("idb", T0 + 7_000, 7_000)))
+        .await
+        .unwrap();
+    // A failed probe doubles the pause: the row is replaced.
+    store
+        .set_plugin_pause("a", Some(pause("ida", T0 + 20_000, 10_000)))
+        .await
+        .unwrap();
+    let all = store.plugin_pauses().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["a"], pause("ida", T0 + 20_000, 10_000));
+    assert_eq!(all["b"], pause("idb", T0 + 7_000, 7_000));
+
+    store.set_plugin_pause("a", None).await.unwrap();
+    store.set_plugin_pause("a", None).await.unwrap();
+    store.set_plugin_pause("never", None).await.unwrap();
+    let all = store.plugin_pauses().await.unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["b"]);
 }

@@ -7,7 +7,7 @@
 //! schema migrated on open. All SQL of the crate lives in this directory:
 //! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
 //! (queue operations), `management.rs` (reads for the API), `kv.rs`,
-//! `retention.rs` (pruning finished events).
+//! `pauses.rs` (paused plugins), `retention.rs` (pruning finished events).
 
 mod checkpoint;
 mod codec;
@@ -17,6 +17,7 @@ mod events;
 mod invocations;
 mod kv;
 mod management;
+mod pauses;
 mod readers;
 mod retention;
 mod schema;
@@ -42,8 +43,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginStats, QueueDepth, RetryFilter,
-    RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
+    RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
@@ -323,6 +324,20 @@ impl Store for SqliteStore {
 
     async fn next_due_ms(&self) -> Result<Option<u64>, StoreError> {
         self.read(management::next_due_ms).await
+    }
+
+    async fn set_plugin_pause(
+        &self,
+        plugin: &str,
+        pause: Option<PluginPause>,
+    ) -> Result<(), StoreError> {
+        let plugin = plugin.to_owned();
+        self.write(move |conn| pauses::set(conn, &plugin, pause.as_ref()))
+            .await
+    }
+
+    async fn plugin_pauses(&self) -> Result<BTreeMap<String, PluginPause>, StoreError> {
+        self.read(pauses::all).await
     }
 
     async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError> {

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -178,6 +178,17 @@ CREATE TRIGGER count_delivery_delete AFTER DELETE ON deliveries BEGIN
 END;
 
 DROP INDEX invocations_stats;
+"#;
+
+/// Version 4: the pause of each paused plugin, so that a restart resumes
+/// it (see `pauses.rs`).
+const V4: &str = r#"
+CREATE TABLE plugin_pauses (
+    plugin   TEXT    PRIMARY KEY,
+    identity TEXT    NOT NULL,
+    until_ms INTEGER NOT NULL,
+    pause_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].

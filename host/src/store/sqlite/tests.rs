@@ -80,6 +80,7 @@ conformance_tests!(
     manual_retry_requeues,
     pagination_is_stable,
     kv_is_namespaced_and_atomic,
+    plugin_pauses_are_remembered,
     stats_and_queue_depth,
     jobs_leased_by_their_creating_write,
     prune_deletes_only_finished_old_events,
