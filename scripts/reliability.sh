@@ -7,6 +7,8 @@
 #   scripts/reliability.sh soak    [DURATION_S] [RATE]     soak (default 600 s at half the probed max rate)
 #   scripts/reliability.sh hostile [PHASE_S] [RATE]        healthy plugin alone vs with 7 hostile ones
 #                                                          (default 30 s per phase at 50 events/s)
+#   scripts/reliability.sh paused-restart [BACKLOG]        restart with a paused plugin's backlog parked,
+#                                                          pause remembered vs forgotten (default 50 000)
 #
 # Arguments override the environment variables of the same name (see the
 # `//!` docs of each driver for the rest: SEED, DRAIN_S, PROBE_EVENTS).
@@ -18,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 usage() {
-    sed -n '6,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -42,6 +44,10 @@ case "$what" in
         [[ $# -ge 1 ]] && export PHASE_S="$1"
         [[ $# -ge 2 ]] && export RATE="$2"
         bench=hostile_load
+        ;;
+    paused-restart)
+        [[ $# -ge 1 ]] && export BACKLOG="$1"
+        bench=paused_restart
         ;;
     *) usage ;;
 esac

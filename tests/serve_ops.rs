@@ -446,7 +446,11 @@ async fn a_paused_plugin_is_probed_after_its_pause_and_resumes_with_every_event(
     let host = host.restart();
     assert!(!host.log().contains("still paused"), "{}", host.log());
     let (_, v) = host.admin("GET", "/v1/plugins", "").await;
-    assert_eq!(plugin_view(&v, "flaky")["breaker"]["state"], "healthy", "{v}");
+    assert_eq!(
+        plugin_view(&v, "flaky")["breaker"]["state"],
+        "healthy",
+        "{v}"
+    );
 }
 
 /// `[breakers.plugins]` tunes the plugin breaker: with a threshold of 3

@@ -1,5 +1,5 @@
 //! Shared pieces of the load and reliability drivers (`pipeline`,
-//! `crash_loop`, `soak`, `hostile_load`): a recording loopback receiver,
+//! `crash_loop`, `soak`, `hostile_load`, `paused_restart`): a recording loopback receiver,
 //! a real `wasmhook serve` child process, config text, an ingest client
 //! (closed-loop and paced), and small readers for `/proc` and `/metrics`.
 //!
