@@ -48,14 +48,25 @@ impl BreakerConfig {
 /// Whether work for a key may run now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Send it (normal traffic, or the single half-open probe).
+    /// Send it (normal traffic).
     Allowed,
+    /// Send it as the single half-open probe; others wait for its result.
+    /// Work that ends up not running hands it back
+    /// ([`Breaker::release_probe`]), or the key stays shut until the probe
+    /// times out.
+    Probe(Probe),
     /// The key is paused: re-queue the work to run after `resume_in`
     /// without counting an attempt.
     Paused {
         /// Time until the key may be probed again.
         resume_in: Duration,
     },
+}
+
+/// The half-open probe one caller holds (see [`Admission::Probe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +151,7 @@ impl Breaker {
                         probe_at: now,
                         cooldown,
                     };
-                    Admission::Allowed
+                    Admission::Probe(Probe { at: now })
                 } else {
                     Admission::Paused {
                         resume_in: until - now,
@@ -154,7 +165,7 @@ impl Breaker {
                         probe_at: now,
                         cooldown,
                     };
-                    Admission::Allowed
+                    Admission::Probe(Probe { at: now })
                 } else {
                     Admission::Paused {
                         resume_in: (expires - now).min(cooldown),
@@ -215,6 +226,22 @@ impl Breaker {
             (Some(State::Open { .. }), _) => None,
             (_, State::Open { cooldown, .. }) => Some(cooldown),
             _ => None,
+        }
+    }
+
+    /// Hand back a probe whose work did not run: the probe is due again
+    /// at `now`. A probe that is no longer the current one (it timed out
+    /// and another went out, or the key recovered) changes nothing.
+    pub fn release_probe(&self, key: &str, probe: Probe, now: Instant) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = hosts.get_mut(key)
+            && let State::HalfOpen { probe_at, cooldown } = *state
+            && probe_at == probe.at
+        {
+            *state = State::Open {
+                until: now,
+                cooldown,
+            };
         }
     }
 
@@ -348,7 +375,7 @@ mod tests {
             Admission::Paused { resume_in: s(15) }
         );
         assert_eq!(b.health(H, t0 + s(20)), Health::ProbeDue);
-        assert_eq!(b.allow(H, t0 + s(20)), Admission::Allowed, "the probe");
+        assert!(matches!(b.allow(H, t0 + s(20)), Admission::Probe(_)));
         assert_eq!(b.pause(H, t0 + s(21)), Some((Duration::ZERO, s(40))));
         assert_eq!(b.record(H, false, t0 + s(21)), Some(s(80)));
         assert_eq!(b.pause(H, t0 + s(21)), Some((s(80), s(80))));
@@ -428,7 +455,7 @@ mod tests {
         );
         assert_eq!(b.health(H, t + s(30)), Health::ProbeDue);
         // Asking did not take the probe.
-        assert_eq!(b.allow(H, t + s(30)), Admission::Allowed);
+        assert!(matches!(b.allow(H, t + s(30)), Admission::Probe(_)));
         assert_eq!(b.health(H, t + s(30)), Health::Probing);
         b.record(H, true, t + s(31));
         assert_eq!(b.health(H, t + s(31)), Health::Healthy);
@@ -440,7 +467,7 @@ mod tests {
         let t0 = Instant::now();
         let t = fail_n(&b, 5, t0, Duration::ZERO);
         assert_eq!(b.allow(H, t + s(29)), Admission::Paused { resume_in: s(1) });
-        assert_eq!(b.allow(H, t + s(30)), Admission::Allowed, "the probe");
+        assert!(matches!(b.allow(H, t + s(30)), Admission::Probe(_)));
         assert!(
             matches!(b.allow(H, t + s(31)), Admission::Paused { .. }),
             "only one probe"
@@ -457,9 +484,8 @@ mod tests {
         let mut cooldown = s(30);
         for want in [60, 120, 240, 300, 300] {
             t += cooldown;
-            assert_eq!(
-                b.allow(H, t),
-                Admission::Allowed,
+            assert!(
+                matches!(b.allow(H, t), Admission::Probe(_)),
                 "probe after {cooldown:?}"
             );
             cooldown = s(want);
@@ -481,9 +507,41 @@ mod tests {
     fn a_lost_probe_expires() {
         let b = breaker();
         let t = fail_n(&b, 5, Instant::now(), Duration::ZERO);
-        assert_eq!(b.allow(H, t + s(30)), Admission::Allowed);
+        assert!(matches!(b.allow(H, t + s(30)), Admission::Probe(_)));
         assert!(matches!(b.allow(H, t + s(100)), Admission::Paused { .. }));
-        assert_eq!(b.allow(H, t + s(30 + 120)), Admission::Allowed, "new probe");
+        assert!(
+            matches!(b.allow(H, t + s(30 + 120)), Admission::Probe(_)),
+            "new probe"
+        );
+    }
+
+    #[test]
+    fn a_probe_handed_back_is_due_again_unless_another_took_over() {
+        let b = breaker();
+        let t = fail_n(&b, 5, Instant::now(), Duration::ZERO) + s(30);
+        let Admission::Probe(first) = b.allow(H, t) else {
+            panic!("the probe")
+        };
+        assert_eq!(b.health(H, t + s(1)), Health::Probing);
+        b.release_probe(H, first, t + s(1));
+        assert_eq!(b.health(H, t + s(1)), Health::ProbeDue, "due again");
+        assert_eq!(
+            b.pause(H, t + s(1)),
+            Some((Duration::ZERO, s(30))),
+            "same pause"
+        );
+        let Admission::Probe(second) = b.allow(H, t + s(2)) else {
+            panic!("the next probe")
+        };
+        // A stale probe (here: the first one again) does not free the
+        // current one.
+        b.release_probe(H, first, t + s(3));
+        assert_eq!(b.health(H, t + s(3)), Health::Probing);
+        assert!(matches!(b.allow(H, t + s(3)), Admission::Paused { .. }));
+        // Nor does one handed back after the key recovered.
+        b.record(H, true, t + s(4));
+        b.release_probe(H, second, t + s(5));
+        assert_eq!(b.health(H, t + s(5)), Health::Healthy);
     }
 
     #[test]

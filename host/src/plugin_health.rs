@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::breaker::{Admission, Breaker, BreakerConfig, Health};
+use crate::breaker::{Admission, Breaker, BreakerConfig, Health, Probe};
 use crate::config::BreakerTuning;
 /// Least time between two unparks of a probe job for one plugin.
 const PROBE_UNPARK_EVERY_MS: u64 = 1_000;
@@ -100,6 +100,12 @@ impl RunHealth {
     /// the probe.
     pub fn allow(&self, now: Instant) -> Admission {
         self.breaker.allow(&self.key, now)
+    }
+
+    /// Hand back the probe of a job that did not run (see
+    /// [`Breaker::release_probe`]): the next job may probe at once.
+    pub fn release_probe(&self, probe: Probe) {
+        self.breaker.release_probe(&self.key, probe, Instant::now());
     }
 
     /// The breaker's state (does not take the probe).
@@ -194,7 +200,7 @@ mod tests {
         // Late reports while paused do not report a new pause.
         assert_eq!(fail(&h, 3, t), None);
         let later = t + FIRST_PAUSE;
-        assert_eq!(h.allow(later), Admission::Allowed, "the probe");
+        assert!(matches!(h.allow(later), Admission::Probe(_)), "the probe");
         assert!(h.is_paused(later), "probing counts as paused");
         assert_eq!(h.record(false, later), None);
         assert!(!h.is_paused(later));
@@ -220,7 +226,7 @@ mod tests {
         );
         assert!(h.wants_probe_job(t + FIRST_PAUSE, 11_000));
         // Once the probe is out, no more until it reports.
-        assert_eq!(h.allow(t + FIRST_PAUSE), Admission::Allowed);
+        assert!(matches!(h.allow(t + FIRST_PAUSE), Admission::Probe(_)));
         assert!(!h.wants_probe_job(t + FIRST_PAUSE, 20_000));
         assert!(h.take_parked());
         assert!(!h.take_parked());

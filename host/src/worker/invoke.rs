@@ -152,9 +152,9 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         settle_expired(app, &job, outcome).await;
         return;
     }
-    if pause::park_if_paused(app, &loaded, &job).await {
+    let pause::Turn::Run(probe) = pause::park_if_paused(app, &loaded, &job).await else {
         return;
-    }
+    };
     let class = class_of(&loaded);
     if class == Class::Failing && executors.slots.waiting_for(&loaded.name) >= FAILING_BACKLOG {
         // Its jobs would only wait here, holding job permits that the
@@ -183,6 +183,7 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     let class = slot.class();
     let plugin = loaded.plugin.clone();
     let event = job.event.clone();
+    probe.started();
     let invocation = executors.run(class, move || plugin.invoke(&event)).await;
     drop(slot);
     let invocation = match invocation {
