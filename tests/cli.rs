@@ -407,3 +407,28 @@ fn the_compile_cache_keeps_to_cache_max_mb() {
         .unwrap();
     assert_eq!(json_stdout(&out)["cache_hit"], true, "{out:?}");
 }
+
+/// `--log-format` (or `WASMHOOK_LOG_FORMAT`) takes `text` or `json`;
+/// anything else is refused naming the flag and the values it takes.
+#[test]
+fn an_unknown_log_format_is_refused_naming_the_choices() {
+    for (args, env) in [(vec!["--log-format", "xml"], None), (vec![], Some("xml"))] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmhook"));
+        cmd.args(&args)
+            .arg("check")
+            .arg(plugin_path("game-reward"))
+            .current_dir(repo_root());
+        if let Some(v) = env {
+            cmd.env("WASMHOOK_LOG_FORMAT", v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("'xml'")
+                && stderr.contains("--log-format")
+                && stderr.contains("text, json"),
+            "{stderr}"
+        );
+    }
+}

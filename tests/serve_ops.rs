@@ -665,6 +665,57 @@ async fn a_paused_plugin_stays_paused_across_a_restart_unless_it_changed() {
     assert!(!host.log().contains("still paused"), "{}", host.log());
 }
 
+/// `--log-format json` (here through `WASMHOOK_LOG_FORMAT`): every line
+/// the host writes is one JSON object with a timestamp, a level and a
+/// message: the lines `serve` always prints (listening, reloaded, shutting
+/// down) and `tracing`'s events, whose fields are top-level keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_with_the_fields_at_the_top() {
+    let rx = TestReceiver::start().await;
+    let config = breaker_config(&rx, "trap")
+        + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
+    let mut host = Host::start(&config, &[("WASMHOOK_LOG_FORMAT", "json")]);
+    ingest_batch(&host, "j", 5).await;
+    support::eventually(30, || host.log().contains("plugin paused").then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("no pause:\n{}", host.log()));
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    host.signal("TERM");
+    assert_eq!(host.wait_exit(30), Some(0), "{}", host.log());
+
+    let log = host.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert!(line["timestamp"].is_string(), "{line}");
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line["message"].is_string(), "{line}");
+    }
+    let find = |start: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"].as_str().unwrap().starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?} in\n{log}"))
+    };
+    let listening = find("wasmhook listening on 127.0.0.1:");
+    assert_eq!(listening["level"], "INFO", "{listening}");
+    assert_eq!(listening["target"], "wasmhook::notice", "{listening}");
+    let paused = find("plugin paused");
+    assert_eq!(paused["level"], "WARN", "{paused}");
+    assert_eq!(paused["plugin"], "flaky", "{paused}");
+    assert_eq!(paused["pause_s"], 300, "{paused}");
+    assert_eq!(find("wasmhook reloaded (SIGHUP)")["level"], "INFO");
+    assert_eq!(find("wasmhook shutting down")["level"], "INFO");
+}
+
 /// A destination whose deliveries keep failing is paused, and the operator
 /// can see it: a warning naming it, `/v1/plugins` listing it with the time
 /// left, and `/metrics` counting the pause and the deliveries it deferred.

@@ -39,6 +39,9 @@ pub struct Cli {
     /// Do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Log lines as text or as one JSON object per line (levels: WASMHOOK_LOG, default warn).
+    #[arg(long, global = true, value_enum, env = "WASMHOOK_LOG_FORMAT", default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -144,7 +147,7 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Entry point: parse arguments, run, map to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    crate::logging::init(cli.log_format);
     let cache = Cache {
         dir: if cli.no_cache {
             None
@@ -260,7 +263,7 @@ fn serve(config: PathBuf, listen: Option<std::net::SocketAddr>) -> ExitCode {
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wasmhook: {e:#}");
+            crate::logging::failure(&format!("wasmhook: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -296,15 +299,6 @@ fn sink(listen: std::net::SocketAddr, secret: Option<String>, status: u16) -> Ex
             ExitCode::from(2)
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WASMHOOK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// The compile cache the CLI commands use (`--cache-dir`, `--no-cache`,

@@ -19,7 +19,7 @@
 //! - [`breaker`]: the keyed circuit breaker (unhealthy hosts, failing
 //!   plugins); [`plugin_health`]: a plugin's run history for scheduling.
 //! - [`registry`]: the loaded plugin set, rebuilt on reload.
-//! - [`metrics`]: Prometheus counters.
+//! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
 //! - [`serve`], [`sink`], [`cli`]: the `wasmhook` commands.
 
@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod plugin_health;

@@ -22,6 +22,7 @@ use crate::app::{App, IngestLimits};
 use crate::config::Config;
 use crate::delivery::guard::PinnedResolver;
 use crate::delivery::{Resolver, StaticResolver};
+use crate::logging;
 use crate::metrics::Metrics;
 use crate::registry::{Builder, PluginSet};
 use crate::retention;
@@ -114,12 +115,12 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         max_connections: config.server.max_connections,
     };
     if !paused.is_empty() {
-        eprintln!(
+        logging::notice(&format!(
             "wasmhook: still paused from before the restart (their runs kept failing): {}",
             paused.join(", ")
-        );
+        ));
     }
-    eprintln!(
+    logging::notice(&format!(
         "wasmhook listening on {} ({} plugins: {})",
         listener.local_addr()?,
         config.plugins.len(),
@@ -129,7 +130,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
             .map(|p| p.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = tokio::spawn(worker::run(
@@ -153,7 +154,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
 
     server::run(listener, app.clone(), shutdown_signal(), edge).await;
     tracing::info!("shutting down: finishing in-flight work");
-    eprintln!("wasmhook shutting down");
+    logging::notice("wasmhook shutting down");
     app.shutting_down.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     reloader.abort();
@@ -264,16 +265,17 @@ async fn reload_loop(
                 } else {
                     format!("; unchanged, run history kept: {}", kept.join(", "))
                 };
-                eprintln!(
+                logging::notice(&format!(
                     "wasmhook reloaded ({why}): {} plugins{kept}",
                     config.plugins.len()
-                );
+                ));
                 seen = mtimes(&config);
                 current = config;
             }
             Err(e) => {
-                eprintln!("wasmhook: reload ({why}) refused, keeping the running config: {e:#}");
-                tracing::error!(error = %format!("{e:#}"), "reload refused");
+                logging::failure(&format!(
+                    "wasmhook: reload ({why}) refused, keeping the running config: {e:#}"
+                ));
             }
         }
     }

@@ -197,7 +197,8 @@ impl Host {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("wasmhook listening on ") {
+                // Text, or the message of a JSON line (`--log-format json`).
+                if let Some((_, rest)) = line.split_once("wasmhook listening on ") {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
                     let _ = tx.send(addr);
                 }
