@@ -69,6 +69,33 @@ pub struct Probe {
     at: Instant,
 }
 
+/// What an admission lets its work hold while it gets ready to run: the
+/// probe, if it took it. Unless the work starts ([`HeldProbe::started`]),
+/// dropping this hands the probe back, so work that ends without running
+/// (sent back to the queue, past its lease, too old, cancelled) does not
+/// leave the key shut until the probe times out.
+#[must_use = "dropping it hands the probe back at once"]
+pub struct HeldProbe<'a> {
+    breaker: &'a Breaker,
+    key: &'a str,
+    probe: Option<Probe>,
+}
+
+impl HeldProbe<'_> {
+    /// The work starts: its report to the breaker settles the probe.
+    pub fn started(mut self) {
+        self.probe = None;
+    }
+}
+
+impl Drop for HeldProbe<'_> {
+    fn drop(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            self.breaker.release_probe(self.key, probe, Instant::now());
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Counting consecutive failures since `since`.
@@ -226,6 +253,19 @@ impl Breaker {
             (Some(State::Open { .. }), _) => None,
             (_, State::Open { cooldown, .. }) => Some(cooldown),
             _ => None,
+        }
+    }
+
+    /// What work admitted as `admission` for `key` holds until it starts
+    /// (see [`HeldProbe`]).
+    pub fn hold<'a>(&'a self, key: &'a str, admission: Admission) -> HeldProbe<'a> {
+        HeldProbe {
+            breaker: self,
+            key,
+            probe: match admission {
+                Admission::Probe(probe) => Some(probe),
+                Admission::Allowed | Admission::Paused { .. } => None,
+            },
         }
     }
 
@@ -513,6 +553,27 @@ mod tests {
             matches!(b.allow(H, t + s(30 + 120)), Admission::Probe(_)),
             "new probe"
         );
+    }
+
+    #[test]
+    fn a_held_probe_goes_back_when_dropped_unless_its_work_started() {
+        // Failures a minute ago: the pause is over by the real clock, at
+        // which the guard hands the probe back.
+        let b = breaker();
+        let past = Instant::now()
+            .checked_sub(s(60))
+            .expect("a clock past 60 s");
+        fail_n(&b, 5, past, Duration::ZERO);
+        let admission = b.allow(H, past + s(30));
+        assert!(matches!(admission, Admission::Probe(_)));
+        drop(b.hold(H, admission));
+        assert_eq!(b.health(H, Instant::now()), Health::ProbeDue, "handed back");
+        let admission = b.allow(H, Instant::now());
+        b.hold(H, admission).started();
+        assert_eq!(b.health(H, Instant::now()), Health::Probing, "kept");
+        // Work admitted normally holds nothing.
+        drop(b.hold("other:443", b.allow("other:443", Instant::now())));
+        assert_eq!(b.health("other:443", Instant::now()), Health::Healthy);
     }
 
     #[test]

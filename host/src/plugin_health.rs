@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::breaker::{Admission, Breaker, BreakerConfig, Health, Probe};
+use crate::breaker::{Admission, Breaker, BreakerConfig, Health, HeldProbe};
 use crate::config::BreakerTuning;
 /// Least time between two unparks of a probe job for one plugin.
 const PROBE_UNPARK_EVERY_MS: u64 = 1_000;
@@ -102,10 +102,10 @@ impl RunHealth {
         self.breaker.allow(&self.key, now)
     }
 
-    /// Hand back the probe of a job that did not run (see
-    /// [`Breaker::release_probe`]): the next job may probe at once.
-    pub fn release_probe(&self, probe: Probe) {
-        self.breaker.release_probe(&self.key, probe, Instant::now());
+    /// What a job admitted as `admission` holds until its run starts
+    /// (see [`HeldProbe`]).
+    pub fn hold(&self, admission: Admission) -> HeldProbe<'_> {
+        self.breaker.hold(&self.key, admission)
     }
 
     /// The breaker's state (does not take the probe).

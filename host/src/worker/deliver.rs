@@ -119,11 +119,15 @@ async fn deliver(app: &App, job: DeliveryJob) {
         }
     };
     let key = destination_key(dest.url()).unwrap_or_default();
-    if let Admission::Paused { resume_in } = plugin.health.allow(&key, Instant::now()) {
+    let admission = plugin.health.allow(&key, Instant::now());
+    if let Admission::Paused { resume_in } = admission {
         app.metrics.delivery_deferred(&job.plugin);
         release(app, &job, now_ms() + ms(resume_in)).await;
         return;
     }
+    // The destination's probe, if this delivery took it, goes back unless
+    // the request is sent.
+    let probe = plugin.health.hold(&key, admission);
     let Some(slot) = plugin.limiter.acquire_within(&key, BUSY_WAIT).await else {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;
@@ -135,6 +139,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
         tracing::debug!(delivery = %job.id, "delivery outlived its lease while waiting; left to its next lease");
         return;
     }
+    probe.started();
     let started_ms = now_ms();
     let redirects = PolicyRedirects::new(&plugin.policy, &job.request);
     let report = plugin

@@ -22,60 +22,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::App;
-use crate::breaker::{Admission, Health, Probe};
+use crate::breaker::{Admission, Health, HeldProbe};
 use crate::ingest::now_ms;
-use crate::plugin_health::RunHealth;
 use crate::registry::{LoadedPlugin, PluginSet};
 use crate::store::{InvocationJob, PluginPause, Store, StoreError};
 
 /// What [`park_if_paused`] did with a job.
-pub(super) enum Turn {
+pub(super) enum Turn<'a> {
     /// Parked: its plugin is paused.
     Parked,
-    /// It may run; it may hold the plugin's probe.
-    Run(HeldProbe),
+    /// It may run, holding the plugin's probe if it took it: call
+    /// [`HeldProbe::started`] when the run starts, or drop it to hand the
+    /// probe back.
+    Run(HeldProbe<'a>),
 }
 
 /// Park `job` if its plugin is paused. When the pause is over this job
 /// may become the probe (at most one is).
-pub(super) async fn park_if_paused(app: &App, loaded: &LoadedPlugin, job: &InvocationJob) -> Turn {
-    let probe = match loaded.runs.allow(Instant::now()) {
-        Admission::Paused { .. } => {
-            park(app, loaded, job).await;
-            return Turn::Parked;
-        }
-        Admission::Allowed => None,
-        Admission::Probe(probe) => Some(probe),
-    };
-    Turn::Run(HeldProbe {
-        runs: loaded.runs.clone(),
-        probe,
-    })
-}
-
-/// The probe of a paused plugin, if a job took it. Unless the job's run
-/// starts ([`HeldProbe::started`]), dropping it hands the probe back, so
-/// that a probe job that ends without running (too old by the time an
-/// executor was free, sent back to the queue, past its lease, cancelled at
-/// shutdown) does not leave the plugin shut until the probe times out.
-pub(super) struct HeldProbe {
-    runs: Arc<RunHealth>,
-    probe: Option<Probe>,
-}
-
-impl HeldProbe {
-    /// The run starts: its report to the breaker settles the probe.
-    pub(super) fn started(mut self) {
-        self.probe = None;
+pub(super) async fn park_if_paused<'a>(
+    app: &App,
+    loaded: &'a LoadedPlugin,
+    job: &InvocationJob,
+) -> Turn<'a> {
+    let admission = loaded.runs.allow(Instant::now());
+    if let Admission::Paused { .. } = admission {
+        park(app, loaded, job).await;
+        return Turn::Parked;
     }
-}
-
-impl Drop for HeldProbe {
-    fn drop(&mut self) {
-        if let Some(probe) = self.probe.take() {
-            self.runs.release_probe(probe);
-        }
-    }
+    Turn::Run(loaded.runs.hold(admission))
 }
 
 /// Park `job` if its plugin's breaker opened while the job waited for an
@@ -280,39 +254,5 @@ async fn unpark(app: &App, plugin: Option<&str>, limit: Option<usize>) {
             app.invocations_ready.notify_one();
         }
         Err(e) => tracing::warn!(error = %e, "unparking invocations failed; retrying later"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::PLUGIN_DEFAULTS;
-
-    #[test]
-    fn a_probe_not_used_is_handed_back_and_one_used_is_kept() {
-        let runs = Arc::new(RunHealth::new("p", 100, PLUGIN_DEFAULTS, "id".into()));
-        let t = Instant::now();
-        for _ in 0..PLUGIN_DEFAULTS.failure_threshold {
-            runs.record(true, t);
-        }
-        let later = t + PLUGIN_DEFAULTS.pause;
-        let Admission::Probe(probe) = runs.allow(later) else {
-            panic!("the probe")
-        };
-        drop(HeldProbe {
-            runs: runs.clone(),
-            probe: Some(probe),
-        });
-        assert_eq!(runs.health(later), Health::ProbeDue, "handed back");
-        let Admission::Probe(probe) = runs.allow(later) else {
-            panic!("the probe again")
-        };
-        HeldProbe {
-            runs: runs.clone(),
-            probe: Some(probe),
-        }
-        .started();
-        assert_eq!(runs.health(later), Health::Probing, "kept by the run");
-        drop(HeldProbe { runs, probe: None });
     }
 }
