@@ -189,6 +189,56 @@ async fn retry_after_is_honoured() {
     );
 }
 
+/// `max_per_second_per_host` spaces a burst out: 15 events for a plugin
+/// limited to 5 requests a second reach the receiver as a burst of 5, then
+/// one every 200 ms, each delivered in one attempt. The deliveries whose
+/// turn was more than a second off waited for it in the queue, with the
+/// turn reserved, and `/metrics` counts them.
+#[tokio::test(flavor = "multi_thread")]
+async fn max_per_second_per_host_spaces_a_burst_out() {
+    use std::time::Duration;
+    const EVENTS: usize = 15;
+    let rx = TestReceiver::start().await;
+    let config = hostile_config(&rx.url(), "ok", "[1]", "").replace(
+        "timeout_s = 2\n",
+        "timeout_s = 2\nmax_per_second_per_host = 5\n",
+    );
+    let host = Host::start(&config, &[]);
+    let batch: Vec<_> = (0..EVENTS)
+        .map(|i| json!({"id": format!("rate-{i}"), "name": "x"}))
+        .collect();
+    assert_eq!(host.ingest(&Value::Array(batch).to_string()).await.0, 202);
+    let mut at: Vec<_> = rx.wait_for(EVENTS, 30).await.iter().map(|r| r.at).collect();
+    at.sort();
+    // GCRA with a burst of 5: request k goes no earlier than (k - 4) ×
+    // 200 ms after the first (less a little for loopback jitter).
+    for (k, t) in at.iter().enumerate().skip(5) {
+        let after = t.duration_since(at[0]);
+        let earliest = Duration::from_millis(200 * (k as u64 - 4));
+        assert!(
+            after + Duration::from_millis(50) >= earliest,
+            "request {k} came {after:?} after the first, before {earliest:?}"
+        );
+    }
+    let span = at[EVENTS - 1].duration_since(at[0]);
+    assert!(span < Duration::from_secs(6), "took {span:?}");
+    for i in 0..EVENTS {
+        let v = host.settled_event(&format!("rate-{i}"), 30).await;
+        let d = &v["deliveries"][0];
+        assert_eq!(d["status"], "succeeded", "{v}");
+        assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{v}");
+    }
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    let metrics = metrics.as_str().unwrap();
+    let queued = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmhook_deliveries_rate_limited_total{plugin=\"hostile\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no rate-limited count:\n{metrics}"));
+    // Turns more than a second off: the last 4 or so of the 15.
+    assert!((1..EVENTS as u64).contains(&queued), "{queued}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_410_fails_permanently_after_one_attempt() {
     let rx = TestReceiver::start().await;

@@ -716,6 +716,42 @@ async fn json_logs_are_one_object_per_line_with_the_fields_at_the_top() {
     assert_eq!(find("wasmhook shutting down")["level"], "INFO");
 }
 
+/// A reload that leaves `max_per_second_per_host` as it was keeps each
+/// destination's schedule: at 1 request a second, three events take the
+/// turns at 0, 1 and 2 s, and an event ingested right after the reload
+/// still queues behind them (had the reload reset the limit, it would go
+/// at once).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_keeps_the_rate_limits_schedule() {
+    let rx = TestReceiver::start().await;
+    let config = hostile_config(&rx.url(), "ok", "[1]", "").replace(
+        "timeout_s = 2\n",
+        "timeout_s = 2\nmax_per_second_per_host = 1\n",
+    );
+    let host = Host::start(&config, &[]);
+    ingest_batch(&host, "a", 3).await;
+    rx.wait_for(1, 10).await;
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    let (status, _) = host.ingest(r#"{"id":"late","name":"x"}"#).await;
+    assert_eq!(status, 202);
+    let got = rx.wait_for(4, 30).await;
+    let first = got.iter().map(|r| r.at).min().unwrap();
+    let late = got
+        .iter()
+        .find(|r| r.body_json()["id"] == "late")
+        .expect("the late event arrived");
+    let after = late.at.duration_since(first);
+    assert!(
+        after >= std::time::Duration::from_millis(2500),
+        "the late event went {after:?} after the first, ahead of the turns handed out before the reload"
+    );
+}
+
 /// A destination whose deliveries keep failing is paused, and the operator
 /// can see it: a warning naming it, `/v1/plugins` listing it with the time
 /// left, and `/metrics` counting the pause and the deliveries it deferred.

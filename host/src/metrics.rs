@@ -93,6 +93,7 @@ pub struct Metrics {
     invocations_expired: Mutex<BTreeMap<String, u64>>,
     destination_pauses: Mutex<BTreeMap<String, u64>>,
     deliveries_deferred: Mutex<BTreeMap<String, u64>>,
+    deliveries_rate_limited: Mutex<BTreeMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -181,6 +182,12 @@ impl Metrics {
     /// paused.
     pub fn delivery_deferred(&self, plugin: &str) {
         bump(&self.deliveries_deferred, plugin);
+    }
+
+    /// Count one delivery put back in the queue until its turn under the
+    /// destination's `max_per_second_per_host`.
+    pub fn delivery_rate_limited(&self, plugin: &str) {
+        bump(&self.deliveries_rate_limited, plugin);
     }
 
     /// Count one delivery attempt result (`outcome`: succeeded, retry,
@@ -284,6 +291,11 @@ impl Metrics {
                 "wasmhook_deliveries_deferred_total",
                 "Deliveries put back in the queue while their destination was paused.",
                 &self.deliveries_deferred,
+            ),
+            (
+                "wasmhook_deliveries_rate_limited_total",
+                "Deliveries put back in the queue until their turn under max_per_second_per_host.",
+                &self.deliveries_rate_limited,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

@@ -13,7 +13,7 @@ use crate::config::{
     BreakerTuning, BreakersConfig, Config, DeliveryConfig, PluginConfig, event_pattern_matches,
 };
 use crate::delivery::{
-    ClientOptions, Deliverer, DestinationLimiter, Resolver, SigningKey, SystemResolver,
+    ClientOptions, Deliverer, DestinationLimiter, RateLimiter, Resolver, SigningKey, SystemResolver,
 };
 use crate::plugin_health::RunHealth;
 use crate::policy::EgressPolicy;
@@ -41,6 +41,10 @@ pub struct LoadedPlugin {
     /// `max_in_flight_per_host` is unchanged, so deliveries still running
     /// on the old set count against the same cap.
     pub limiter: Arc<DestinationLimiter>,
+    /// Requests-per-second cap per destination
+    /// (`max_per_second_per_host`), when set. Kept across a reload while
+    /// the rate is unchanged, so the schedule and its reservations hold.
+    pub rate: Option<Arc<RateLimiter>>,
     /// Unhealthy-host breaker, keyed by destination. Kept across a reload
     /// while its tuning is unchanged: a reload says nothing new about the
     /// destinations.
@@ -220,6 +224,12 @@ impl Builder<'_> {
             Some(b) if *b.health.config() == breaker => b.health.clone(),
             _ => Arc::new(Breaker::new(breaker)),
         };
+        let rate = pc.delivery.max_per_second_per_host.map(|per_second| {
+            match before.and_then(|b| b.rate.as_ref()) {
+                Some(r) if r.per_second() == per_second => r.clone(),
+                _ => Arc::new(RateLimiter::new(per_second)),
+            }
+        });
         let in_flight = pc.delivery.max_in_flight_per_host;
         let limiter = match before {
             Some(b) if b.delivery.max_in_flight_per_host == in_flight => b.limiter.clone(),
@@ -234,6 +244,7 @@ impl Builder<'_> {
             delivery: pc.delivery.clone(),
             signing,
             limiter,
+            rate,
             health,
             runs,
             max_event_age: pc.max_event_age_s.map(Duration::from_secs),

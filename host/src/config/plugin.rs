@@ -149,6 +149,9 @@ pub struct DeliveryConfig {
     /// Concurrent requests to one destination host, so a slow receiver
     /// cannot take all connections.
     pub max_in_flight_per_host: usize,
+    /// Most requests a second to one destination host (after a burst of
+    /// one second's worth); unset: no limit. For APIs with a rate limit.
+    pub max_per_second_per_host: Option<f64>,
     /// Bytes of each response body kept in the delivery log.
     pub response_body_limit_bytes: usize,
 }
@@ -160,6 +163,7 @@ impl Default for DeliveryConfig {
             retry_schedule_s: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
             signing_secret: None,
             max_in_flight_per_host: 16,
+            max_per_second_per_host: None,
             response_body_limit_bytes: 64 * 1024,
         }
     }

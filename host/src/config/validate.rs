@@ -215,8 +215,20 @@ fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue
         delivery.max_in_flight_per_host as u64,
         1,
         &path.key("max_in_flight_per_host"),
-    )
+    )?;
+    match delivery.max_per_second_per_host {
+        Some(rate) if !(MIN_RATE..=MAX_RATE).contains(&rate) => Err(Issue::at(
+            path.key("max_per_second_per_host"),
+            format!("{rate} is out of range; expected {MIN_RATE} to {MAX_RATE}"),
+        )),
+        _ => Ok(()),
+    }
 }
+
+/// Bounds of `max_per_second_per_host`: one request in 1000 s at the
+/// slowest.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1_000_000.0;
 
 /// Standard Webhooks secrets are `whsec_` followed by base64 key bytes.
 fn check_signing_secret(secret: &Secret) -> Result<(), &'static str> {

@@ -6,8 +6,8 @@
 //! over a pooled HTTP/1.1 + HTTP/2 client whose connector re-checks every
 //! resolved address, and classifies the result into an explicit
 //! [`AttemptOutcome`]. It also provides the pure retry schedule and the
-//! per-destination concurrency limiter the worker uses around each attempt
-//! (with the unhealthy-host [`crate::breaker`]).
+//! per-destination concurrency and rate limiters the worker uses around
+//! each attempt (with the unhealthy-host [`crate::breaker`]).
 //!
 //! Delivery knows nothing of WebAssembly, plugins' decisions or the store's
 //! SQL; it plugs into the egress policy only through [`AddressGuard`] and
@@ -22,7 +22,8 @@
 //! - [`connect`]: the vetting connector (resolve → guard → TCP → TLS).
 //! - [`tls`]: rustls client configuration.
 //! - [`client`]: [`Deliverer`], one per plugin.
-//! - [`limits`]: per-destination concurrency.
+//! - [`limits`]: per-destination concurrency; [`rate`]: per-destination
+//!   request rates.
 
 pub mod client;
 pub mod connect;
@@ -30,6 +31,7 @@ pub mod guard;
 pub mod limits;
 pub mod outcome;
 mod policy_guard;
+pub mod rate;
 mod request;
 pub mod retry;
 pub mod sign;
@@ -46,5 +48,6 @@ pub use guard::{
 pub use limits::{DestinationLimiter, DestinationPermit, destination_key};
 pub use outcome::{AttemptOutcome, AttemptReport};
 pub use policy_guard::PolicyRedirects;
+pub use rate::RateLimiter;
 pub use retry::{DEFAULT_JITTER, DEFAULT_SCHEDULE, next_delay, parse_retry_after, retry_delay};
 pub use sign::{SigningKey, VerifyError};

@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use super::{IDLE_POLL, feed};
 use crate::app::App;
 use crate::breaker::Admission;
+use crate::delivery::rate::Turn;
 use crate::delivery::{
     AttemptOutcome as Outcome, AttemptReport, DEFAULT_JITTER, PolicyRedirects, SendRequest,
     destination_key, next_delay,
@@ -22,6 +23,11 @@ use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep, St
 /// before going back to the queue, and when it is retried then.
 const BUSY_WAIT: Duration = Duration::from_millis(200);
 const BUSY_RETRY: Duration = Duration::from_millis(200);
+
+/// How long a delivery waits in memory for its turn under the
+/// destination's `max_per_second_per_host`; a later turn is reserved and
+/// the delivery goes back to the queue until then.
+const RATE_WAIT: Duration = Duration::from_secs(1);
 
 /// Most deliveries leased in one store call.
 const LEASE_BATCH: usize = 128;
@@ -128,6 +134,17 @@ async fn deliver(app: &App, job: DeliveryJob) {
     // The destination's probe, if this delivery took it, goes back unless
     // the request is sent.
     let probe = plugin.health.hold(&key, admission);
+    if let Some(rate) = &plugin.rate {
+        let now = Instant::now();
+        match rate.turn(&key, &job.id, now, RATE_WAIT) {
+            Turn::At(at) => tokio::time::sleep_until(at.into()).await,
+            Turn::Reserved(at) | Turn::Later(at) => {
+                app.metrics.delivery_rate_limited(&job.plugin);
+                release(app, &job, now_ms() + ms(at.saturating_duration_since(now))).await;
+                return;
+            }
+        }
+    }
     let Some(slot) = plugin.limiter.acquire_within(&key, BUSY_WAIT).await else {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;

@@ -166,6 +166,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "4:1: auth: no tokens configured; set auth.ingest_tokens and auth.admin_tokens, or insecure_no_auth = true for local testing"
     ),
     case!(
+        "rate_zero",
+        "10:27: plugins[0].delivery.max_per_second_per_host: 0 is out of range; expected 0.001 to 1000000"
+    ),
+    case!(
         "secret_bad_name",
         "10:19: plugins[0].secrets.HUBSPOT-TOKEN: secret name \"HUBSPOT-TOKEN\" is invalid; use letters, digits and _ only"
     ),

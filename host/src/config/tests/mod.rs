@@ -163,6 +163,7 @@ fn a_full_config_parses_to_the_values_written() {
         ),
         (2, 100)
     );
+    assert_eq!(delivery.max_per_second_per_host, Some(0.5));
 
     assert_eq!(audit.component, base.join("./assets/../plugin.wasm"));
     assert!(audit.subscribes_to("anything.at.all"));
@@ -226,6 +227,7 @@ fn omitted_keys_take_their_defaults() {
         ),
         (16, 64 * 1024)
     );
+    assert_eq!(delivery.max_per_second_per_host, None);
 }
 
 #[test]
@@ -379,6 +381,7 @@ fn the_shipped_example_config_is_valid() {
         "value-of-SLACK_WEBHOOK_PATH"
     );
     assert!(slack.subscribes_to("order.paid") && !slack.subscribes_to("level.reached"));
+    assert_eq!(slack.delivery.max_per_second_per_host, Some(1.0));
     assert_eq!(
         messenger.allowed_hosts,
         ["https://api.line.me", "https://graph.facebook.com"]
