@@ -39,6 +39,7 @@ async fn every_endpoint_requires_the_right_token() {
         ("POST", "/v1/deliveries/retry"),
         ("GET", "/v1/plugins"),
         ("POST", "/v1/plugins/hostile/dry-run"),
+        ("POST", "/v1/plugins/hostile/replay"),
         ("GET", "/metrics"),
     ];
     for (method, path) in admin_routes {

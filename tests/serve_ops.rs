@@ -752,6 +752,83 @@ async fn a_reload_keeps_the_rate_limits_schedule() {
     );
 }
 
+/// After a fix, `POST /v1/plugins/{name}/replay` runs a plugin's failed
+/// decisions again: 5 events trap in "flaky" (below its pause threshold),
+/// the fixed version is deployed (a reload), and the replay requeues
+/// exactly those 5, which the new version decides (skip). Its neighbour's
+/// decisions and deliveries are untouched, a second replay finds nothing,
+/// bad bodies are refused naming the field, and an unknown plugin is 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_runs_a_plugins_failed_decisions_again_after_a_fix() {
+    const EVENTS: usize = 5;
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&breaker_config(&rx, "trap"), &[]);
+    ingest_batch(&host, "f", EVENTS).await;
+    rx.wait_for(EVENTS, 30).await;
+    let before = flaky_settled(&host, 30).await.expect("flaky decided");
+    assert_eq!(before["invocations"]["error"], EVENTS as u64, "{before}");
+
+    std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+
+    let (status, v) = host.admin("POST", "/v1/plugins/flaky/replay", "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v, json!({"plugin": "flaky", "requeued": EVENTS}));
+    let after = flaky_settled(&host, 30)
+        .await
+        .expect("replayed decisions ran");
+    assert_eq!(after["invocations"]["error"], 0, "{after}");
+    assert_eq!(after["invocations"]["skip"], EVENTS as u64, "{after}");
+    let event = host.settled_event("f-0", 30).await;
+    let flaky = event["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plugin"] == "flaky")
+        .unwrap();
+    assert_eq!(flaky["decision"], "skip", "{event}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    let healthy = plugin_view(&plugins, "healthy");
+    assert_eq!(healthy["invocations"]["fire"], EVENTS as u64, "{healthy}");
+    assert_eq!(
+        healthy["deliveries"]["succeeded"], EVENTS as u64,
+        "{healthy}"
+    );
+    assert_eq!(rx.requests().len(), EVENTS, "nothing sent again");
+
+    let (status, v) = host
+        .admin(
+            "POST",
+            "/v1/plugins/flaky/replay",
+            r#"{"decisions":["error"]}"#,
+        )
+        .await;
+    assert_eq!((status, &v["requeued"]), (200, &json!(0)), "{v}");
+    let (status, v) = host
+        .admin(
+            "POST",
+            "/v1/plugins/flaky/replay",
+            r#"{"decisions":["fire"]}"#,
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("decisions[0]: \"fire\""),
+        "{v}"
+    );
+    let (status, v) = host.admin("POST", "/v1/plugins/nope/replay", "").await;
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("nope"), "{v}");
+}
+
 /// A destination whose deliveries keep failing is paused, and the operator
 /// can see it: a warning naming it, `/v1/plugins` listing it with the time
 /// left, and `/metrics` counting the pause and the deliveries it deferred.

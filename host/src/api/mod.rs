@@ -6,12 +6,14 @@
 //! status code. No SQL, no wasmtime.
 
 mod handlers;
+mod replay;
 pub mod views;
 
 pub use handlers::{
     DeliveryListParams, dry_run, get_event, list_deliveries, list_plugins, readiness, retry_bulk,
     retry_one,
 };
+pub use replay::replay;
 
 /// Why a management request failed. Messages are safe to show to the
 /// caller (no internal detail, no secrets).

@@ -218,6 +218,7 @@ async fn admin_route(
             | ["v1", "deliveries", _, "retry"]
             | ["v1", "plugins"]
             | ["v1", "plugins", _, "dry-run"]
+            | ["v1", "plugins", _, "replay"]
     );
     if !known {
         return reply::error(
@@ -261,6 +262,13 @@ async fn admin_route(
             let name = (*name).to_owned();
             match read_body(req, ADMIN_BODY_LIMIT).await {
                 Ok(body) => api::dry_run(app, &name, &body).await,
+                Err(resp) => return resp,
+            }
+        }
+        (&Method::POST, ["v1", "plugins", name, "replay"]) => {
+            let name = (*name).to_owned();
+            match read_body(req, ADMIN_BODY_LIMIT).await {
+                Ok(body) => api::replay(app, &name, &body).await,
                 Err(resp) => return resp,
             }
         }

@@ -20,7 +20,7 @@ use super::queue::{
 };
 use super::records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
-    RetryFilter, RetryResult,
+    ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 
 /// Durable storage for the pipeline. Every method that returns `Ok` after a
@@ -185,6 +185,22 @@ pub trait Store: Send + Sync + 'static {
     /// Requeue every delivery matching `filter` as [`Store::retry_delivery`]
     /// does; returns how many were requeued.
     async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError>;
+
+    /// Run completed decisions of a plugin again: those matching `filter`
+    /// become pending invocations due at `now_ms`, their decision cleared
+    /// (attempt count back to 0), for the plugin as it is now to decide.
+    /// Only `error` and `skip` decisions, which sent nothing, are touched.
+    /// One call looks at a bounded stretch of the store (about `scan`
+    /// invocations) from `cursor` (`None`: the start), so a replay over a
+    /// large store is a series of short writes; it returns how many were
+    /// requeued and where to go on (`None` when done).
+    async fn replay_invocations(
+        &self,
+        filter: &ReplayFilter,
+        cursor: Option<&str>,
+        scan: usize,
+        now_ms: u64,
+    ) -> Result<ReplayPage, StoreError>;
 
     /// Invocation and delivery counts per plugin, for every plugin that has
     /// stored work.

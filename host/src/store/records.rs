@@ -179,6 +179,34 @@ impl Default for RetryFilter {
     }
 }
 
+/// Which of a plugin's decisions a replay runs again
+/// ([`crate::store::Store::replay_invocations`]). Only decisions that sent
+/// nothing can be replayed: `error` and `skip`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayFilter {
+    /// The plugin whose decisions run again.
+    pub plugin: String,
+    /// Replay `error` decisions (expired ones included).
+    pub errors: bool,
+    /// Replay `skip` decisions.
+    pub skips: bool,
+    /// Only this event's decision.
+    pub event_id: Option<String>,
+    /// Only events accepted at or after this time.
+    pub from_ms: Option<u64>,
+    /// Only events accepted before this time.
+    pub to_ms: Option<u64>,
+}
+
+/// One step of a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayPage {
+    /// Decisions made pending again in this step.
+    pub requeued: u64,
+    /// Where the next step starts; `None` when the replay is complete.
+    pub cursor: Option<String>,
+}
+
 /// Invocation counts of one plugin.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InvocationStats {

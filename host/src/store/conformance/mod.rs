@@ -14,7 +14,7 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
-//! [`plugin_pauses_are_remembered`],
+//! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
 //! [`prune_deletes_only_finished_old_events`],
 //! [`survives_restart`].
@@ -27,6 +27,7 @@ mod handoff;
 mod invocations;
 mod management;
 mod persistence;
+mod replay;
 mod retention;
 
 use crate::model::{Event, Method, OutboundRequest};
@@ -46,6 +47,7 @@ pub use management::{pagination_is_stable, stats_and_queue_depth};
 pub use persistence::{
     kv_is_namespaced_and_atomic, plugin_pauses_are_remembered, survives_restart,
 };
+pub use replay::replayed_decisions_run_again;
 pub use retention::prune_deletes_only_finished_old_events;
 
 /// A lease long enough never to expire by accident in a scenario.

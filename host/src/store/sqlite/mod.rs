@@ -6,8 +6,9 @@
 //! (`checkpoint.rs`), outside the writer's commits. WAL mode, `synchronous = FULL`, foreign keys on, the
 //! schema migrated on open. All SQL of the crate lives in this directory:
 //! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
-//! (queue operations), `management.rs` (reads for the API), `kv.rs`,
-//! `pauses.rs` (paused plugins), `retention.rs` (pruning finished events).
+//! (queue operations), `management.rs` (reads for the API), `replay.rs`
+//! (decisions run again), `kv.rs`, `pauses.rs` (paused plugins),
+//! `retention.rs` (pruning finished events).
 
 mod checkpoint;
 mod codec;
@@ -19,6 +20,7 @@ mod kv;
 mod management;
 mod pauses;
 mod readers;
+mod replay;
 mod retention;
 mod schema;
 mod writer;
@@ -44,7 +46,7 @@ use super::queue::{
 };
 use super::records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
-    RetryFilter, RetryResult,
+    ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
@@ -310,6 +312,18 @@ impl Store for SqliteStore {
 
     async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError> {
         self.write(move |conn| deliveries::retry_many(conn, &filter, now_ms))
+            .await
+    }
+
+    async fn replay_invocations(
+        &self,
+        filter: &ReplayFilter,
+        cursor: Option<&str>,
+        scan: usize,
+        now_ms: u64,
+    ) -> Result<ReplayPage, StoreError> {
+        let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
+        self.write(move |conn| replay::step(conn, &filter, cursor.as_deref(), scan, now_ms))
             .await
     }
 

@@ -84,6 +84,7 @@ conformance_tests!(
     stats_and_queue_depth,
     jobs_leased_by_their_creating_write,
     prune_deletes_only_finished_old_events,
+    replayed_decisions_run_again,
 );
 
 #[tokio::test]
