@@ -115,6 +115,41 @@ async fn delivery_fills_secrets_signs_and_fans_out() {
     assert!(!list.to_string().contains(GAME_KEY));
 }
 
+/// Rotating the signing secret: with `previous_signing_secrets`, every
+/// delivery carries one signature per secret, so receivers still on the
+/// old secret and those already on the new one both verify it; a secret
+/// neither of them holds does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_signing_secret_signs_with_the_old_and_the_new_key() {
+    const OLD: &str = "whsec_bm90LXRoZS1zYW1lLWtleS1hcy1iZWZvcmUhIQ==";
+    let rx = TestReceiver::start().await;
+    let config = hostile_config(&rx.url(), "ok", "[1]", "").replace(
+        "timeout_s = 2\n",
+        &format!(
+            "timeout_s = 2\nsigning_secret = \"{SIGNING_SECRET}\"\nprevious_signing_secrets = [\"{OLD}\"]\n"
+        ),
+    );
+    let host = Host::start(&config, &[]);
+    assert_eq!(host.ingest(r#"{"id":"rot-1","name":"x"}"#).await.0, 202);
+    let r = rx.wait_for(1, 30).await.remove(0);
+    let (id, ts, sig) = (
+        r.header("webhook-id").unwrap(),
+        r.header("webhook-timestamp").unwrap(),
+        r.header("webhook-signature").unwrap(),
+    );
+    assert_eq!(sig.split(' ').count(), 2, "{sig}");
+    let now = ts.parse::<i64>().unwrap();
+    for secret in [SIGNING_SECRET, OLD] {
+        SigningKey::from_whsec(secret)
+            .unwrap()
+            .verify(id, ts, sig, &r.body, now, 5)
+            .unwrap_or_else(|e| panic!("{secret}: {e}"));
+    }
+    let other = SigningKey::from_bytes(vec![7u8; 32]);
+    assert!(other.verify(id, ts, sig, &r.body, now, 5).is_err());
+    assert!(!host.log().contains(OLD), "a secret in the log");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skip_is_recorded_with_its_reason_and_sends_nothing() {
     let rx = TestReceiver::start().await;

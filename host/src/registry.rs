@@ -35,8 +35,9 @@ pub struct LoadedPlugin {
     pub deliverer: Deliverer,
     /// Retry schedule, timeouts, limits.
     pub delivery: DeliveryConfig,
-    /// Standard Webhooks signing key, when configured.
-    pub signing: Option<SigningKey>,
+    /// Standard Webhooks signing keys: the current one first, then the
+    /// previous ones still signed with; empty when unsigned.
+    pub signing: Vec<SigningKey>,
     /// In-flight cap per destination. Kept across a reload while
     /// `max_in_flight_per_host` is unchanged, so deliveries still running
     /// on the old set count against the same cap.
@@ -199,10 +200,19 @@ impl Builder<'_> {
         let signing = pc
             .delivery
             .signing_secret
-            .as_ref()
-            .map(|s| SigningKey::from_whsec(s.expose()))
-            .transpose()
-            .map_err(|e| format!("delivery.signing_secret: {e}"))?;
+            .iter()
+            .map(|s| ("signing_secret".to_owned(), s))
+            .chain(
+                pc.delivery
+                    .previous_signing_secrets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("previous_signing_secrets[{i}]"), s)),
+            )
+            .map(|(key, s)| {
+                SigningKey::from_whsec(s.expose()).map_err(|e| format!("delivery.{key}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let run_identity = RunIdentity {
             component_hash: plugin.info().hash.clone(),
             limits: plugin.limits().clone(),

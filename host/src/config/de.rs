@@ -62,6 +62,14 @@ pub(crate) fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secre
     Ok(Option::<SecretValue>::deserialize(d)?.map(|s| s.0))
 }
 
+/// A list of secret strings.
+pub(crate) fn secrets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    Ok(Vec::<SecretValue>::deserialize(d)?
+        .into_iter()
+        .map(|s| s.0)
+        .collect())
+}
+
 /// `server.listen`: an IP address and port (host names are not resolved,
 /// so what is bound is exactly what is written).
 pub(crate) fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {

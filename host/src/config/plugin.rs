@@ -146,6 +146,12 @@ pub struct DeliveryConfig {
     /// delivery carries `webhook-signature`.
     #[serde(deserialize_with = "de::opt_secret")]
     pub signing_secret: Option<Secret>,
+    /// Earlier signing secrets, still signed with while receivers move to
+    /// `signing_secret`: each delivery then carries one signature per
+    /// secret in `webhook-signature` (Standard Webhooks' rotation). Needs
+    /// `signing_secret`.
+    #[serde(deserialize_with = "de::secrets")]
+    pub previous_signing_secrets: Vec<Secret>,
     /// Concurrent requests to one destination host, so a slow receiver
     /// cannot take all connections.
     pub max_in_flight_per_host: usize,
@@ -162,6 +168,7 @@ impl Default for DeliveryConfig {
             timeout_s: 30,
             retry_schedule_s: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
             signing_secret: None,
+            previous_signing_secrets: Vec::new(),
             max_in_flight_per_host: 16,
             max_per_second_per_host: None,
             response_body_limit_bytes: 64 * 1024,

@@ -211,6 +211,16 @@ fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue
     if let Some(secret) = &delivery.signing_secret {
         check_signing_secret(secret).map_err(|m| Issue::at(path.key("signing_secret"), m))?;
     }
+    let previous = path.key("previous_signing_secrets");
+    if !delivery.previous_signing_secrets.is_empty() && delivery.signing_secret.is_none() {
+        return Err(Issue::at(
+            previous,
+            "needs signing_secret: the previous secrets sign next to the current one",
+        ));
+    }
+    for (i, secret) in delivery.previous_signing_secrets.iter().enumerate() {
+        check_signing_secret(secret).map_err(|m| Issue::at(previous.index(i), m))?;
+    }
     at_least(
         delivery.max_in_flight_per_host as u64,
         1,

@@ -94,7 +94,7 @@ pub struct SendRequest<'a> {
     /// receivers can de-duplicate.
     pub webhook_id: &'a str,
     /// Sign with Standard Webhooks headers when set.
-    pub signing: Option<&'a SigningKey>,
+    pub signing: &'a [SigningKey],
     /// Bound on the whole attempt: connect, headers, body, redirects.
     pub timeout: Duration,
     /// At most this many response body bytes are read and kept; the
@@ -242,7 +242,7 @@ impl Deliverer {
             .as_str()
             .parse()
             .map_err(|_| invalid("URL is not a valid URI".into()))?;
-        let signing = req.signing.map(|k| (k, now_s));
+        let signing = (!req.signing.is_empty()).then_some((req.signing, now_s));
         let headers = build_headers(
             method,
             headers,

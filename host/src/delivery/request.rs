@@ -36,7 +36,7 @@ pub(crate) fn build_headers(
     plugin_headers: &[(String, String)],
     body: &[u8],
     webhook_id: &str,
-    signing: Option<(&SigningKey, i64)>,
+    signing: Option<(&[SigningKey], i64)>,
     user_agent: &str,
 ) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::with_capacity(plugin_headers.len() + 5);
@@ -55,8 +55,13 @@ pub(crate) fn build_headers(
     }
     let id = HeaderValue::from_str(webhook_id).map_err(|_| "invalid webhook id".to_string())?;
     headers.insert("webhook-id", id);
-    if let Some((key, timestamp_s)) = signing {
-        let signature = key.sign(webhook_id, timestamp_s, body);
+    if let Some((keys, timestamp_s)) = signing {
+        // One `v1,` entry per key, space-separated (key rotation).
+        let signature = keys
+            .iter()
+            .map(|key| key.sign(webhook_id, timestamp_s, body))
+            .collect::<Vec<_>>()
+            .join(" ");
         headers.insert("webhook-timestamp", HeaderValue::from(timestamp_s));
         headers.insert(
             "webhook-signature",
@@ -116,7 +121,7 @@ mod tests {
             ]),
             b"{}",
             "msg_1",
-            Some((&key, 1700000000)),
+            Some((std::slice::from_ref(&key), 1700000000)),
             "wasmhook/test",
         )
         .unwrap();
@@ -130,6 +135,43 @@ mod tests {
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(headers["content-length"], "2");
         assert_eq!(headers["user-agent"], "wasmhook/test");
+    }
+
+    #[test]
+    fn every_key_signs_while_a_secret_is_rotated() {
+        let (new, old) = (
+            SigningKey::from_bytes(vec![1u8; 32]),
+            SigningKey::from_bytes(vec![2u8; 32]),
+        );
+        let headers = build_headers(
+            Method::Post,
+            &[],
+            b"{}",
+            "msg_1",
+            Some((&[new.clone(), old.clone()], 1700000000)),
+            "ua",
+        )
+        .unwrap();
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(
+            signature,
+            format!(
+                "{} {}",
+                new.sign("msg_1", 1700000000, b"{}"),
+                old.sign("msg_1", 1700000000, b"{}")
+            )
+        );
+        // A receiver that knows either key accepts the message.
+        for key in [&new, &old] {
+            key.verify("msg_1", "1700000000", signature, b"{}", 1700000000, 300)
+                .unwrap();
+        }
+        let other = SigningKey::from_bytes(vec![3u8; 32]);
+        assert!(
+            other
+                .verify("msg_1", "1700000000", signature, b"{}", 1700000000, 300)
+                .is_err()
+        );
     }
 
     #[test]

@@ -167,7 +167,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
             headers: &filled.headers,
             body: &filled.body,
             webhook_id: &job.id,
-            signing: plugin.signing.as_ref(),
+            signing: &plugin.signing,
             timeout: Duration::from_secs(plugin.delivery.timeout_s),
             response_body_limit: plugin.delivery.response_body_limit_bytes,
             redirects: redirects

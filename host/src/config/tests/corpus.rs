@@ -166,6 +166,14 @@ const CASES: &[(&str, &str, &str)] = &[
         "4:1: auth: no tokens configured; set auth.ingest_tokens and auth.admin_tokens, or insecure_no_auth = true for local testing"
     ),
     case!(
+        "previous_secret_alone",
+        "10:28: plugins[0].delivery.previous_signing_secrets: needs signing_secret: the previous secrets sign next to the current one"
+    ),
+    case!(
+        "previous_secret_prefix",
+        "11:50: plugins[0].delivery.previous_signing_secrets[1]: must start with \"whsec_\" followed by the base64-encoded key"
+    ),
+    case!(
         "rate_zero",
         "10:27: plugins[0].delivery.max_per_second_per_host: 0 is out of range; expected 0.001 to 1000000"
     ),

@@ -157,6 +157,14 @@ fn a_full_config_parses_to_the_values_written() {
         Some("whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=")
     );
     assert_eq!(
+        delivery
+            .previous_signing_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect::<Vec<_>>(),
+        ["whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="]
+    );
+    assert_eq!(
         (
             delivery.max_in_flight_per_host,
             delivery.response_body_limit_bytes

@@ -289,7 +289,7 @@ pub fn post(url: &str) -> SendRequest<'_> {
         headers: &[],
         body: br#"{"hello":"world"}"#,
         webhook_id: "msg_test_1",
-        signing: None,
+        signing: &[],
         timeout: Duration::from_secs(10),
         response_body_limit: 64 * 1024,
         redirects: None,

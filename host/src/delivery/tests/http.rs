@@ -32,7 +32,7 @@ async fn delivers_a_signed_request_the_receiver_can_verify() {
     let url = server.url("/hook?x=1");
     let mut req = post(&url);
     req.headers = &headers;
-    req.signing = Some(&key);
+    req.signing = std::slice::from_ref(&key);
 
     let report = client.send(req).await;
 
