@@ -40,6 +40,8 @@ async fn every_endpoint_requires_the_right_token() {
         ("GET", "/v1/plugins"),
         ("POST", "/v1/plugins/hostile/dry-run"),
         ("POST", "/v1/plugins/hostile/replay"),
+        ("POST", "/v1/plugins/hostile/pause"),
+        ("POST", "/v1/plugins/hostile/resume"),
         ("GET", "/metrics"),
     ];
     for (method, path) in admin_routes {

@@ -829,6 +829,90 @@ async fn replay_runs_a_plugins_failed_decisions_again_after_a_fix() {
     assert!(v["error"].as_str().unwrap().contains("nope"), "{v}");
 }
 
+/// An operator's pause: `POST /v1/plugins/hostile/pause` stops the plugin
+/// (new events wait parked, a retry already scheduled is not sent),
+/// `GET /v1/plugins` shows it with the reason, it outlasts a reload and a
+/// kill -9, and `resume` lets everything through, each event once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_pause_holds_a_plugin_across_reload_and_restart_until_resumed() {
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::status(503)]);
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    assert_eq!(host.ingest(r#"{"id":"p-0","name":"x"}"#).await.0, 202);
+    rx.wait_for(1, 30).await;
+
+    let (status, v) = host
+        .admin(
+            "POST",
+            "/v1/plugins/hostile/pause",
+            r#"{"reason":"CRM migration"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["paused_by_operator"]["reason"], "CRM migration", "{v}");
+    assert!(v["paused_by_operator"]["since_ms"].as_u64().unwrap() > 0);
+    ingest_batch(&host, "p", 5).await; // p-0 again (a duplicate) and p-1..p-4
+    // The retry of p-0 was due after about a second.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(rx.requests().len(), 1, "nothing sent while paused");
+    let held = |v: &serde_json::Value| {
+        let p = plugin_view(v, "hostile");
+        (p["paused_by_operator"]["reason"] == "CRM migration" && p["invocations"]["parked"] == 4)
+            .then_some(())
+    };
+    support::eventually_async(10, || async {
+        held(&host.admin("GET", "/v1/plugins", "").await.1)
+    })
+    .await
+    .expect("held with its 4 new events parked");
+
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    let host = host.restart();
+    assert!(
+        host.log()
+            .contains("paused by the operator (POST /v1/plugins/{name}/resume to resume): hostile"),
+        "{}",
+        host.log()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(rx.requests().len(), 1, "nothing sent after the restart");
+    assert_eq!(
+        held(&host.admin("GET", "/v1/plugins", "").await.1),
+        Some(())
+    );
+
+    let (status, v) = host.admin("POST", "/v1/plugins/hostile/resume", "").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["paused_by_operator"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["resumed_jobs"], 5, "4 invocations and the retry: {v}");
+    let got = rx.wait_for(6, 30).await;
+    for i in 0..5 {
+        let e = host.settled_event(&format!("p-{i}"), 30).await;
+        assert_eq!(e["deliveries"][0]["status"], "succeeded", "{e}");
+    }
+    let ids: std::collections::HashSet<_> =
+        got.iter().filter_map(|r| r.header("webhook-id")).collect();
+    assert_eq!((got.len(), ids.len()), (6, 5), "one retry, then each once");
+    let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(
+        plugin_view(&v, "hostile")["paused_by_operator"],
+        serde_json::Value::Null
+    );
+
+    let (status, _) = host.admin("POST", "/v1/plugins/nope/pause", "").await;
+    assert_eq!(status, 404);
+    let (status, v) = host
+        .admin("POST", "/v1/plugins/hostile/pause", r#"{"reason":1}"#)
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("reason"), "{v}");
+}
+
 /// A destination whose deliveries keep failing is paused, and the operator
 /// can see it: a warning naming it, `/v1/plugins` listing it with the time
 /// left, and `/metrics` counting the pause and the deliveries it deferred.

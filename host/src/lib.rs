@@ -17,7 +17,8 @@
 //! - [`policy`]: the egress policy (allowlist, private networks, secrets).
 //! - [`delivery`]: the outbound HTTP client, signing, retries, limits.
 //! - [`breaker`]: the keyed circuit breaker (unhealthy hosts, failing
-//!   plugins); [`plugin_health`]: a plugin's run history for scheduling.
+//!   plugins); [`plugin_health`]: a plugin's run history for scheduling;
+//!   [`plugin_hold`]: an operator's pause of a plugin.
 //! - [`registry`]: the loaded plugin set, rebuilt on reload.
 //! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
@@ -35,6 +36,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod plugin_health;
+pub mod plugin_hold;
 pub mod policy;
 pub mod registry;
 pub mod retention;

@@ -16,6 +16,7 @@ use crate::delivery::{
     ClientOptions, Deliverer, DestinationLimiter, RateLimiter, Resolver, SigningKey, SystemResolver,
 };
 use crate::plugin_health::RunHealth;
+use crate::plugin_hold::Hold;
 use crate::policy::EgressPolicy;
 use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
 use crate::store::KvStore;
@@ -55,6 +56,9 @@ pub struct LoadedPlugin {
     /// executors in a hot loop). Kept across a reload while the plugin runs
     /// the same way ([`RunIdentity`]); anything else starts afresh.
     pub runs: Arc<RunHealth>,
+    /// An operator's pause (`POST /v1/plugins/{name}/pause`). Kept across
+    /// every reload that keeps the plugin's name.
+    pub hold: Arc<Hold>,
     /// Events older than this are not run (`max_event_age_s`).
     pub max_event_age: Option<Duration>,
     /// What its run history is about.
@@ -85,6 +89,12 @@ impl RunIdentity {
 }
 
 impl LoadedPlugin {
+    /// Whether its jobs wait parked at `now`: an operator holds it, or its
+    /// breaker has it paused (or probing).
+    pub fn is_paused(&self, now: Instant) -> bool {
+        self.hold.is_held() || self.runs.is_paused(now)
+    }
+
     /// Whether this plugin wants events named `name`.
     pub fn subscribes_to(&self, name: &str) -> bool {
         self.events.iter().any(|p| event_pattern_matches(p, name))
@@ -257,6 +267,7 @@ impl Builder<'_> {
             rate,
             health,
             runs,
+            hold: before.map_or_else(Arc::default, |b| b.hold.clone()),
             max_event_age: pc.max_event_age_s.map(Duration::from_secs),
             run_identity,
         })
@@ -275,7 +286,7 @@ impl PluginSet {
             .values()
             .filter(|p| p.subscribes_to(event_name))
         {
-            if p.runs.is_paused(now) {
+            if p.is_paused(now) {
                 p.runs.mark_parked();
                 paused.push(p.name.clone());
             } else {

@@ -89,6 +89,9 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     let paused = worker::restore_pauses(store.as_ref(), &plugins)
         .await
         .context("reading the plugin pauses the store remembers")?;
+    let held = worker::restore_holds(store.as_ref(), &plugins)
+        .await
+        .context("reading the plugin pauses the store remembers")?;
     let (handoff, handed) = Handoff::new(worker::HANDOFF_CAPACITY);
     let app = Arc::new(App {
         store,
@@ -114,6 +117,12 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         grace,
         max_connections: config.server.max_connections,
     };
+    if !held.is_empty() {
+        logging::notice(&format!(
+            "wasmhook: paused by the operator (POST /v1/plugins/{{name}}/resume to resume): {}",
+            held.join(", ")
+        ));
+    }
     if !paused.is_empty() {
         logging::notice(&format!(
             "wasmhook: still paused from before the restart (their runs kept failing): {}",

@@ -180,6 +180,7 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "events": p.events,
                 "invocations": {"pending": s.invocations.pending, "parked": s.invocations.parked, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error, "expired": s.invocations.expired},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
+                "paused_by_operator": super::hold::hold_view(p.hold.get().as_ref()),
                 "breaker": views::breaker_health(p.runs.health(now)),
                 "unhealthy_destinations": p.health.unhealthy(now).into_iter().map(|(destination, health)| {
                     let mut v = views::breaker_health(health);

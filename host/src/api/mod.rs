@@ -6,6 +6,7 @@
 //! status code. No SQL, no wasmtime.
 
 mod handlers;
+mod hold;
 mod replay;
 pub mod views;
 
@@ -13,6 +14,7 @@ pub use handlers::{
     DeliveryListParams, dry_run, get_event, list_deliveries, list_plugins, readiness, retry_bulk,
     retry_one,
 };
+pub use hold::{pause, resume};
 pub use replay::replay;
 
 /// Why a management request failed. Messages are safe to show to the

@@ -219,6 +219,8 @@ async fn admin_route(
             | ["v1", "plugins"]
             | ["v1", "plugins", _, "dry-run"]
             | ["v1", "plugins", _, "replay"]
+            | ["v1", "plugins", _, "pause"]
+            | ["v1", "plugins", _, "resume"]
     );
     if !known {
         return reply::error(
@@ -265,6 +267,14 @@ async fn admin_route(
                 Err(resp) => return resp,
             }
         }
+        (&Method::POST, ["v1", "plugins", name, "pause"]) => {
+            let name = (*name).to_owned();
+            match read_body(req, ADMIN_BODY_LIMIT).await {
+                Ok(body) => api::pause(app, &name, &body).await,
+                Err(resp) => return resp,
+            }
+        }
+        (&Method::POST, ["v1", "plugins", name, "resume"]) => api::resume(app, name).await,
         (&Method::POST, ["v1", "plugins", name, "replay"]) => {
             let name = (*name).to_owned();
             match read_body(req, ADMIN_BODY_LIMIT).await {

@@ -19,8 +19,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
-    ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginHold, PluginPause, PluginStats,
+    QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 
 /// Durable storage for the pipeline. Every method that returns `Ok` after a
@@ -163,6 +163,20 @@ pub trait Store: Send + Sync + 'static {
         retry_at_ms: u64,
     ) -> Result<AckResult, StoreError>;
 
+    /// Park a leased delivery (its plugin is paused by an operator): no
+    /// lease call hands it out until [`Store::unpark_deliveries`]; its
+    /// scheduled time is kept and the lease is not counted as an attempt.
+    async fn park_delivery(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+    ) -> Result<AckResult, StoreError>;
+
+    /// Make parked deliveries due again (at their scheduled time, or
+    /// `now_ms` if it has passed), except those of the plugins in
+    /// `except`. Returns how many.
+    async fn unpark_deliveries(&self, except: &[String], now_ms: u64) -> Result<u64, StoreError>;
+
     // ---- management --------------------------------------------------------
 
     /// An event with its invocations and deliveries (with attempts).
@@ -229,6 +243,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every pause remembered, by plugin.
     async fn plugin_pauses(&self) -> Result<BTreeMap<String, PluginPause>, StoreError>;
+
+    /// Keep (`Some`, replacing any earlier one) or drop (`None`; dropping
+    /// one never kept is not an error) an operator's pause of `plugin`.
+    async fn set_plugin_hold(
+        &self,
+        plugin: &str,
+        hold: Option<PluginHold>,
+    ) -> Result<(), StoreError>;
+
+    /// Every operator's pause kept, by plugin.
+    async fn plugin_holds(&self) -> Result<BTreeMap<String, PluginHold>, StoreError>;
 
     // ---- retention ---------------------------------------------------------
 

@@ -69,8 +69,8 @@ pub use queue::{
 };
 pub use records::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, InvocationRecord,
-    InvocationStats, InvocationStatus, PluginPause, PluginStats, QueueDepth, ReplayFilter,
-    ReplayPage, RetryFilter, RetryResult, StatusCounts,
+    InvocationStats, InvocationStatus, PluginHold, PluginPause, PluginStats, QueueDepth,
+    ReplayFilter, ReplayPage, RetryFilter, RetryResult, StatusCounts,
 };
 pub use sqlite::SqliteStore;
 

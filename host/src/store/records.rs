@@ -261,6 +261,16 @@ pub struct PluginPause {
     pub pause_ms: u64,
 }
 
+/// An operator's pause of a plugin (`POST /v1/plugins/{name}/pause`),
+/// kept by the store until resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHold {
+    /// When it was paused, in ms since the Unix epoch.
+    pub since_ms: u64,
+    /// Why, as the operator said.
+    pub reason: Option<String>,
+}
+
 /// How much work is queued, at a given time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {

@@ -108,6 +108,15 @@ async fn deliver(app: &App, job: DeliveryJob) {
         fail_without_sending(app, &job, AttemptOutcome::Policy, reason).await;
         return;
     };
+    if plugin.hold.is_held() {
+        // Paused by an operator: nothing of it is sent until resumed.
+        app.metrics.delivery_deferred(&job.plugin);
+        if let Err(e) = app.store.park_delivery(&job.id, &job.lease).await {
+            // The lease expires and the delivery comes back anyway.
+            tracing::warn!(delivery = %job.id, error = %e, "parking a delivery failed");
+        }
+        return;
+    }
     let dest = match plugin.policy.check_request(&job.request) {
         Ok(dest) => dest,
         Err(denied) => {

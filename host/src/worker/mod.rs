@@ -27,7 +27,9 @@ use tokio::sync::watch;
 use crate::app::App;
 
 pub use handoff::{HANDOFF_CAPACITY, HandedJobs, Handoff, insert_events};
-pub use pause::{forget_replaced_pauses, restore_pauses};
+pub use pause::{
+    forget_replaced_pauses, hold_plugin, restore_holds, restore_pauses, resume_plugin,
+};
 
 /// How long a worker sleeps when there is nothing to do and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(250);

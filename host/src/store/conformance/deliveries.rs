@@ -328,3 +328,106 @@ pub async fn manual_retry_requeues(new_store: impl Fn() -> Arc<dyn Store>) {
         assert_eq!(job.attempts_so_far, 0, "a replay gets the full schedule");
     }
 }
+
+/// A parked delivery is handed out by no lease call and leaves no due
+/// time, whatever the clock, until unparked; unparking skips the plugins
+/// excepted, brings back each delivery at its scheduled time (or now, if
+/// that passed), and counts no attempt; a stale lease cannot park.
+pub async fn parked_deliveries_wait_until_unparked(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let a = deliveries_for(&*store, "ea", "a", 1, T0).await.remove(0);
+    let b = deliveries_for(&*store, "eb", "b", 1, T0).await.remove(0);
+    let jobs = lease_all(&*store, T0).await;
+    assert_eq!(jobs.len(), 2);
+    let job = |id: &str| jobs.iter().find(|j| j.id == id).unwrap();
+
+    // b is sent once and scheduled for a retry at T0 + 50_000 first.
+    let retried = store
+        .record_attempt(
+            &b,
+            &job(&b).lease,
+            attempt(T0, Some(503), AttemptOutcome::Status),
+            NextStep::RetryAt(T0 + 50_000),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried, AckResult::Applied);
+    let b_job = store
+        .lease_deliveries(T0 + 50_000, LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(b_job.len(), 1);
+
+    assert_eq!(
+        store.park_delivery(&a, &job(&a).lease).await.unwrap(),
+        AckResult::Applied
+    );
+    assert_eq!(
+        store.park_delivery(&b, &b_job[0].lease).await.unwrap(),
+        AckResult::Applied
+    );
+    assert_eq!(
+        store.park_delivery(&a, &job(&a).lease).await.unwrap(),
+        AckResult::LeaseLost,
+        "parked already: the lease is gone"
+    );
+    assert_eq!(
+        store
+            .park_delivery("msg_missing", &job(&a).lease)
+            .await
+            .unwrap(),
+        AckResult::NotFound
+    );
+    let far = T0 + 10_000_000_000;
+    assert!(
+        store
+            .lease_deliveries(far, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due_ms().await.unwrap(),
+        None,
+        "parked: never due"
+    );
+
+    // Unpark all but a's: b comes back at its scheduled retry time.
+    let now = T0 + 60_000;
+    assert_eq!(
+        store
+            .unpark_deliveries(&["a".into()], T0 + 1_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(T0 + 50_000));
+    let back = store.lease_deliveries(now, LEASE, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].id.as_str(), back[0].attempts_so_far),
+        (b.as_str(), 1)
+    );
+    assert!(
+        store
+            .lease_deliveries(far, LEASE, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.id != a)
+    );
+
+    // Then a's, due now (its scheduled time passed), no attempt counted.
+    assert_eq!(store.unpark_deliveries(&[], now).await.unwrap(), 1);
+    assert_eq!(store.unpark_deliveries(&[], now).await.unwrap(), 0);
+    let back = store.lease_deliveries(now, LEASE, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].id.as_str(), back[0].attempts_so_far),
+        (a.as_str(), 0)
+    );
+    let record = store.get_delivery(&a).await.unwrap().unwrap();
+    assert!(record.attempts.is_empty());
+    assert_eq!(record.status, DeliveryStatus::Pending);
+}

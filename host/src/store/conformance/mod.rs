@@ -13,6 +13,7 @@
 //! [`complete_invocation_is_atomic_and_idempotent`],
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
+//! [`parked_deliveries_wait_until_unparked`],
 //! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
 //! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
@@ -35,7 +36,8 @@ use crate::model::{Event, Method, OutboundRequest};
 use super::{Completion, InvocationOutcome, NewEvent, Store, Verdict};
 
 pub use deliveries::{
-    delivery_retry_schedule_and_dead_letter, manual_retry_requeues, stale_delivery_lease_is_fenced,
+    delivery_retry_schedule_and_dead_letter, manual_retry_requeues,
+    parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
 };
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::store::{
-    AckResult, AttemptOutcome, Completion, Inserted, InvocationStatus, NextStep, PluginPause, Store,
+    AckResult, AttemptOutcome, Completion, Inserted, InvocationStatus, NextStep, PluginHold,
+    PluginPause, Store,
 };
 
 use super::{LEASE, T0, fire, new_event, request};
@@ -133,11 +134,21 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
         .set_plugin_pause("a", Some(pause.clone()))
         .await
         .unwrap();
+    let hold = PluginHold {
+        since_ms: T0,
+        reason: Some("CRM migration".into()),
+    };
+    first
+        .set_plugin_hold("b", Some(hold.clone()))
+        .await
+        .unwrap();
     drop(first);
 
     let second = open();
     let pauses = second.plugin_pauses().await.unwrap();
     assert_eq!(pauses.get("a"), Some(&pause), "a pause survives a restart");
+    let holds = second.plugin_holds().await.unwrap();
+    assert_eq!(holds.get("b"), Some(&hold), "a hold survives a restart");
     let e1 = second.get_event("e1").await.unwrap().expect("event kept");
     let inv = |p: &str| {
         e1.invocations
@@ -207,9 +218,9 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     .unwrap();
 }
 
-/// Pauses are remembered per plugin: set, replaced, forgotten (forgetting
-/// twice, or a pause never set, is fine), and never mixed up between
-/// plugins.
+/// Pauses, the breakers' and the operators', are remembered per plugin:
+/// set, replaced, forgotten (forgetting twice, or a pause never set, is
+/// fine), and never mixed up between plugins or between the two kinds.
 pub async fn plugin_pauses_are_remembered(new_store: impl Fn() -> Arc<dyn Store>) {
     let store = new_store();
     assert!(store.plugin_pauses().await.unwrap().is_empty());
@@ -241,4 +252,36 @@ pub async fn plugin_pauses_are_remembered(new_store: impl Fn() -> Arc<dyn Store>
     store.set_plugin_pause("never", None).await.unwrap();
     let all = store.plugin_pauses().await.unwrap();
     assert_eq!(all.keys().collect::<Vec<_>>(), ["b"]);
+
+    // Operators' pauses are kept apart from the breakers'.
+    assert!(store.plugin_holds().await.unwrap().is_empty());
+    let hold = |since_ms: u64, reason: Option<&str>| PluginHold {
+        since_ms,
+        reason: reason.map(str::to_owned),
+    };
+    store
+        .set_plugin_hold("a", Some(hold(T0, None)))
+        .await
+        .unwrap();
+    store
+        .set_plugin_hold("a", Some(hold(T0 + 1, Some("bad data"))))
+        .await
+        .unwrap();
+    store
+        .set_plugin_hold("c", Some(hold(T0 + 2, Some("ключ \u{1F600}"))))
+        .await
+        .unwrap();
+    let holds = store.plugin_holds().await.unwrap();
+    assert_eq!(holds.len(), 2);
+    assert_eq!(holds["a"], hold(T0 + 1, Some("bad data")));
+    assert_eq!(holds["c"], hold(T0 + 2, Some("ключ \u{1F600}")));
+    assert_eq!(
+        store.plugin_pauses().await.unwrap().len(),
+        1,
+        "pauses untouched"
+    );
+    store.set_plugin_hold("a", None).await.unwrap();
+    store.set_plugin_hold("never", None).await.unwrap();
+    let holds = store.plugin_holds().await.unwrap();
+    assert_eq!(holds.keys().collect::<Vec<_>>(), ["c"]);
 }

@@ -1,12 +1,12 @@
-//! SQL for the delivery queue: lease, record an attempt, release, and
-//! manual retries.
+//! SQL for the delivery queue: lease, record an attempt, release, park
+//! while the plugin is paused by an operator, and manual retries.
 
 use rand::RngExt as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::DbResult;
 use super::codec::{REQUEST_COLUMNS, RawRequest, int, request_from_row, uint};
-use super::invocations::parse_token;
+use super::invocations::{PARKED, parse_token};
 use crate::store::StoreError;
 use crate::store::queue::{AckResult, Attempt, DeliveryJob, LeaseToken, NextStep};
 use crate::store::records::{DeliveryStatus, RetryFilter, RetryResult};
@@ -192,6 +192,51 @@ pub(super) fn release(
     } else {
         AckResult::LeaseLost
     })
+}
+
+/// Park a leased delivery: invisible to leases until unparked, its
+/// scheduled time kept. Not counted as an attempt.
+pub(super) fn park(
+    conn: &Connection,
+    delivery_id: &str,
+    lease: &LeaseToken,
+) -> Result<AckResult, StoreError> {
+    let Some(seq) = seq_of(conn, delivery_id)? else {
+        return Ok(AckResult::NotFound);
+    };
+    let Some(token) = parse_token(lease) else {
+        return Ok(AckResult::LeaseLost);
+    };
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET visible_ms = ?3, leased_until = NULL WHERE {HOLDS_LEASE}"
+        ))
+        .db()?
+        .execute(params![seq, token, int(PARKED)])
+        .db()?;
+    Ok(if changed == 1 {
+        AckResult::Applied
+    } else {
+        AckResult::LeaseLost
+    })
+}
+
+/// Make parked deliveries due again, at their scheduled time or `now_ms`
+/// if that has passed, except those of the plugins in `except`.
+pub(super) fn unpark(conn: &Connection, except: &[String], now_ms: u64) -> Result<u64, StoreError> {
+    let except = serde_json::to_string(except)
+        .map_err(|e| StoreError::Backend(format!("encoding plugin names: {e}")))?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries INDEXED BY deliveries_queue
+                SET visible_ms = MAX(COALESCE(next_attempt_ms, ?1), ?1)
+              WHERE status = 'pending' AND visible_ms = ?2
+                AND plugin NOT IN (SELECT value FROM json_each(?3))",
+        )
+        .db()?
+        .execute(params![int(now_ms), int(PARKED), except])
+        .db()?;
+    Ok(changed as u64)
 }
 
 fn seq_of(conn: &Connection, delivery_id: &str) -> Result<Option<i64>, StoreError> {

@@ -45,8 +45,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginPause, PluginStats, QueueDepth,
-    ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginHold, PluginPause, PluginStats,
+    QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
@@ -284,6 +284,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn park_delivery(
+        &self,
+        delivery_id: &str,
+        lease: &LeaseToken,
+    ) -> Result<AckResult, StoreError> {
+        let (id, lease) = (delivery_id.to_owned(), lease.clone());
+        self.write(move |conn| deliveries::park(conn, &id, &lease))
+            .await
+    }
+
+    async fn unpark_deliveries(&self, except: &[String], now_ms: u64) -> Result<u64, StoreError> {
+        let except = except.to_vec();
+        self.write(move |conn| deliveries::unpark(conn, &except, now_ms))
+            .await
+    }
+
     async fn get_event(&self, event_id: &str) -> Result<Option<EventDetail>, StoreError> {
         let id = event_id.to_owned();
         self.read(move |conn| events::get_event(conn, &id)).await
@@ -352,6 +368,20 @@ impl Store for SqliteStore {
 
     async fn plugin_pauses(&self) -> Result<BTreeMap<String, PluginPause>, StoreError> {
         self.read(pauses::all).await
+    }
+
+    async fn set_plugin_hold(
+        &self,
+        plugin: &str,
+        hold: Option<PluginHold>,
+    ) -> Result<(), StoreError> {
+        let plugin = plugin.to_owned();
+        self.write(move |conn| pauses::set_hold(conn, &plugin, hold.as_ref()))
+            .await
+    }
+
+    async fn plugin_holds(&self) -> Result<BTreeMap<String, PluginHold>, StoreError> {
+        self.read(pauses::holds).await
     }
 
     async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError> {

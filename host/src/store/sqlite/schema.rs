@@ -180,14 +180,21 @@ END;
 DROP INDEX invocations_stats;
 "#;
 
-/// Version 4: the pause of each paused plugin, so that a restart resumes
-/// it (see `pauses.rs`).
+/// Version 4: the pause of each plugin its breaker paused, and the
+/// plugins an operator paused, so that a restart resumes both (see
+/// `pauses.rs`).
 const V4: &str = r#"
 CREATE TABLE plugin_pauses (
     plugin   TEXT    PRIMARY KEY,
     identity TEXT    NOT NULL,
     until_ms INTEGER NOT NULL,
     pause_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE plugin_holds (
+    plugin   TEXT    PRIMARY KEY,
+    since_ms INTEGER NOT NULL,
+    reason   TEXT
 ) WITHOUT ROWID;
 "#;
 

@@ -78,6 +78,7 @@ conformance_tests!(
     delivery_retry_schedule_and_dead_letter,
     stale_delivery_lease_is_fenced,
     manual_retry_requeues,
+    parked_deliveries_wait_until_unparked,
     pagination_is_stable,
     kv_is_namespaced_and_atomic,
     plugin_pauses_are_remembered,
