@@ -14,6 +14,7 @@ mod deliver;
 mod expiry;
 mod feed;
 mod handoff;
+mod hold;
 mod invoke;
 mod low_priority;
 mod pause;
@@ -27,9 +28,8 @@ use tokio::sync::watch;
 use crate::app::App;
 
 pub use handoff::{HANDOFF_CAPACITY, HandedJobs, Handoff, insert_events};
-pub use pause::{
-    forget_replaced_pauses, hold_plugin, restore_holds, restore_pauses, resume_plugin,
-};
+pub use hold::{hold_plugin, restore_holds, resume_plugin};
+pub use pause::{forget_replaced_pauses, restore_pauses};
 
 /// How long a worker sleeps when there is nothing to do and nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(250);
