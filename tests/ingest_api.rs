@@ -33,6 +33,7 @@ async fn every_endpoint_requires_the_right_token() {
     let ingest = format!("Bearer {INGEST_TOKEN}");
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let admin_routes = [
+        ("GET", "/v1/events"),
         ("GET", "/v1/events/x"),
         ("GET", "/v1/deliveries"),
         ("POST", "/v1/deliveries/x/retry"),
@@ -79,16 +80,19 @@ async fn every_endpoint_requires_the_right_token() {
             .0,
         404
     );
-    assert_eq!(
-        request(
-            "GET",
-            &host.url("/v1/events"),
-            &[("authorization", &ingest)],
-            b""
-        )
-        .await
-        .0,
-        405
+    let (status, headers, _) = request(
+        "DELETE",
+        &host.url("/v1/events"),
+        &[("authorization", &ingest)],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "allow" && v == "GET, POST"),
+        "{headers:?}"
     );
 }
 

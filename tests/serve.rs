@@ -509,11 +509,37 @@ async fn management_api_lists_plugins_deliveries_and_metrics() {
         .collect();
     ids.dedup();
     assert_eq!(ids.len(), 6);
+    // Recent events, newest first, with where their work stands.
+    let (status, events) = host
+        .admin("GET", "/v1/events?name=level.reached&limit=2", "")
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let listed = events["events"].as_array().unwrap();
+    let ids: Vec<_> = listed.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["m-2", "m-1"]);
+    assert_eq!(listed[0]["status"], "done", "{events}");
+    assert_eq!(listed[0]["deliveries"]["succeeded"], 2, "{events}");
+    let cursor = events["next_cursor"].as_str().expect("a next page");
+    let (_, rest) = host
+        .admin(
+            "GET",
+            &format!("/v1/events?name=level.reached&cursor={cursor}"),
+            "",
+        )
+        .await;
+    assert_eq!(rest["events"][0]["id"], "m-0", "{rest}");
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let (_, other) = host.admin("GET", "/v1/events?user_id=nobody", "").await;
+    assert_eq!(other["events"], json!([]), "{other}");
+
     for bad in [
         "/v1/deliveries?status=lost",
         "/v1/deliveries?limit=0",
         "/v1/deliveries?colour=red",
         "/v1/deliveries?cursor=zzz",
+        "/v1/events?limit=0",
+        "/v1/events?status=done",
+        "/v1/events?cursor=zzz",
     ] {
         let (status, v) = host.admin("GET", bad, "").await;
         assert_eq!(status, 400, "{bad}: {v}");

@@ -5,11 +5,13 @@
 //! they return [`ApiError`], which the HTTP edge (`server/`) maps to a
 //! status code. No SQL, no wasmtime.
 
+mod events;
 mod handlers;
 mod hold;
 mod replay;
 pub mod views;
 
+pub use events::list_events;
 pub use handlers::{
     DeliveryListParams, dry_run, get_event, list_deliveries, list_plugins, readiness, retry_bulk,
     retry_one,

@@ -29,7 +29,10 @@ pub(super) async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> 
             Err(e) => reply::api_error(e),
         },
         (_, ["v1", "events"]) if method == Method::POST => ingest_route(app, req).await,
-        (_, ["v1", "events"]) => method_not_allowed("POST"),
+        (_, ["v1", "events"]) if method == Method::GET => {
+            admin_route(app, req, &method, &segments).await
+        }
+        (_, ["v1", "events"]) => method_not_allowed("GET, POST"),
         (_, ["healthz" | "readyz"]) => method_not_allowed("GET"),
         _ => admin_route(app, req, &method, &segments).await,
     }
@@ -212,6 +215,7 @@ async fn admin_route(
     let known = matches!(
         segments,
         ["metrics"]
+            | ["v1", "events"]
             | ["v1", "events", _]
             | ["v1", "deliveries"]
             | ["v1", "deliveries", "retry"]
@@ -245,6 +249,7 @@ async fn admin_route(
             });
             return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
         }
+        (&Method::GET, ["v1", "events"]) => api::list_events(app, query.as_deref()).await,
         (&Method::GET, ["v1", "events", id]) => api::get_event(app, id).await,
         (&Method::GET, ["v1", "deliveries"]) => {
             match DeliveryListParams::from_query(query.as_deref()) {

@@ -19,8 +19,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginHold, PluginPause, PluginStats,
-    QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, EventPage, EventQuery, PluginHold,
+    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 
 /// Durable storage for the pipeline. Every method that returns `Ok` after a
@@ -181,6 +181,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// An event with its invocations and deliveries (with attempts).
     async fn get_event(&self, event_id: &str) -> Result<Option<EventDetail>, StoreError>;
+
+    /// A page of events, newest first (see [`EventQuery`], [`EventPage`]).
+    async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError>;
 
     /// One delivery with its attempts.
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<DeliveryRecord>, StoreError>;

@@ -68,9 +68,10 @@ pub use queue::{
     InvocationOutcome, JobLease, LeaseToken, NewEvent, NextStep, Verdict,
 };
 pub use records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, InvocationRecord,
-    InvocationStats, InvocationStatus, PluginHold, PluginPause, PluginStats, QueueDepth,
-    ReplayFilter, ReplayPage, RetryFilter, RetryResult, StatusCounts,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, EventPage,
+    EventQuery, EventSummary, InvocationRecord, InvocationStats, InvocationStatus, PluginHold,
+    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    StatusCounts,
 };
 pub use sqlite::SqliteStore;
 

@@ -117,6 +117,45 @@ pub struct EventDetail {
     pub deliveries: Vec<DeliveryRecord>,
 }
 
+/// A filter and page request for listing events, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events with this name.
+    pub name: Option<String>,
+    /// Only events of this user.
+    pub user_id: Option<String>,
+    /// Page size; clamped to `1..=1000` (0 means the default, 100).
+    pub limit: usize,
+    /// `next_cursor` from the previous page; `None` for the first page.
+    pub cursor: Option<String>,
+    /// Events one page looks at, at most (0: the backend's default).
+    pub scan: usize,
+}
+
+/// One event in a listing, with where its work stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSummary {
+    /// The event as accepted.
+    pub event: Event,
+    /// When ingest accepted it.
+    pub received_ms: u64,
+    /// Whether a decision or a delivery is still pending.
+    pub pending: bool,
+    /// Its deliveries by status.
+    pub deliveries: StatusCounts,
+}
+
+/// One page of events. A page looks at a bounded stretch of the store, so
+/// with a filter it may hold fewer events than asked (even none) while
+/// `next_cursor` says there is more to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events, newest first.
+    pub items: Vec<EventSummary>,
+    /// Where the next page starts; `None` when there is no more.
+    pub next_cursor: Option<String>,
+}
+
 /// A filter and page request for listing deliveries.
 ///
 /// Listings are newest first (descending creation order) and keyset

@@ -1,12 +1,13 @@
-//! Scenarios for the management reads: listing, statistics, queue depth.
+//! Scenarios for the management reads: listing deliveries and events,
+//! statistics, queue depth.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::runtime::ErrorKind;
 use crate::store::{
-    AckResult, DeliveryQuery, DeliveryStatus, InvocationOutcome, InvocationStats, NextStep,
-    PluginStats, QueueDepth, StatusCounts, Store, StoreError, Verdict,
+    AckResult, DeliveryQuery, DeliveryStatus, EventQuery, InvocationOutcome, InvocationStats,
+    NextStep, PluginStats, QueueDepth, StatusCounts, Store, StoreError, Verdict,
 };
 
 use super::{LEASE, T0, deliveries_for, fire, lease_all, new_event, request};
@@ -272,4 +273,107 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
         }
     );
     assert_eq!(store.next_due_ms().await.unwrap(), Some(T0 + 10));
+}
+
+/// Events list newest first with where their work stands; filters by name
+/// and user; pages follow the cursor without gaps or repeats, also when a
+/// page looks at a small window (and comes back short, even empty).
+pub async fn events_list_newest_first_with_their_status(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    // e0..e9; odd ones named "order.paid" for user u-1, even ones
+    // "user.login" for u-2. e0 gets a delivery that succeeds.
+    let events: Vec<_> = (0..10)
+        .map(|i| {
+            let mut e = new_event(&format!("e{i}"), &["p"], T0 + i);
+            if i % 2 == 1 {
+                e.event.name = "order.paid".into();
+            } else {
+                e.event.user_id = Some("u-2".into());
+                e.event.name = "user.login".into();
+            }
+            e
+        })
+        .collect();
+    store.insert_events(events, None).await.unwrap();
+    let jobs = store.lease_invocations(T0 + 10, LEASE, 100).await.unwrap();
+    let e0 = jobs.iter().find(|j| j.event.id == "e0").unwrap();
+    store
+        .complete_invocation(e0.id, fire(), vec![request(0)], T0 + 11, None)
+        .await
+        .unwrap();
+    let d = lease_all(&*store, T0 + 12).await.remove(0);
+    store
+        .record_attempt(
+            &d.id,
+            &d.lease,
+            super::deliveries::success(T0 + 12),
+            NextStep::Succeeded,
+            T0 + 12,
+        )
+        .await
+        .unwrap();
+
+    let all = store.list_events(EventQuery::default()).await.unwrap();
+    let ids: Vec<_> = all.items.iter().map(|s| s.event.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["e9", "e8", "e7", "e6", "e5", "e4", "e3", "e2", "e1", "e0"]
+    );
+    assert_eq!(all.next_cursor, None);
+    let first = all.items.last().unwrap();
+    assert_eq!((first.pending, first.received_ms), (false, T0));
+    assert_eq!(
+        first.deliveries,
+        StatusCounts {
+            pending: 0,
+            succeeded: 1,
+            failed: 0
+        }
+    );
+    assert!(all.items[0].pending, "e9's decision is still pending");
+    assert_eq!(all.items[0].event, {
+        let mut e = super::event("e9");
+        e.name = "order.paid".into();
+        e
+    });
+
+    // Filters, in pages of 2 looking at windows of 3 events.
+    let mut seen = Vec::new();
+    let (mut cursor, mut pages) = (None, 0);
+    loop {
+        let page = store
+            .list_events(EventQuery {
+                name: Some("user.login".into()),
+                user_id: Some("u-2".into()),
+                limit: 2,
+                cursor: cursor.clone(),
+                scan: 3,
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|s| s.event.id));
+        pages += 1;
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["e8", "e6", "e4", "e2", "e0"]);
+    assert!(pages >= 4, "{pages} pages");
+    let none = store
+        .list_events(EventQuery {
+            user_id: Some("nobody".into()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+    let bad = store
+        .list_events(EventQuery {
+            cursor: Some("not-a-cursor".into()),
+            ..EventQuery::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor)), "{bad:?}");
 }

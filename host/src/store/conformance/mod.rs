@@ -14,7 +14,8 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`parked_deliveries_wait_until_unparked`],
-//! [`pagination_is_stable`], [`kv_is_namespaced_and_atomic`],
+//! [`pagination_is_stable`], [`events_list_newest_first_with_their_status`],
+//! [`kv_is_namespaced_and_atomic`],
 //! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
 //! [`prune_deletes_only_finished_old_events`],
@@ -45,7 +46,9 @@ pub use invocations::{
     invocation_lease_expiry_redelivers, parked_invocations_expire_when_too_old,
     parked_invocations_wait_until_unparked,
 };
-pub use management::{pagination_is_stable, stats_and_queue_depth};
+pub use management::{
+    events_list_newest_first_with_their_status, pagination_is_stable, stats_and_queue_depth,
+};
 pub use persistence::{
     kv_is_namespaced_and_atomic, plugin_pauses_are_remembered, survives_restart,
 };

@@ -6,7 +6,8 @@
 //! (`checkpoint.rs`), outside the writer's commits. WAL mode, `synchronous = FULL`, foreign keys on, the
 //! schema migrated on open. All SQL of the crate lives in this directory:
 //! `schema.rs` (tables), `events.rs`, `invocations.rs`, `deliveries.rs`
-//! (queue operations), `management.rs` (reads for the API), `replay.rs`
+//! (queue operations), `management.rs` and `event_list.rs` (reads for the
+//! API), `replay.rs`
 //! (decisions run again), `kv.rs`, `pauses.rs` (paused plugins),
 //! `retention.rs` (pruning finished events).
 
@@ -14,6 +15,7 @@ mod checkpoint;
 mod codec;
 mod deliveries;
 mod errors;
+mod event_list;
 mod events;
 mod invocations;
 mod kv;
@@ -45,8 +47,8 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, PluginHold, PluginPause, PluginStats,
-    QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, EventPage, EventQuery, PluginHold,
+    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
@@ -303,6 +305,10 @@ impl Store for SqliteStore {
     async fn get_event(&self, event_id: &str) -> Result<Option<EventDetail>, StoreError> {
         let id = event_id.to_owned();
         self.read(move |conn| events::get_event(conn, &id)).await
+    }
+
+    async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        self.read(move |conn| event_list::list(conn, &query)).await
     }
 
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<DeliveryRecord>, StoreError> {

@@ -80,6 +80,7 @@ conformance_tests!(
     manual_retry_requeues,
     parked_deliveries_wait_until_unparked,
     pagination_is_stable,
+    events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,
     plugin_pauses_are_remembered,
     stats_and_queue_depth,
