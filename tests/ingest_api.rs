@@ -38,6 +38,8 @@ async fn every_endpoint_requires_the_right_token() {
         ("GET", "/v1/deliveries"),
         ("POST", "/v1/deliveries/x/retry"),
         ("POST", "/v1/deliveries/retry"),
+        ("POST", "/v1/deliveries/x/cancel"),
+        ("POST", "/v1/deliveries/cancel"),
         ("GET", "/v1/plugins"),
         ("POST", "/v1/plugins/hostile/dry-run"),
         ("POST", "/v1/plugins/hostile/replay"),

@@ -334,6 +334,60 @@ async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
     assert_eq!(status, 404);
 }
 
+/// Cancelling gives up on pending deliveries: one by id, then the rest of
+/// the plugin's; they end failed "cancelled by the operator", nothing more
+/// is sent, and a manual retry still brings one back.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_deliveries_stop_and_can_be_retried() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[60]", ""), &[]);
+    for i in 0..3 {
+        host.ingest(&format!(r#"{{"id":"c-{i}","name":"x"}}"#))
+            .await;
+    }
+    rx.wait_for(3, 30).await;
+    let delivery = |v: &Value| v["deliveries"][0].clone();
+    let id_of = |v: &Value| delivery(v)["id"].as_str().unwrap().to_owned();
+    let (_, e0) = host.admin("GET", "/v1/events/c-0", "").await;
+    let first = id_of(&e0);
+
+    let (status, v) = host
+        .admin("POST", &format!("/v1/deliveries/{first}/cancel"), "")
+        .await;
+    assert_eq!((status, &v["status"]), (200, &json!("failed")), "{v}");
+    let (status, v) = host
+        .admin("POST", &format!("/v1/deliveries/{first}/cancel"), "")
+        .await;
+    assert_eq!(status, 409, "{v}");
+    let (status, _) = host
+        .admin("POST", "/v1/deliveries/msg_nope/cancel", "")
+        .await;
+    assert_eq!(status, 404);
+    let (status, v) = host.admin("POST", "/v1/deliveries/cancel", "{}").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("plugin"), "{v}");
+    let (status, v) = host
+        .admin("POST", "/v1/deliveries/cancel", r#"{"plugin":"hostile"}"#)
+        .await;
+    assert_eq!((status, &v["cancelled"]), (200, &json!(2)), "{v}");
+    for i in 0..3 {
+        let (_, e) = host.admin("GET", &format!("/v1/events/c-{i}"), "").await;
+        let d = delivery(&e);
+        assert_eq!(d["status"], "failed", "{e}");
+        assert_eq!(d["failure"], "cancelled by the operator", "{e}");
+    }
+    assert_eq!(rx.requests().len(), 3, "nothing more sent");
+
+    rx.set_default(Reply::status(200));
+    let (status, _) = host
+        .admin("POST", &format!("/v1/deliveries/{first}/retry"), "")
+        .await;
+    assert_eq!(status, 200);
+    let v = host.settled_event("c-0", 30).await;
+    assert_eq!(delivery(&v)["status"], "succeeded", "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_retry_requeues_failed_deliveries() {
     let rx = TestReceiver::start().await;

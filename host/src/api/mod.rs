@@ -5,12 +5,14 @@
 //! they return [`ApiError`], which the HTTP edge (`server/`) maps to a
 //! status code. No SQL, no wasmtime.
 
+mod cancel;
 mod events;
 mod handlers;
 mod hold;
 mod replay;
 pub mod views;
 
+pub use cancel::{cancel_bulk, cancel_one};
 pub use events::list_events;
 pub use handlers::{
     DeliveryListParams, dry_run, get_event, list_deliveries, list_plugins, readiness, retry_bulk,

@@ -220,6 +220,8 @@ async fn admin_route(
             | ["v1", "deliveries"]
             | ["v1", "deliveries", "retry"]
             | ["v1", "deliveries", _, "retry"]
+            | ["v1", "deliveries", "cancel"]
+            | ["v1", "deliveries", _, "cancel"]
             | ["v1", "plugins"]
             | ["v1", "plugins", _, "dry-run"]
             | ["v1", "plugins", _, "replay"]
@@ -264,6 +266,13 @@ async fn admin_route(
             }
         }
         (&Method::POST, ["v1", "deliveries", id, "retry"]) => api::retry_one(app, id).await,
+        (&Method::POST, ["v1", "deliveries", "cancel"]) => {
+            match read_body(req, ADMIN_BODY_LIMIT).await {
+                Ok(body) => api::cancel_bulk(app, &body).await,
+                Err(resp) => return resp,
+            }
+        }
+        (&Method::POST, ["v1", "deliveries", id, "cancel"]) => api::cancel_one(app, id).await,
         (&Method::GET, ["v1", "plugins"]) => api::list_plugins(app).await,
         (&Method::POST, ["v1", "plugins", name, "dry-run"]) => {
             let name = (*name).to_owned();

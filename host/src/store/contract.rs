@@ -19,8 +19,9 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, EventPage, EventQuery, PluginHold,
-    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail,
+    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter,
+    ReplayPage, RetryFilter, RetryResult,
 };
 
 /// Durable storage for the pipeline. Every method that returns `Ok` after a
@@ -218,6 +219,21 @@ pub trait Store: Send + Sync + 'static {
         scan: usize,
         now_ms: u64,
     ) -> Result<ReplayPage, StoreError>;
+
+    /// Give up on a pending delivery (waiting, parked or in flight): it
+    /// becomes failed with the failure "cancelled by the operator", no
+    /// lease hands it out again, and an attempt in flight can no longer
+    /// settle it (its lease is fenced). A manual retry requeues it.
+    async fn cancel_delivery(
+        &self,
+        delivery_id: &str,
+        now_ms: u64,
+    ) -> Result<CancelResult, StoreError>;
+
+    /// Cancel, as [`Store::cancel_delivery`] does, every pending delivery
+    /// matching `filter`; returns how many.
+    async fn cancel_deliveries(&self, filter: CancelFilter, now_ms: u64)
+    -> Result<u64, StoreError>;
 
     /// Invocation and delivery counts per plugin, for every plugin that has
     /// stored work.

@@ -68,10 +68,10 @@ pub use queue::{
     InvocationOutcome, JobLease, LeaseToken, NewEvent, NextStep, Verdict,
 };
 pub use records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, EventDetail, EventPage,
-    EventQuery, EventSummary, InvocationRecord, InvocationStats, InvocationStatus, PluginHold,
-    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
-    StatusCounts,
+    CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus,
+    EventDetail, EventPage, EventQuery, EventSummary, InvocationRecord, InvocationStats,
+    InvocationStatus, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage,
+    RetryFilter, RetryResult, StatusCounts,
 };
 pub use sqlite::SqliteStore;
 

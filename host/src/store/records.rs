@@ -193,6 +193,28 @@ pub enum RetryResult {
     AlreadyPending,
 }
 
+/// What cancelling one delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelResult {
+    /// It was pending and is now failed, marked cancelled.
+    Cancelled,
+    /// No such delivery.
+    NotFound,
+    /// It had already succeeded or failed; nothing changed.
+    NotPending,
+}
+
+/// Which pending deliveries a bulk cancel gives up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelFilter {
+    /// The plugin whose deliveries are cancelled.
+    pub plugin: String,
+    /// Only deliveries created at or after this time.
+    pub from_ms: Option<u64>,
+    /// Only deliveries created before this time.
+    pub to_ms: Option<u64>,
+}
+
 /// Which deliveries a bulk retry requeues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryFilter {

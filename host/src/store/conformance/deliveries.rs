@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::store::{
-    AckResult, Attempt, AttemptOutcome, DeliveryStatus, NextStep, RetryFilter, RetryResult, Store,
+    AckResult, Attempt, AttemptOutcome, CancelFilter, CancelResult, DeliveryStatus, NextStep,
+    RetryFilter, RetryResult, Store,
 };
 
 use super::{LEASE, T0, deliveries_for, lease_all, request};
@@ -430,4 +431,108 @@ pub async fn parked_deliveries_wait_until_unparked(new_store: impl Fn() -> Arc<d
     let record = store.get_delivery(&a).await.unwrap().unwrap();
     assert!(record.attempts.is_empty());
     assert_eq!(record.status, DeliveryStatus::Pending);
+}
+
+/// Cancelling gives up on pending deliveries only: waiting, parked or in
+/// flight (whose holder then cannot settle it, although its attempt is
+/// logged, since it was sent), one by id or a plugin's in
+/// a time range; a cancelled delivery is failed with a failure that says
+/// so, leaves the queue, keeps its attempts, and a manual retry brings it
+/// back.
+pub async fn cancelled_deliveries_are_failed_and_fenced(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let ids = deliveries_for(&*store, "e1", "a", 3, T0).await;
+    let later = deliveries_for(&*store, "e2", "a", 1, T0 + 1_000).await;
+    let other = deliveries_for(&*store, "e3", "b", 1, T0).await;
+    let jobs = lease_all(&*store, T0 + 1_000).await;
+    assert_eq!(jobs.len(), 5);
+    let job = |id: &str| jobs.iter().find(|j| j.id == id).unwrap();
+    // ids[0] succeeds; ids[1] waits for a retry; ids[2] stays in flight.
+    for (id, next) in [
+        (&ids[0], NextStep::Succeeded),
+        (&ids[1], NextStep::RetryAt(T0 + 60_000)),
+    ] {
+        let ack = store
+            .record_attempt(id, &job(id).lease, success(T0 + 1), next, T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(ack, AckResult::Applied);
+    }
+
+    assert_eq!(
+        store.cancel_delivery(&ids[0], T0 + 2).await.unwrap(),
+        CancelResult::NotPending
+    );
+    assert_eq!(
+        store.cancel_delivery("msg_missing", T0 + 2).await.unwrap(),
+        CancelResult::NotFound
+    );
+    assert_eq!(
+        store.cancel_delivery(&ids[2], T0 + 2).await.unwrap(),
+        CancelResult::Cancelled
+    );
+    // The attempt in flight finishes after the cancel: fenced.
+    let late = store
+        .record_attempt(
+            &ids[2],
+            &job(&ids[2]).lease,
+            success(T0 + 3),
+            NextStep::Succeeded,
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, AckResult::LeaseLost);
+    let cancelled = store.get_delivery(&ids[2]).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, DeliveryStatus::Failed);
+    assert_eq!(
+        cancelled.failure.as_deref(),
+        Some("cancelled by the operator")
+    );
+    // The request did go out, so the log shows it; it settles nothing.
+    assert_eq!(cancelled.attempts.len(), 1);
+
+    // Bulk: a's pending deliveries created before T0 + 1_000 (ids[1]);
+    // the later one and b's stay.
+    let n = store
+        .cancel_deliveries(
+            CancelFilter {
+                plugin: "a".into(),
+                from_ms: None,
+                to_ms: Some(T0 + 1_000),
+            },
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let waiting = store.get_delivery(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(waiting.status, DeliveryStatus::Failed);
+    assert_eq!(waiting.attempts.len(), 1, "its attempts are kept");
+    assert_eq!(
+        store.get_delivery(&later[0]).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(
+        store.get_delivery(&other[0]).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+    // Nothing cancelled is handed out again, however late.
+    let far = T0 + 10_000_000;
+    let due: Vec<_> = store
+        .lease_deliveries(far, LEASE, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert!(!due.contains(&ids[1]) && !due.contains(&ids[2]), "{due:?}");
+
+    // A manual retry brings a cancelled delivery back.
+    assert_eq!(
+        store.retry_delivery(&ids[2], far).await.unwrap(),
+        RetryResult::Requeued
+    );
+    let back = store.lease_deliveries(far, LEASE, 10).await.unwrap();
+    assert!(back.iter().any(|j| j.id == ids[2]));
 }

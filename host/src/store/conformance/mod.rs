@@ -14,6 +14,7 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`parked_deliveries_wait_until_unparked`],
+//! [`cancelled_deliveries_are_failed_and_fenced`],
 //! [`pagination_is_stable`], [`events_list_newest_first_with_their_status`],
 //! [`kv_is_namespaced_and_atomic`],
 //! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
@@ -37,8 +38,8 @@ use crate::model::{Event, Method, OutboundRequest};
 use super::{Completion, InvocationOutcome, NewEvent, Store, Verdict};
 
 pub use deliveries::{
-    delivery_retry_schedule_and_dead_letter, manual_retry_requeues,
-    parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
+    cancelled_deliveries_are_failed_and_fenced, delivery_retry_schedule_and_dead_letter,
+    manual_retry_requeues, parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
 };
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{

@@ -11,6 +11,7 @@
 //! (decisions run again), `kv.rs`, `pauses.rs` (paused plugins),
 //! `retention.rs` (pruning finished events).
 
+mod cancel;
 mod checkpoint;
 mod codec;
 mod deliveries;
@@ -47,8 +48,9 @@ use super::queue::{
     JobLease, LeaseToken, NewEvent, NextStep,
 };
 use super::records::{
-    DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail, EventPage, EventQuery, PluginHold,
-    PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage, RetryFilter, RetryResult,
+    CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail,
+    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter,
+    ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
@@ -346,6 +348,24 @@ impl Store for SqliteStore {
     ) -> Result<ReplayPage, StoreError> {
         let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
         self.write(move |conn| replay::step(conn, &filter, cursor.as_deref(), scan, now_ms))
+            .await
+    }
+
+    async fn cancel_delivery(
+        &self,
+        delivery_id: &str,
+        now_ms: u64,
+    ) -> Result<CancelResult, StoreError> {
+        let id = delivery_id.to_owned();
+        self.write(move |conn| cancel::one(conn, &id, now_ms)).await
+    }
+
+    async fn cancel_deliveries(
+        &self,
+        filter: CancelFilter,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| cancel::many(conn, &filter, now_ms))
             .await
     }
 

@@ -79,6 +79,7 @@ conformance_tests!(
     stale_delivery_lease_is_fenced,
     manual_retry_requeues,
     parked_deliveries_wait_until_unparked,
+    cancelled_deliveries_are_failed_and_fenced,
     pagination_is_stable,
     events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,

@@ -1,0 +1,71 @@
+//! SQL for giving up on pending deliveries (`POST
+//! /v1/deliveries/{id}/cancel`, `POST /v1/deliveries/cancel`): failed with
+//! a failure that says so, out of the due queue, and fenced, so an attempt
+//! in flight cannot settle them afterwards.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::DbResult;
+use super::codec::int;
+use crate::store::StoreError;
+use crate::store::records::{CancelFilter, CancelResult};
+
+/// The failure a cancelled delivery shows.
+pub(super) const CANCELLED: &str = "cancelled by the operator";
+
+/// What cancelling sets; `?1` is now, `?2` the failure. The lease token
+/// moves on, so the holder of a lease in flight loses it.
+const CANCEL: &str = "status = 'failed', visible_ms = NULL, next_attempt_ms = NULL,
+                      leased_until = NULL, lease_token = lease_token + 1, failure = ?2,
+                      updated_ms = ?1";
+
+/// Cancel one delivery.
+pub(super) fn one(
+    conn: &Connection,
+    delivery_id: &str,
+    now_ms: u64,
+) -> Result<CancelResult, StoreError> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .db()?
+        .query_row([delivery_id], |row| row.get(0))
+        .optional()
+        .db()?;
+    match status.as_deref() {
+        None => Ok(CancelResult::NotFound),
+        Some("pending") => {
+            conn.prepare_cached(&format!(
+                "UPDATE deliveries SET {CANCEL} WHERE id = ?3 AND status = 'pending'"
+            ))
+            .db()?
+            .execute(params![int(now_ms), CANCELLED, delivery_id])
+            .db()?;
+            Ok(CancelResult::Cancelled)
+        }
+        Some(_) => Ok(CancelResult::NotPending),
+    }
+}
+
+/// Cancel every pending delivery matching `filter`.
+pub(super) fn many(
+    conn: &Connection,
+    filter: &CancelFilter,
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries INDEXED BY deliveries_by_plugin SET {CANCEL}
+              WHERE plugin = ?3 AND status = 'pending'
+                AND (?4 IS NULL OR created_ms >= ?4) AND (?5 IS NULL OR created_ms < ?5)"
+        ))
+        .db()?
+        .execute(params![
+            int(now_ms),
+            CANCELLED,
+            filter.plugin,
+            filter.from_ms.map(int),
+            filter.to_ms.map(int),
+        ])
+        .db()?;
+    Ok(changed as u64)
+}
