@@ -801,6 +801,14 @@ async fn replay_runs_a_plugins_failed_decisions_again_after_a_fix() {
     );
     assert_eq!(rx.requests().len(), EVENTS, "nothing sent again");
 
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("wasmhook_plugin_invocations_replayed_total{plugin=\"flaky\"} 5\n"),
+        "{metrics}"
+    );
     let (status, v) = host
         .admin(
             "POST",
@@ -884,6 +892,14 @@ async fn an_operator_pause_holds_a_plugin_across_reload_and_restart_until_resume
     assert_eq!(
         held(&host.admin("GET", "/v1/plugins", "").await.1),
         Some(())
+    );
+    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("wasmhook_plugin_paused_by_operator{plugin=\"hostile\"} 1\n"),
+        "{metrics}"
     );
 
     let (status, v) = host.admin("POST", "/v1/plugins/hostile/resume", "").await;

@@ -57,13 +57,16 @@ impl Histogram {
     }
 }
 
-/// Queue depth as seen by the store at scrape time.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a scrape reads besides the counters: the queue depth as the store
+/// sees it, and which plugins an operator has paused.
+#[derive(Debug, Clone, Default)]
 pub struct Depth {
     /// Invocations not yet completed.
     pub invocations_pending: u64,
     /// Deliveries not yet succeeded or failed.
     pub deliveries_pending: u64,
+    /// Each configured plugin, and whether an operator has it paused.
+    pub paused_by_operator: Vec<(String, bool)>,
 }
 
 /// An open connection, counted in `wasmhook_connections_open` until
@@ -94,6 +97,8 @@ pub struct Metrics {
     destination_pauses: Mutex<BTreeMap<String, u64>>,
     deliveries_deferred: Mutex<BTreeMap<String, u64>>,
     deliveries_rate_limited: Mutex<BTreeMap<String, u64>>,
+    invocations_replayed: Mutex<BTreeMap<String, u64>>,
+    deliveries_cancelled: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,6 +189,16 @@ impl Metrics {
         bump(&self.deliveries_deferred, plugin);
     }
 
+    /// Count `n` decisions of `plugin` made pending again by a replay.
+    pub fn invocations_replayed(&self, plugin: &str, n: u64) {
+        add(&self.invocations_replayed, plugin, n);
+    }
+
+    /// Count `n` deliveries cancelled by an operator.
+    pub fn deliveries_cancelled(&self, n: u64) {
+        self.deliveries_cancelled.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Count one delivery put back in the queue until its turn under the
     /// destination's `max_per_second_per_host`.
     pub fn delivery_rate_limited(&self, plugin: &str) {
@@ -235,6 +250,12 @@ impl Metrics {
                 "counter",
                 "Times the listener paused accepting because server.max_connections were open.",
                 load(&self.connections_at_cap),
+            ),
+            (
+                "wasmhook_deliveries_cancelled_total",
+                "counter",
+                "Pending deliveries cancelled by an operator.",
+                load(&self.deliveries_cancelled),
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -293,6 +314,11 @@ impl Metrics {
                 &self.deliveries_deferred,
             ),
             (
+                "wasmhook_plugin_invocations_replayed_total",
+                "Decisions made pending again by POST /v1/plugins/{name}/replay.",
+                &self.invocations_replayed,
+            ),
+            (
                 "wasmhook_deliveries_rate_limited_total",
                 "Deliveries put back in the queue until their turn under max_per_second_per_host.",
                 &self.deliveries_rate_limited,
@@ -335,6 +361,19 @@ impl Metrics {
             "wasmhook_queue_depth{{queue=\"deliveries\"}} {}",
             depth.deliveries_pending
         );
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_plugin_paused_by_operator 1 while an operator has the plugin paused."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_plugin_paused_by_operator gauge");
+        for (plugin, held) in &depth.paused_by_operator {
+            let _ = writeln!(
+                out,
+                "wasmhook_plugin_paused_by_operator{{plugin=\"{}\"}} {}",
+                esc(plugin),
+                u8::from(*held)
+            );
+        }
         out
     }
 }
@@ -350,10 +389,26 @@ mod tests {
         m.invocation("crm", "fire", Duration::from_micros(300));
         m.invocation("crm", "timeout", Duration::from_millis(100));
         m.delivery("crm", "succeeded", Some(Duration::from_millis(4)));
+        m.invocations_replayed("crm", 4);
+        m.deliveries_cancelled(2);
         let text = m.render(Depth {
             invocations_pending: 2,
             deliveries_pending: 5,
+            paused_by_operator: vec![("crm".into(), true), ("slack".into(), false)],
         });
+        assert!(
+            text.contains("wasmhook_plugin_paused_by_operator{plugin=\"crm\"} 1\n")
+                && text.contains("wasmhook_plugin_paused_by_operator{plugin=\"slack\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wasmhook_plugin_invocations_replayed_total{plugin=\"crm\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wasmhook_deliveries_cancelled_total 2\n"),
+            "{text}"
+        );
         assert!(
             text.contains("wasmhook_events_accepted_total 3\n"),
             "{text}"

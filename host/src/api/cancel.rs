@@ -13,6 +13,7 @@ use crate::store::{CancelFilter, CancelResult};
 pub async fn cancel_one(app: &App, id: &str) -> Result<Value, ApiError> {
     match app.store.cancel_delivery(id, now_ms()).await? {
         CancelResult::Cancelled => {
+            app.metrics.deliveries_cancelled(1);
             tracing::info!(delivery = id, "delivery cancelled by the operator");
             Ok(json!({"id": id, "status": "failed"}))
         }
@@ -31,6 +32,7 @@ pub async fn cancel_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     let plugin = filter.plugin.clone();
     let cancelled = app.store.cancel_deliveries(filter, now_ms()).await?;
     if cancelled > 0 {
+        app.metrics.deliveries_cancelled(cancelled);
         tracing::info!(plugin, cancelled, "deliveries cancelled by the operator");
     }
     Ok(json!({ "cancelled": cancelled }))

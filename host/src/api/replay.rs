@@ -37,6 +37,7 @@ pub async fn replay(app: &App, name: &str, body: &[u8]) -> Result<Value, ApiErro
         }
     }
     if requeued > 0 {
+        app.metrics.invocations_replayed(name, requeued);
         tracing::info!(plugin = name, requeued, "decisions replayed");
     }
     Ok(json!({ "plugin": name, "requeued": requeued }))

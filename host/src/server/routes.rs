@@ -248,6 +248,12 @@ async fn admin_route(
             let text = app.metrics.render(Depth {
                 invocations_pending: depth.invocations_pending,
                 deliveries_pending: depth.deliveries_pending,
+                paused_by_operator: app
+                    .plugins()
+                    .plugins
+                    .values()
+                    .map(|p| (p.name.clone(), p.hold.is_held()))
+                    .collect(),
             });
             return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
         }
