@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, IngestLimits};
 use crate::config::Config;
@@ -113,9 +114,11 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         .await
         .with_context(|| format!("binding {listen}"))?;
     let grace = Duration::from_secs(config.server.shutdown_grace_s);
+    let tls = tls_acceptor(&config)?.map(|a| Arc::new(ArcSwap::from_pointee(a)));
     let edge = server::EdgeOptions {
         grace,
         max_connections: config.server.max_connections,
+        tls: tls.clone(),
     };
     if !held.is_empty() {
         logging::notice(&format!(
@@ -130,8 +133,9 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         ));
     }
     logging::notice(&format!(
-        "wasmhook listening on {} ({} plugins: {})",
+        "wasmhook listening on {}{} ({} plugins: {})",
         listener.local_addr()?,
+        if tls.is_some() { " with TLS" } else { "" },
         config.plugins.len(),
         config
             .plugins
@@ -158,6 +162,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         opts.config.clone(),
         config,
         resolver,
+        tls,
         stop_rx,
     ));
 
@@ -174,6 +179,16 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// The listener's TLS acceptor, when `[server]` names a certificate.
+fn tls_acceptor(config: &Config) -> anyhow::Result<Option<TlsAcceptor>> {
+    match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => Ok(Some(
+            server::tls::acceptor(cert, key).context("[server] TLS certificate")?,
+        )),
+        _ => Ok(None),
+    }
 }
 
 /// `resolver` behind the config's `[dns] static` names, if it has any.
@@ -247,6 +262,7 @@ async fn reload_loop(
     path: PathBuf,
     mut current: Config,
     resolver: Arc<dyn Resolver>,
+    tls: Option<Arc<ArcSwap<TlsAcceptor>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -266,7 +282,7 @@ async fn reload_loop(
             }
             _ = stop.changed() => return,
         };
-        match reload(&app, &path, &current, &resolver) {
+        match reload(&app, &path, &current, &resolver, tls.as_deref()) {
             Ok((config, kept, before)) => {
                 worker::forget_replaced_pauses(&app, &before, &app.plugins()).await;
                 let kept = if kept.is_empty() {
@@ -295,9 +311,21 @@ fn reload(
     path: &Path,
     current: &Config,
     resolver: &Arc<dyn Resolver>,
+    tls: Option<&ArcSwap<TlsAcceptor>>,
 ) -> anyhow::Result<(Config, Vec<String>, Arc<PluginSet>)> {
     let config = Config::load(path)?;
-    if config.server != current.server
+    // The certificate and key are read again: a renewed certificate is
+    // served to new connections. Turning TLS on or off needs a restart.
+    let acceptor = tls_acceptor(&config)?;
+    let without_tls = |server: &crate::config::ServerConfig| crate::config::ServerConfig {
+        tls_cert_file: None,
+        tls_key_file: None,
+        ..server.clone()
+    };
+    if acceptor.is_some() != tls.is_some() {
+        tracing::warn!("turning TLS on or off takes effect only after a restart");
+    }
+    if without_tls(&config.server) != without_tls(&current.server)
         || config.store.path != current.store.path
         || config.store.retention_s != current.store.retention_s
     {
@@ -315,6 +343,9 @@ fn reload(
         .build(&config, Some(&before))
         .context("loading plugins")?;
     let kept = kept_history(&before, &plugins);
+    if let (Some(swap), Some(acceptor)) = (tls, acceptor) {
+        swap.store(Arc::new(acceptor));
+    }
     app.plugins.store(Arc::new(plugins));
     app.tokens.store(Arc::new(tokens_of(&config)));
     app.invocations_ready.notify_one();

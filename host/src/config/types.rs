@@ -57,6 +57,11 @@ pub struct ServerConfig {
     /// accepting until one closes (keep it below the process's open-file
     /// limit, which the store and outbound connections share).
     pub max_connections: usize,
+    /// TLS for the listener: a PEM certificate chain (both or neither
+    /// with `tls_key_file`). Re-read on every reload.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,8 @@ impl Default for ServerConfig {
             max_batch_events: 1000,
             shutdown_grace_s: 10,
             max_connections: 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

@@ -68,6 +68,15 @@ pub(crate) fn finish(
 
 fn resolve_paths(config: &mut Config, base: &Path) {
     config.store.path = base.join(&config.store.path);
+    for file in [
+        &mut config.server.tls_cert_file,
+        &mut config.server.tls_key_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *file = base.join(&*file);
+    }
     if let Some(dir) = &mut config.runtime.cache_dir {
         *dir = base.join(&*dir);
     }
@@ -91,7 +100,25 @@ fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
         server.max_connections as u64,
         1,
         &path.key("max_connections"),
-    )
+    )?;
+    match (&server.tls_cert_file, &server.tls_key_file) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(Issue::at(
+            path.key("tls_cert_file"),
+            "needs tls_key_file too (the certificate's private key)",
+        )),
+        (None, Some(_)) => Err(Issue::at(
+            path.key("tls_key_file"),
+            "needs tls_cert_file too (the certificate chain)",
+        )),
+        (Some(cert), Some(key)) => match crate::server::tls::acceptor(cert, key) {
+            Ok(_) => Ok(()),
+            Err(e @ crate::server::tls::TlsError::Key { .. }) => {
+                Err(Issue::at(path.key("tls_key_file"), e.to_string()))
+            }
+            Err(e) => Err(Issue::at(path.key("tls_cert_file"), e.to_string())),
+        },
+    }
 }
 
 fn check_auth(auth: &AuthConfig, path: &KeyPath) -> Result<(), Issue> {

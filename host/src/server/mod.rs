@@ -21,17 +21,21 @@ mod first_bytes;
 mod ingest;
 mod reply;
 mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 pub use auth::Tokens;
 
@@ -50,12 +54,15 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// How the edge runs, from `[server]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct EdgeOptions {
     /// At shutdown, how long open requests may take to finish.
     pub grace: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// TLS, when configured: the acceptor each new connection uses, which
+    /// a reload may replace (a renewed certificate).
+    pub tls: Option<Arc<ArcSwap<TlsAcceptor>>>,
 }
 
 /// Serve HTTP on `listener` until `shutdown` resolves, then stop accepting
@@ -98,7 +105,7 @@ pub async fn run(
                 }
             }
         };
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -118,21 +125,18 @@ pub async fn run(
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let tls = options.tls.as_ref().map(|t| t.load_full());
         tokio::spawn(async move {
             let _slot = slot;
             let _open = app_for_count.metrics.connection_opened();
-            let first = match first_bytes::read_first_bytes(&mut stream, HEADER_READ_TIMEOUT).await
-            {
-                Ok(first) => first,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "connection dropped before a request");
-                    return;
-                }
+            let Some(tls) = tls else {
+                return serve_connection(stream, peer, builder, service, watcher).await;
             };
-            let io = TokioIo::new(first_bytes::Prefixed::new(first, stream));
-            let conn = builder.serve_connection_with_upgrades(io, service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            // The handshake counts against the header deadline too.
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, peer, builder, service, watcher).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
     }
@@ -140,5 +144,37 @@ pub async fn run(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(options.grace) => tracing::warn!("grace period over; closing open connections"),
+    }
+}
+
+/// One connection, plain or TLS: wait for its first bytes (bounded), then
+/// let hyper serve it under the graceful-shutdown watcher.
+async fn serve_connection<S, F>(
+    mut stream: S,
+    peer: std::net::SocketAddr,
+    builder: auto::Builder<TokioExecutor>,
+    service: F,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<reply::Body>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    F::Future: Send + 'static,
+{
+    let first = match first_bytes::read_first_bytes(&mut stream, HEADER_READ_TIMEOUT).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "connection dropped before a request");
+            return;
+        }
+    };
+    let io = TokioIo::new(first_bytes::Prefixed::new(first, stream));
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

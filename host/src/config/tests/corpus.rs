@@ -215,6 +215,14 @@ const CASES: &[(&str, &str, &str)] = &[
         "9:14: plugins[0].timeout_ms: 0 is out of range; expected 1 to 60000"
     ),
     case!(
+        "tls_cert_not_pem",
+        "2:17: server.tls_cert_file: {base}/plugin.wasm: no PEM certificate in it"
+    ),
+    case!(
+        "tls_cert_without_key",
+        "2:17: server.tls_cert_file: needs tls_key_file too (the certificate's private key)"
+    ),
+    case!(
         "token_not_a_list",
         "2:17: auth.ingest_tokens: invalid type: string, expected an array of strings (write [\"...\"])"
     ),

@@ -1,0 +1,170 @@
+//! `wasmhook serve` with `[server] tls_cert_file` / `tls_key_file`: ingest
+//! and the management API over HTTPS, HTTP/2 and HTTP/1.1 offered by ALPN,
+//! plain HTTP refused on the TLS port, and a renewed certificate served
+//! after a reload, without a restart.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, hostile_config};
+use support::receiver::TestReceiver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A CA, and a certificate for `localhost` it signed, written as PEM to
+/// `dir/server.crt` (leaf, then CA) and `dir/server.key`. Returns the CA
+/// (to trust) and the leaf (to recognise).
+fn issue(dir: &Path) -> (CertificateDer<'static>, CertificateDer<'static>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("server.crt"), leaf.pem() + &ca.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem()).unwrap();
+    (ca.der().clone(), leaf.der().clone())
+}
+
+/// What one HTTPS exchange gave.
+struct Exchange {
+    status: u16,
+    body: String,
+    alpn: Option<Vec<u8>>,
+    peer: CertificateDer<'static>,
+}
+
+/// One HTTP/1.1 request over TLS to `addr` as `localhost`, trusting `ca`
+/// only, offering `alpn`.
+async fn https(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+    request: &str,
+) -> Result<Exchange, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (_, conn) = tls.get_ref();
+    let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
+    let peer = conn.peer_certificates().unwrap()[0].clone().into_owned();
+    if alpn.as_deref() == Some(b"h2") {
+        return Ok(Exchange {
+            status: 0,
+            body: String::new(),
+            alpn,
+            peer,
+        });
+    }
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tls.read_to_end(&mut raw).await.ok();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    Ok(Exchange {
+        status,
+        body,
+        alpn,
+        peer,
+    })
+}
+
+fn request(method: &str, path: &str, token: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_serves_the_api_and_a_renewed_certificate_after_a_reload() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, leaf) = issue(pki.path());
+    let rx = TestReceiver::start().await;
+    let tls = format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+        pki.path().join("server.crt").display(),
+        pki.path().join("server.key").display()
+    );
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", &tls), &[]);
+    let http1: &[&[u8]] = &[b"http/1.1"];
+    assert!(host.log().contains(" with TLS ("), "{}", host.log());
+
+    let ingest = request(
+        "POST",
+        "/v1/events",
+        INGEST_TOKEN,
+        r#"{"id":"tls-1","name":"x"}"#,
+    );
+    let got = https(host.addr, &ca, http1, &ingest).await.unwrap();
+    assert_eq!(got.status, 202, "{}", got.body);
+    assert_eq!(got.peer, leaf);
+    rx.wait_for(1, 30).await;
+    let status = request("GET", "/v1/events/tls-1", ADMIN_TOKEN, "");
+    let got = https(host.addr, &ca, http1, &status).await.unwrap();
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.body.contains("\"tls-1\""), "{}", got.body);
+    let h2 = https(host.addr, &ca, &[b"h2", b"http/1.1"], "")
+        .await
+        .unwrap();
+    assert_eq!(h2.alpn.as_deref(), Some(&b"h2"[..]), "HTTP/2 offered");
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        plain.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
+
+    // The certificate is renewed (a new CA, even): a reload serves it to
+    // new connections, and the old CA no longer verifies the server.
+    let (new_ca, new_leaf) = issue(pki.path());
+    host.signal("HUP");
+    support::eventually(30, || {
+        host.log().contains("wasmhook reloaded").then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    let health = request("GET", "/healthz", ADMIN_TOKEN, "");
+    let got = https(host.addr, &new_ca, http1, &health).await.unwrap();
+    assert_eq!((got.status, got.peer), (200, new_leaf));
+    let refused = https(host.addr, &ca, http1, &health).await;
+    assert!(refused.is_err(), "the old CA still verifies the server");
+}
