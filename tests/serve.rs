@@ -378,12 +378,9 @@ async fn cancelled_deliveries_stop_and_can_be_retried() {
         assert_eq!(d["failure"], "cancelled by the operator", "{e}");
     }
     assert_eq!(rx.requests().len(), 3, "nothing more sent");
-    let (_, metrics) = host.admin("GET", "/metrics", "").await;
+    let metrics = host.metrics().await;
     assert!(
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("wasmhook_deliveries_cancelled_total 3\n"),
+        metrics.contains("wasmhook_deliveries_cancelled_total 3\n"),
         "{metrics}"
     );
 

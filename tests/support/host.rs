@@ -296,6 +296,14 @@ impl Host {
         )
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        match self.admin("GET", "/metrics", "").await {
+            (200, Value::String(text)) => text,
+            other => panic!("GET /metrics: {other:?}"),
+        }
+    }
+
     /// `GET /v1/events/{id}` once every delivery of the event is settled
     /// (succeeded or failed) and every plugin decided.
     pub async fn settled_event(&self, id: &str, secs: u64) -> Value {

@@ -39,13 +39,7 @@ pub async fn cancel_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn parse(body: &[u8]) -> Result<CancelFilter, ApiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let Value::Object(obj) = v else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let obj = super::json_object(body, false)?;
     let (mut plugin, mut from_ms, mut to_ms) = (None, None, None);
     for (k, v) in obj {
         match (k.as_str(), v) {

@@ -121,17 +121,7 @@ pub async fn retry_one(app: &App, id: &str) -> Result<Value, ApiError> {
 /// `POST /v1/deliveries/retry` with `{"plugin"?, "status"? (default failed),
 /// "from_ms"?, "to_ms"?}`.
 pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
-    let Value::Object(obj) = v else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let obj = super::json_object(body, true)?;
     let mut filter = RetryFilter::default();
     for (k, v) in obj {
         match (k.as_str(), v) {

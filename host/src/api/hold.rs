@@ -45,16 +45,7 @@ fn view(name: &str, hold: Option<&PluginHold>) -> Value {
 }
 
 fn parse_reason(body: &[u8]) -> Result<Option<String>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let Value::Object(obj) = v else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let obj = super::json_object(body, true)?;
     let mut reason = None;
     for (k, v) in obj {
         match (k.as_str(), v) {

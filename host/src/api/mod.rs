@@ -39,6 +39,24 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+/// A request body that must be a JSON object; an empty body is `{}` when
+/// `empty_ok` (every field optional), an error otherwise.
+fn json_object(
+    body: &[u8],
+    empty_ok: bool,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!("invalid JSON body: {e}"))),
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {

@@ -44,17 +44,7 @@ pub async fn replay(app: &App, name: &str, body: &[u8]) -> Result<Value, ApiErro
 }
 
 fn parse(name: &str, body: &[u8]) -> Result<ReplayFilter, ApiError> {
-    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-    };
-    let Value::Object(obj) = v else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let obj = super::json_object(body, true)?;
     let mut filter = ReplayFilter {
         plugin: name.to_owned(),
         errors: true,
