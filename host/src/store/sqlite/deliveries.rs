@@ -172,26 +172,13 @@ pub(super) fn release(
     lease: &LeaseToken,
     retry_at_ms: u64,
 ) -> Result<AckResult, StoreError> {
-    let Some(seq) = seq_of(conn, delivery_id)? else {
-        return Ok(AckResult::NotFound);
-    };
-    let Some(token) = parse_token(lease) else {
-        return Ok(AckResult::LeaseLost);
-    };
-    let changed = conn
-        .prepare_cached(&format!(
-            "UPDATE deliveries
-                SET visible_ms = ?3, next_attempt_ms = ?3, leased_until = NULL
-              WHERE {HOLDS_LEASE}"
-        ))
-        .db()?
-        .execute(params![seq, token, int(retry_at_ms)])
-        .db()?;
-    Ok(if changed == 1 {
-        AckResult::Applied
-    } else {
-        AckResult::LeaseLost
-    })
+    while_leased(
+        conn,
+        delivery_id,
+        lease,
+        "visible_ms = ?3, next_attempt_ms = ?3, leased_until = NULL",
+        int(retry_at_ms),
+    )
 }
 
 /// Park a leased delivery: invisible to leases until unparked, its
@@ -201,6 +188,24 @@ pub(super) fn park(
     delivery_id: &str,
     lease: &LeaseToken,
 ) -> Result<AckResult, StoreError> {
+    while_leased(
+        conn,
+        delivery_id,
+        lease,
+        "visible_ms = ?3, leased_until = NULL",
+        int(PARKED),
+    )
+}
+
+/// Apply `set` (which may use `?3` = `value`) to a delivery if `lease`
+/// still holds it.
+fn while_leased(
+    conn: &Connection,
+    delivery_id: &str,
+    lease: &LeaseToken,
+    set: &str,
+    value: i64,
+) -> Result<AckResult, StoreError> {
     let Some(seq) = seq_of(conn, delivery_id)? else {
         return Ok(AckResult::NotFound);
     };
@@ -208,11 +213,9 @@ pub(super) fn park(
         return Ok(AckResult::LeaseLost);
     };
     let changed = conn
-        .prepare_cached(&format!(
-            "UPDATE deliveries SET visible_ms = ?3, leased_until = NULL WHERE {HOLDS_LEASE}"
-        ))
+        .prepare_cached(&format!("UPDATE deliveries SET {set} WHERE {HOLDS_LEASE}"))
         .db()?
-        .execute(params![seq, token, int(PARKED)])
+        .execute(params![seq, token, value])
         .db()?;
     Ok(if changed == 1 {
         AckResult::Applied
