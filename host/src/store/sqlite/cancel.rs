@@ -3,7 +3,7 @@
 //! a failure that says so, out of the due queue, and fenced, so an attempt
 //! in flight cannot settle them afterwards.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::DbResult;
 use super::codec::int;
@@ -25,12 +25,7 @@ pub(super) fn one(
     delivery_id: &str,
     now_ms: u64,
 ) -> Result<CancelResult, StoreError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
-        .db()?
-        .query_row([delivery_id], |row| row.get(0))
-        .optional()
-        .db()?;
+    let status = super::deliveries::status_of(conn, delivery_id)?;
     match status.as_deref() {
         None => Ok(CancelResult::NotFound),
         Some("pending") => {

@@ -242,6 +242,18 @@ pub(super) fn unpark(conn: &Connection, except: &[String], now_ms: u64) -> Resul
     Ok(changed as u64)
 }
 
+/// A delivery's status (`pending`, `succeeded`, `failed`), if it exists.
+pub(super) fn status_of(
+    conn: &Connection,
+    delivery_id: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
+        .db()?
+        .query_row([delivery_id], |row| row.get(0))
+        .optional()
+        .db()
+}
+
 fn seq_of(conn: &Connection, delivery_id: &str) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached("SELECT seq FROM deliveries WHERE id = ?1")
         .db()?
@@ -260,12 +272,7 @@ pub(super) fn retry_one(
     delivery_id: &str,
     now_ms: u64,
 ) -> Result<RetryResult, StoreError> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM deliveries WHERE id = ?1")
-        .db()?
-        .query_row([delivery_id], |row| row.get(0))
-        .optional()
-        .db()?;
+    let status = status_of(conn, delivery_id)?;
     match status.as_deref() {
         None => Ok(RetryResult::NotFound),
         Some("pending") => Ok(RetryResult::AlreadyPending),
