@@ -276,6 +276,101 @@ async fn max_per_second_per_host_spaces_a_burst_out() {
     assert!((1..EVENTS as u64).contains(&queued), "{queued}");
 }
 
+/// Two copies of the hostile plugin (`hostile` POSTing to `/hook`,
+/// `hostile-2` to `/hook2`), each firing once per event at the receiver,
+/// with `destinations` appended (a `[[destinations]]` block).
+fn two_plugins_config(rx: &TestReceiver, destinations: &str) -> String {
+    let one = hostile_config(&rx.url(), "ok", "[1]", "");
+    let plugin = &one[one.find("[[plugins]]").expect("a plugin block")..];
+    let second = plugin
+        .replace("name = \"hostile\"", "name = \"hostile-2\"")
+        .replace("/hook\"", "/hook2\"");
+    format!("{one}\n{second}\n{destinations}")
+}
+
+/// Ingest `n` events with ids `{prefix}-{i}` in one batch, and wait until
+/// each has its two deliveries (one per plugin) succeeded in one attempt.
+async fn ingest_and_settle_both(host: &Host, prefix: &str, n: usize) {
+    let batch: Vec<_> = (0..n)
+        .map(|i| json!({"id": format!("{prefix}-{i}"), "name": "x"}))
+        .collect();
+    assert_eq!(host.ingest(&Value::Array(batch).to_string()).await.0, 202);
+    for i in 0..n {
+        let v = host.settled_event(&format!("{prefix}-{i}"), 30).await;
+        let deliveries = v["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 2, "{v}");
+        for d in deliveries {
+            assert_eq!(d["status"], "succeeded", "{v}");
+            assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{v}");
+        }
+    }
+}
+
+/// A `[[destinations]]` rate is shared by every plugin: two plugins with
+/// no rate of their own, posting 12 requests together to a destination
+/// limited to 4 a second, reach it as a burst of 4 and then one every
+/// 250 ms between them (alone, each would send all of its 6 at once).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_rate_is_shared_by_every_plugin() {
+    use std::time::Duration;
+    const EVENTS: usize = 6;
+    let rx = TestReceiver::start().await;
+    let destinations = format!(
+        "[[destinations]]\nurl = \"{}\"\nmax_per_second = 4\n",
+        rx.url()
+    );
+    let host = Host::start(&two_plugins_config(&rx, &destinations), &[]);
+    ingest_and_settle_both(&host, "shared-rate", EVENTS).await;
+    let seen = rx.requests();
+    assert_eq!(seen.len(), 2 * EVENTS);
+    for path in ["/hook", "/hook2"] {
+        let n = seen.iter().filter(|r| r.path == path).count();
+        assert_eq!(n, EVENTS, "{path}");
+    }
+    let mut at: Vec<_> = seen.iter().map(|r| r.at).collect();
+    at.sort();
+    // GCRA with a burst of 4: after it, request k goes no earlier than
+    // (k - 4) × 250 ms after request 4 (with a margin for loopback jitter).
+    for (k, t) in at.iter().enumerate().skip(5) {
+        let after = t.duration_since(at[4]);
+        let earliest = Duration::from_millis(250 * (k as u64 - 4));
+        assert!(
+            after + Duration::from_millis(300) >= earliest,
+            "request {k} came {after:?} after request 4, before {earliest:?}"
+        );
+    }
+}
+
+/// A `[[destinations]]` concurrency cap is shared by every plugin: with
+/// a receiver that answers after 300 ms and a cap of 2, no third request
+/// arrives before one of the two in flight was answered, whichever
+/// plugin sent it (each plugin alone may have 16 in flight).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_in_flight_cap_is_shared_by_every_plugin() {
+    use std::time::Duration;
+    const EVENTS: usize = 4;
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(200).after(Duration::from_millis(300)));
+    let destinations = format!(
+        "[[destinations]]\nurl = \"{}\"\nmax_in_flight = 2\n",
+        rx.url()
+    );
+    let host = Host::start(&two_plugins_config(&rx, &destinations), &[]);
+    ingest_and_settle_both(&host, "shared-slots", EVENTS).await;
+    let seen = rx.requests();
+    assert_eq!(seen.len(), 2 * EVENTS);
+    let mut at: Vec<_> = seen.iter().map(|r| r.at).collect();
+    at.sort();
+    for (i, pair) in at.windows(3).enumerate() {
+        let gap = pair[2].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(250),
+            "requests {i} and {} arrived {gap:?} apart: three were in flight",
+            i + 2
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_410_fails_permanently_after_one_attempt() {
     let rx = TestReceiver::start().await;

@@ -19,7 +19,8 @@
 //! - [`breaker`]: the keyed circuit breaker (unhealthy hosts, failing
 //!   plugins); [`plugin_health`]: a plugin's run history for scheduling;
 //!   [`plugin_hold`]: an operator's pause of a plugin.
-//! - [`registry`]: the loaded plugin set, rebuilt on reload.
+//! - [`registry`]: the loaded plugin set, rebuilt on reload;
+//!   [`shared_limits`]: limits shared by all plugins per destination.
 //! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
 //! - [`serve`], [`sink`], [`cli`]: the `wasmhook` commands.
@@ -43,6 +44,7 @@ pub mod retention;
 pub mod runtime;
 pub mod serve;
 pub mod server;
+pub mod shared_limits;
 pub mod sink;
 pub mod store;
 pub mod worker;

@@ -19,6 +19,7 @@ use crate::plugin_health::RunHealth;
 use crate::plugin_hold::Hold;
 use crate::policy::EgressPolicy;
 use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
+use crate::shared_limits::SharedLimits;
 use crate::store::KvStore;
 
 /// One plugin, ready to invoke and deliver for.
@@ -106,6 +107,9 @@ impl LoadedPlugin {
 pub struct PluginSet {
     /// By name.
     pub plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    /// Limits shared by every plugin's deliveries to a destination
+    /// (`[[destinations]]`).
+    pub destinations: SharedLimits,
 }
 
 /// Why a plugin set could not be built.
@@ -147,7 +151,8 @@ impl Builder<'_> {
 
     /// Build every plugin of a configuration. With the `previous` set (a
     /// reload), an unchanged plugin keeps its run history, breakers and
-    /// destination slots; see the fields of [`LoadedPlugin`].
+    /// destination slots (see the fields of [`LoadedPlugin`]), and an
+    /// unchanged `[[destinations]]` limit its limiter.
     pub fn build(
         &self,
         config: &Config,
@@ -164,7 +169,12 @@ impl Builder<'_> {
                 })?;
             plugins.insert(pc.name.clone(), Arc::new(loaded));
         }
-        Ok(PluginSet { plugins })
+        let destinations =
+            SharedLimits::build(&config.destinations, previous.map(|set| &set.destinations));
+        Ok(PluginSet {
+            plugins,
+            destinations,
+        })
     }
 
     fn build_one(

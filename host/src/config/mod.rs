@@ -17,7 +17,9 @@
 //!   `[runtime]` sections; `plugin.rs`: [`PluginConfig`] and its
 //!   `[plugins.secrets]` and `[plugins.delivery]` tables; `dns.rs`:
 //!   [`DnsConfig`] (`[dns] static` name pinning) and its checks;
-//!   `breakers.rs`: [`BreakersConfig`] (`[breakers]` tuning) and its checks.
+//!   `breakers.rs`: [`BreakersConfig`] (`[breakers]` tuning) and its checks;
+//!   `destinations.rs`: [`DestinationConfig`] (`[[destinations]]`, limits
+//!   shared by all plugins) and its checks.
 //! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
 //! - `validate.rs`, `egress.rs`: checks after deserialisation.
 //! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
@@ -25,6 +27,7 @@
 
 mod breakers;
 mod de;
+mod destinations;
 mod dns;
 mod egress;
 mod env;
@@ -47,6 +50,7 @@ use toml::de::DeTable;
 pub use breakers::{
     BreakerTable, BreakerTuning, BreakersConfig, DESTINATION_DEFAULTS, PLUGIN_DEFAULTS,
 };
+pub use destinations::DestinationConfig;
 pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;

@@ -1,7 +1,8 @@
 //! The top-level configuration structs (`[server]`, `[auth]`, `[store]`,
-//! `[runtime]`; `[dns]` is in `dns.rs`, `[breakers]` in `breakers.rs`) with
-//! their defaults. Plain data: loading and validation live in `mod.rs` and
-//! `validate.rs`; plugin entries in `plugin.rs`.
+//! `[runtime]`; `[dns]` is in `dns.rs`, `[breakers]` in `breakers.rs`,
+//! `[[destinations]]` in `destinations.rs`) with their defaults. Plain
+//! data: loading and validation live in `mod.rs` and `validate.rs`; plugin
+//! entries in `plugin.rs`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 use super::breakers::BreakersConfig;
 use super::de;
+use super::destinations::DestinationConfig;
 use super::dns::DnsConfig;
 use super::plugin::PluginConfig;
 use crate::model::Secret;
@@ -34,6 +36,9 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Circuit breaker tuning (optional section `[breakers]`).
     pub breakers: BreakersConfig,
+    /// Limits shared by every plugin's deliveries to one destination, each
+    /// a `[[destinations]]` entry.
+    pub destinations: Vec<DestinationConfig>,
 }
 
 /// `[server]`: the HTTP edge.

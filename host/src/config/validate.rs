@@ -9,6 +9,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
+use super::destinations::check_rate;
 use super::env::EnvLookup;
 use super::error::{Issue, KeyPath};
 use super::plugin::{DeliveryConfig, PluginConfig};
@@ -46,6 +47,7 @@ pub(crate) fn finish(
     }
     super::dns::check(&mut config.dns, &root.key("dns"))?;
     super::breakers::check(&config.breakers, &root.key("breakers"))?;
+    super::destinations::check(&config.destinations, &root.key("destinations"))?;
     let plugins = root.key("plugins");
     let mut names = BTreeSet::new();
     for (i, plugin) in config.plugins.iter_mut().enumerate() {
@@ -254,18 +256,10 @@ fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue
         &path.key("max_in_flight_per_host"),
     )?;
     match delivery.max_per_second_per_host {
-        Some(rate) if !(MIN_RATE..=MAX_RATE).contains(&rate) => Err(Issue::at(
-            path.key("max_per_second_per_host"),
-            format!("{rate} is out of range; expected {MIN_RATE} to {MAX_RATE}"),
-        )),
-        _ => Ok(()),
+        Some(rate) => check_rate(rate, &path.key("max_per_second_per_host")),
+        None => Ok(()),
     }
 }
-
-/// Bounds of `max_per_second_per_host`: one request in 1000 s at the
-/// slowest.
-const MIN_RATE: f64 = 0.001;
-const MAX_RATE: f64 = 1_000_000.0;
 
 /// Standard Webhooks secrets are `whsec_` followed by base64 key bytes.
 fn check_signing_secret(secret: &Secret) -> Result<(), &'static str> {

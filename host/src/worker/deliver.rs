@@ -1,6 +1,7 @@
 //! The delivery loop: take handed or due deliveries, and for each: policy check,
-//! breaker and per-destination limit, secret filling, one attempt, and the
-//! next step (succeeded, retry at, dead letter) recorded with the attempt.
+//! secret filling, breaker, per-destination limits (the plugin's own and
+//! those shared by all plugins), one attempt, and the next step (succeeded,
+//! retry at, dead letter) recorded with the attempt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,7 +104,8 @@ fn ms(d: Duration) -> u64 {
 }
 
 async fn deliver(app: &App, job: DeliveryJob) {
-    let Some(plugin) = app.plugins().get(&job.plugin) else {
+    let set = app.plugins();
+    let Some(plugin) = set.get(&job.plugin) else {
         let reason = format!("plugin {} is no longer configured", job.plugin);
         fail_without_sending(app, &job, AttemptOutcome::Policy, reason).await;
         return;
@@ -134,6 +136,8 @@ async fn deliver(app: &App, job: DeliveryJob) {
         }
     };
     let key = destination_key(dest.url()).unwrap_or_default();
+    let shared = set.destinations.get(&key);
+    drop(set);
     let admission = plugin.health.allow(&key, Instant::now());
     if let Admission::Paused { resume_in } = admission {
         app.metrics.delivery_deferred(&job.plugin);
@@ -143,7 +147,16 @@ async fn deliver(app: &App, job: DeliveryJob) {
     // The destination's probe, if this delivery took it, goes back unless
     // the request is sent.
     let probe = plugin.health.hold(&key, admission);
-    if let Some(rate) = &plugin.rate {
+    // The turn under the limits shared with other plugins first: when
+    // they are the tighter ones, the plugin's own turn is then taken only
+    // once the shared one has come. A turn taken under one limit and then
+    // refused by the other is spent, so together they send no more than
+    // either allows (and at times a little less).
+    let rates = [
+        shared.as_deref().and_then(|s| s.rate()),
+        plugin.rate.as_deref(),
+    ];
+    for rate in rates.into_iter().flatten() {
         let now = Instant::now();
         match rate.turn(&key, &job.id, now, RATE_WAIT) {
             Turn::At(at) => tokio::time::sleep_until(at.into()).await,
@@ -157,6 +170,17 @@ async fn deliver(app: &App, job: DeliveryJob) {
     let Some(slot) = plugin.limiter.acquire_within(&key, BUSY_WAIT).await else {
         release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
         return;
+    };
+    let shared_slot = match shared.as_deref().and_then(|s| s.in_flight()) {
+        Some(limiter) => match limiter.acquire_within(&key, BUSY_WAIT).await {
+            Some(slot) => Some(slot),
+            None => {
+                drop(slot);
+                release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
+                return;
+            }
+        },
+        None => None,
     };
     if now_ms() >= job.lease_until_ms {
         // It waited past its lease (handed over and queued behind a slow
@@ -188,7 +212,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
     // records it: otherwise the commit's fsync would count against the
     // destination's concurrency and cap every host at a few thousand
     // deliveries a second.
-    drop(slot);
+    drop((slot, shared_slot));
     drop(filled);
     let healthy = !report.outcome.counts_against_host();
     if let Some(pause) = plugin.health.record(&key, healthy, Instant::now()) {

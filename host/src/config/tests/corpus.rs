@@ -174,6 +174,26 @@ const CASES: &[(&str, &str, &str)] = &[
         "11:50: plugins[0].delivery.previous_signing_secrets[1]: must start with \"whsec_\" followed by the base64-encoded key"
     ),
     case!(
+        "destination_no_limit",
+        "5:1: destinations[0]: sets no limit; set max_in_flight, max_per_second or both"
+    ),
+    case!(
+        "destination_twice",
+        "10:7: destinations[1].url: \"https://API.hubapi.com:443/\" is the same destination as destinations[0]; list each destination once"
+    ),
+    case!(
+        "destination_with_path",
+        "6:7: destinations[0].url: \"https://api.hubapi.com/crm/v3\": expected scheme://host[:port], without user, path, query or fragment"
+    ),
+    case!(
+        "destination_in_flight_zero",
+        "7:17: destinations[0].max_in_flight: 0 is too small; expected at least 1"
+    ),
+    case!(
+        "destination_unknown_key",
+        "8:1: destinations[0].burst: unknown field `burst`, expected one of `url`, `max_in_flight`, `max_per_second`"
+    ),
+    case!(
         "rate_zero",
         "10:27: plugins[0].delivery.max_per_second_per_host: 0 is out of range; expected 0.001 to 1000000"
     ),
@@ -236,7 +256,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_section",
-        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`, `breakers`"
+        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`, `breakers`, `destinations`"
     ),
     case!(
         "unset_variable",

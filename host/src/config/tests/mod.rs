@@ -109,6 +109,21 @@ fn a_full_config_parses_to_the_values_written() {
         },
         "keys left out keep the table's defaults"
     );
+    assert_eq!(
+        config.destinations,
+        [
+            DestinationConfig {
+                url: "https://api.hubapi.com".into(),
+                max_in_flight: Some(4),
+                max_per_second: Some(10.0),
+            },
+            DestinationConfig {
+                url: "http://crm.internal.test:8080".into(),
+                max_in_flight: None,
+                max_per_second: Some(0.5),
+            },
+        ]
+    );
 
     let [crm, audit] = &config.plugins[..] else {
         panic!("expected two plugins, got {:?}", config.plugins);
@@ -390,6 +405,17 @@ fn the_shipped_example_config_is_valid() {
     );
     assert!(slack.subscribes_to("order.paid") && !slack.subscribes_to("level.reached"));
     assert_eq!(slack.delivery.max_per_second_per_host, Some(1.0));
+    let [hubspot] = &config.destinations[..] else {
+        panic!("one [[destinations]] entry: {:?}", config.destinations)
+    };
+    assert_eq!(
+        (
+            hubspot.url.as_str(),
+            hubspot.max_in_flight,
+            hubspot.max_per_second
+        ),
+        ("https://api.hubapi.com", Some(8), Some(10.0))
+    );
     assert_eq!(
         messenger.allowed_hosts,
         ["https://api.line.me", "https://graph.facebook.com"]

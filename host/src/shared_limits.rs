@@ -1,0 +1,154 @@
+//! Limits shared by every plugin's deliveries to one destination
+//! (`[[destinations]]`), applied on top of each plugin's own per-host
+//! limits, so two plugins posting to the same rate-limited API together
+//! stay under its limit.
+//!
+//! Built with each plugin set. A reload keeps a destination's concurrency
+//! limiter while its `max_in_flight` is unchanged (deliveries still running
+//! on the old set count against the same cap) and its rate limiter while
+//! its `max_per_second` is unchanged (the schedule and its reservations
+//! hold). It only holds the limiters; the delivery loop applies them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::DestinationConfig;
+use crate::delivery::{DestinationLimiter, RateLimiter, destination_key};
+
+/// The shared limits of the configured destinations, by destination key
+/// (`host:port`, see [`destination_key`]).
+#[derive(Debug, Default)]
+pub struct SharedLimits {
+    by_destination: HashMap<String, Arc<SharedDestination>>,
+}
+
+/// One destination's shared limiters.
+#[derive(Debug)]
+pub struct SharedDestination {
+    /// Requests in flight from all plugins together (`max_in_flight`):
+    /// the cap and its limiter.
+    in_flight: Option<(usize, Arc<DestinationLimiter>)>,
+    /// Requests a second from all plugins together (`max_per_second`).
+    rate: Option<Arc<RateLimiter>>,
+}
+
+impl SharedDestination {
+    /// Its concurrency limiter, if `max_in_flight` is set.
+    pub fn in_flight(&self) -> Option<&DestinationLimiter> {
+        self.in_flight.as_ref().map(|(_, l)| &**l)
+    }
+
+    /// Its rate limiter, if `max_per_second` is set.
+    pub fn rate(&self) -> Option<&RateLimiter> {
+        self.rate.as_deref()
+    }
+}
+
+impl SharedLimits {
+    /// The limiters of `entries`, reusing those of `before` whose settings
+    /// are unchanged. Entries whose URL names no destination are skipped
+    /// (configuration loading refuses them).
+    pub fn build(entries: &[DestinationConfig], before: Option<&SharedLimits>) -> Self {
+        let mut by_destination = HashMap::new();
+        for entry in entries {
+            let Some(key) = url::Url::parse(&entry.url)
+                .ok()
+                .and_then(|u| destination_key(&u))
+            else {
+                continue;
+            };
+            let old = before.and_then(|b| b.by_destination.get(&key));
+            let in_flight =
+                entry
+                    .max_in_flight
+                    .map(|cap| match old.and_then(|o| o.in_flight.as_ref()) {
+                        Some((was, limiter)) if *was == cap => (cap, limiter.clone()),
+                        _ => (cap, Arc::new(DestinationLimiter::new(cap))),
+                    });
+            let rate =
+                entry
+                    .max_per_second
+                    .map(|per_second| match old.and_then(|o| o.rate.as_ref()) {
+                        Some(r) if r.per_second() == per_second => r.clone(),
+                        _ => Arc::new(RateLimiter::new(per_second)),
+                    });
+            let shared = SharedDestination { in_flight, rate };
+            by_destination.insert(key, Arc::new(shared));
+        }
+        Self { by_destination }
+    }
+
+    /// The shared limits of destination `key`, if it has any.
+    pub fn get(&self, key: &str) -> Option<Arc<SharedDestination>> {
+        self.by_destination.get(key).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(url: &str, in_flight: Option<usize>, rate: Option<f64>) -> DestinationConfig {
+        DestinationConfig {
+            url: url.into(),
+            max_in_flight: in_flight,
+            max_per_second: rate,
+        }
+    }
+
+    #[test]
+    fn destinations_are_keyed_like_deliveries() {
+        let limits = SharedLimits::build(&[entry("https://API.example.com", Some(2), None)], None);
+        let d = limits
+            .get("api.example.com:443")
+            .expect("keyed by host:port");
+        assert!(d.rate().is_none());
+        let slots = d.in_flight().unwrap();
+        let _a = slots.try_acquire("api.example.com:443").unwrap();
+        let _b = slots.try_acquire("api.example.com:443").unwrap();
+        assert!(slots.try_acquire("api.example.com:443").is_none(), "cap 2");
+        assert!(limits.get("api.example.com:80").is_none());
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_limiters_whose_setting_is_unchanged() {
+        let before = SharedLimits::build(
+            &[
+                entry("https://a.example", Some(2), Some(5.0)),
+                entry("https://b.example", Some(2), Some(5.0)),
+            ],
+            None,
+        );
+        let after = SharedLimits::build(
+            &[
+                entry("https://a.example:443", Some(2), Some(5.0)),
+                entry("https://b.example", Some(3), Some(6.0)),
+            ],
+            Some(&before),
+        );
+        let (a0, a1) = (
+            before.get("a.example:443").unwrap(),
+            after.get("a.example:443").unwrap(),
+        );
+        assert!(Arc::ptr_eq(
+            &a0.in_flight.as_ref().unwrap().1,
+            &a1.in_flight.as_ref().unwrap().1
+        ));
+        assert!(Arc::ptr_eq(
+            a0.rate.as_ref().unwrap(),
+            a1.rate.as_ref().unwrap()
+        ));
+        let (b0, b1) = (
+            before.get("b.example:443").unwrap(),
+            after.get("b.example:443").unwrap(),
+        );
+        assert!(!Arc::ptr_eq(
+            &b0.in_flight.as_ref().unwrap().1,
+            &b1.in_flight.as_ref().unwrap().1
+        ));
+        assert!(!Arc::ptr_eq(
+            b0.rate.as_ref().unwrap(),
+            b1.rate.as_ref().unwrap()
+        ));
+    }
+}
