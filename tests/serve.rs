@@ -115,6 +115,67 @@ async fn delivery_fills_secrets_signs_and_fans_out() {
     assert!(!list.to_string().contains(GAME_KEY));
 }
 
+/// A secret read from a file (`file = …`, as a mounted Kubernetes secret
+/// or Vault Agent writes it) is read again when the file changes: a
+/// rotated token goes out with the next delivery, no restart, no SIGHUP.
+/// Neither value reaches the log or the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_secret_file_is_used_without_a_restart() {
+    const V1: &str = "game-key-from-file-v1";
+    const V2: &str = "game-key-from-file-v2";
+    let rx = TestReceiver::start().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let key_file = secrets.path().join("game.key");
+    std::fs::write(&key_file, format!("{V1}\n")).unwrap();
+    let from_env = r#"GAME_API_KEY = { env = "GAME_KEY", hosts"#;
+    let config = game_config(&rx, "[1]");
+    assert!(config.contains(from_env));
+    let config = config.replace(
+        from_env,
+        &format!(
+            r#"GAME_API_KEY = {{ file = "{}", hosts"#,
+            key_file.display()
+        ),
+    );
+    let host = Host::start(&config, &[("PUSH_KEY", PUSH_KEY)]);
+    let coins_auth = |seen: &[support::receiver::Received]| -> Vec<String> {
+        seen.iter()
+            .filter(|r| r.path == "/game/players/p-1/coins")
+            .map(|r| r.header("authorization").unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    assert_eq!(host.ingest(&level_event("rot-1", 12)).await.0, 202);
+    let seen = rx.wait_for(2, 30).await;
+    assert_eq!(coins_auth(&seen), [format!("Bearer {V1}")]);
+
+    // Rotate the way secret managers do: write aside, rename over.
+    let staged = secrets.path().join("game.key.new");
+    std::fs::write(&staged, format!("{V2}\n")).unwrap();
+    std::fs::rename(&staged, &key_file).unwrap();
+    support::eventually(30, || {
+        host.log()
+            .contains("wasmhook reloaded (a secret file changed)")
+            .then_some(())
+    })
+    .await
+    .expect("reload when the secret file changes");
+
+    assert_eq!(host.ingest(&level_event("rot-2", 12)).await.0, 202);
+    let seen = rx.wait_for(4, 30).await;
+    assert_eq!(
+        coins_auth(&seen),
+        [format!("Bearer {V1}"), format!("Bearer {V2}")]
+    );
+    let v = host.settled_event("rot-2", 30).await;
+    let text = v.to_string();
+    assert!(text.contains("{{secret:GAME_API_KEY}}"), "{text}");
+    for secret in [V1, V2] {
+        assert!(!text.contains(secret), "secret leaked into the API: {text}");
+        assert!(!host.log().contains(secret), "secret leaked into the log");
+    }
+}
+
 /// Rotating the signing secret: with `previous_signing_secrets`, every
 /// delivery carries one signature per secret, so receivers still on the
 /// old secret and those already on the new one both verify it; a secret

@@ -1,7 +1,7 @@
 //! `wasmhook serve` with `[server] tls_cert_file` / `tls_key_file`: ingest
 //! and the management API over HTTPS, HTTP/2 and HTTP/1.1 offered by ALPN,
 //! plain HTTP refused on the TLS port, and a renewed certificate served
-//! after a reload, without a restart.
+//! once its files change, without a restart or a signal.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -107,7 +107,7 @@ fn request(method: &str, path: &str, token: &str, body: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn https_serves_the_api_and_a_renewed_certificate_after_a_reload() {
+async fn https_serves_the_api_and_a_renewed_certificate_once_its_files_change() {
     let pki = tempfile::tempdir().unwrap();
     let (ca, leaf) = issue(pki.path());
     let rx = TestReceiver::start().await;
@@ -153,12 +153,14 @@ async fn https_serves_the_api_and_a_renewed_certificate_after_a_reload() {
     .await;
     assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
 
-    // The certificate is renewed (a new CA, even): a reload serves it to
-    // new connections, and the old CA no longer verifies the server.
+    // The certificate is renewed (a new CA, even): the changed files
+    // trigger a reload (no signal), which serves it to new connections,
+    // and the old CA no longer verifies the server.
     let (new_ca, new_leaf) = issue(pki.path());
-    host.signal("HUP");
     support::eventually(30, || {
-        host.log().contains("wasmhook reloaded").then_some(())
+        host.log()
+            .contains("wasmhook reloaded (a TLS file changed)")
+            .then_some(())
     })
     .await
     .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));

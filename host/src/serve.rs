@@ -3,8 +3,9 @@
 //!
 //! - SIGTERM / SIGINT: stop accepting, let open requests and in-flight work
 //!   finish within `server.shutdown_grace_s`, leave the rest queued.
-//! - SIGHUP, or a changed component file: reload config and plugins; an
-//!   invalid new config is refused and the old one keeps running.
+//! - SIGHUP, or a changed component, secret or TLS file: reload config and
+//!   plugins; an invalid new config is refused and the old one keeps
+//!   running.
 //! - SIGXFSZ (a write past the file-size limit): handled, so the process
 //!   lives and the write fails with EFBIG like on a full disk.
 
@@ -32,7 +33,7 @@ use crate::server::{self, Tokens};
 use crate::store::{SqliteStore, Store};
 use crate::worker::{self, Handoff, WorkerConfig};
 
-/// How often component files are checked for changes.
+/// How often the files a reload reads are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Options of `wasmhook serve` beyond the config file.
@@ -241,22 +242,54 @@ async fn shutdown_signal() {
     }
 }
 
-fn mtimes(config: &Config) -> Vec<(PathBuf, Option<SystemTime>)> {
-    config
+/// A file whose change triggers a reload, with what it is for the log.
+#[derive(Debug, PartialEq)]
+struct Watched {
+    kind: &'static str,
+    path: PathBuf,
+    modified: Option<SystemTime>,
+}
+
+/// The files a reload would read again: components, secret files, the
+/// listener's certificate and key. Metadata follows symlinks, so a
+/// Kubernetes secret volume's swap of its `..data` link counts.
+fn watched(config: &Config) -> Vec<Watched> {
+    let components = config.plugins.iter().map(|p| ("component", &p.component));
+    let secrets = config
         .plugins
         .iter()
-        .map(|p| {
-            (
-                p.component.clone(),
-                std::fs::metadata(&p.component)
-                    .and_then(|m| m.modified())
-                    .ok(),
-            )
+        .flat_map(|p| p.secrets.values().filter_map(|s| s.file.as_ref()))
+        .map(|f| ("secret", f));
+    let tls = [&config.server.tls_cert_file, &config.server.tls_key_file]
+        .into_iter()
+        .flatten()
+        .map(|f| ("TLS", f));
+    components
+        .chain(secrets)
+        .chain(tls)
+        .map(|(kind, path)| Watched {
+            kind,
+            path: path.clone(),
+            modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
         })
         .collect()
 }
 
-/// Reload on SIGHUP or when a component file changes.
+/// What changed between two looks at the watched files, for the log: "a
+/// component file changed", or `None`.
+fn change(before: &[Watched], now: &[Watched]) -> Option<String> {
+    if before == now {
+        return None;
+    }
+    let kind = now
+        .iter()
+        .find(|w| !before.contains(w))
+        .or_else(|| before.iter().find(|w| !now.contains(w)))
+        .map_or("watched", |w| w.kind);
+    Some(format!("a {kind} file changed"))
+}
+
+/// Reload on SIGHUP or when a watched file changes ([`watched`]).
 async fn reload_loop(
     app: Arc<App>,
     path: PathBuf,
@@ -270,15 +303,15 @@ async fn reload_loop(
         tracing::error!("cannot install the SIGHUP handler; reload disabled");
         return;
     };
-    let mut seen = mtimes(&current);
+    let mut seen = watched(&current);
     loop {
         let why = tokio::select! {
-            _ = hup.recv() => "SIGHUP",
+            _ = hup.recv() => "SIGHUP".to_owned(),
             _ = tokio::time::sleep(WATCH_INTERVAL) => {
-                let now = mtimes(&current);
-                if now == seen { continue; }
+                let now = watched(&current);
+                let Some(why) = change(&seen, &now) else { continue };
                 seen = now;
-                "a component file changed"
+                why
             }
             _ = stop.changed() => return,
         };
@@ -294,7 +327,7 @@ async fn reload_loop(
                     "wasmhook reloaded ({why}): {} plugins{kept}",
                     config.plugins.len()
                 ));
-                seen = mtimes(&config);
+                seen = watched(&config);
                 current = config;
             }
             Err(e) => {
@@ -373,4 +406,46 @@ fn kept_history(before: &PluginSet, after: &PluginSet) -> Vec<String> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(kind: &'static str, path: &str, secs: u64) -> Watched {
+        Watched {
+            kind,
+            path: path.into(),
+            modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+        }
+    }
+
+    #[test]
+    fn a_change_names_the_kind_of_file_that_changed() {
+        let before = vec![
+            file("component", "/p.wasm", 1),
+            file("secret", "/s.token", 1),
+            file("TLS", "/c.pem", 1),
+        ];
+        assert_eq!(change(&before, &before), None);
+        let mut now = vec![
+            file("component", "/p.wasm", 1),
+            file("secret", "/s.token", 2),
+            file("TLS", "/c.pem", 1),
+        ];
+        assert_eq!(
+            change(&before, &now).as_deref(),
+            Some("a secret file changed")
+        );
+        now[1].modified = None; // deleted
+        assert_eq!(
+            change(&before, &now).as_deref(),
+            Some("a secret file changed")
+        );
+        now.truncate(1); // a reload dropped the others
+        assert_eq!(
+            change(&before, &now).as_deref(),
+            Some("a secret file changed")
+        );
+    }
 }

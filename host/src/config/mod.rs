@@ -21,7 +21,8 @@
 //!   `destinations.rs`: [`DestinationConfig`] (`[[destinations]]`, limits
 //!   shared by all plugins) and its checks.
 //! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
-//! - `validate.rs`, `egress.rs`: checks after deserialisation.
+//! - `validate.rs`, `egress.rs`: checks after deserialisation;
+//!   `secrets.rs`: secret values read from the environment or files.
 //! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
 //! - `glob.rs`: event-name patterns.
 
@@ -35,6 +36,7 @@ mod error;
 mod glob;
 mod locate;
 mod plugin;
+mod secrets;
 mod types;
 mod validate;
 

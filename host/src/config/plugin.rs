@@ -117,18 +117,24 @@ impl Default for PluginConfig {
     }
 }
 
-/// One secret: `NAME = { env = "VAR", hosts = ["api.example.com"] }`.
+/// One secret: `NAME = { env = "VAR", hosts = ["api.example.com"] }`, or
+/// `file = "…"` instead of `env` (exactly one of the two).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretConfig {
     /// Environment variable holding the value, so secrets stay out of the
     /// config file.
-    pub env: String,
+    pub env: Option<String>,
+    /// File holding the value (a mounted Kubernetes secret, a file Vault
+    /// Agent renders), relative to the config file; trailing line breaks
+    /// are dropped. Read again on every reload, and a change to it
+    /// triggers one, so a rotated token is used without a restart.
+    pub file: Option<PathBuf>,
     /// Hosts the value may be sent to (`api.example.com`, `*.example.com`);
     /// a placeholder in a request to any other host fails the delivery, so
     /// a plugin cannot exfiltrate the secret. Must not be empty.
     pub hosts: Vec<String>,
-    /// The value, read from `env` at load time.
+    /// The value, read from `env` or `file` at load time.
     #[serde(skip, default = "defaults::unresolved")]
     pub value: Secret,
 }

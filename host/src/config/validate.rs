@@ -62,7 +62,7 @@ pub(crate) fn finish(
             ));
         }
         check_plugin(plugin, config.runtime.fuel, &path)?;
-        resolve_secrets(plugin, &path, env)?;
+        super::secrets::resolve(plugin, &path, env)?;
         super::egress::check(plugin, &path)?;
     }
     Ok(())
@@ -86,6 +86,9 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         plugin.component = base.join(&plugin.component);
         if let Some(dir) = &mut plugin.assets {
             *dir = base.join(&*dir);
+        }
+        for file in plugin.secrets.values_mut().filter_map(|s| s.file.as_mut()) {
+            *file = base.join(&*file);
         }
     }
 }
@@ -270,33 +273,6 @@ fn check_signing_secret(secret: &Secret) -> Result<(), &'static str> {
         Ok(bytes) if !bytes.is_empty() => Ok(()),
         _ => Err("the part after \"whsec_\" must be non-empty, valid base64"),
     }
-}
-
-/// Read each secret's value from its environment variable.
-fn resolve_secrets(
-    plugin: &mut PluginConfig,
-    path: &KeyPath,
-    env: EnvLookup<'_>,
-) -> Result<(), Issue> {
-    for (name, secret) in &mut plugin.secrets {
-        let at = path.key("secrets").key(name.as_str()).key("env");
-        match env(&secret.env) {
-            Some(value) if !value.is_empty() => secret.value = Secret::new(value),
-            Some(_) => {
-                return Err(Issue::at(
-                    at,
-                    format!("environment variable {} is empty", secret.env),
-                ));
-            }
-            None => {
-                return Err(Issue::at(
-                    at,
-                    format!("environment variable {} is not set", secret.env),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `[a-z0-9][a-z0-9_-]*`, at most 64 characters.

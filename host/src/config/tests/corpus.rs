@@ -210,8 +210,20 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:17: plugins[0].secrets.HUBSPOT_TOKEN: missing field `hosts`"
     ),
     case!(
+        "secret_env_and_file",
+        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: sets both env and file; read the value from one of them"
+    ),
+    case!(
+        "secret_no_source",
+        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: needs env (an environment variable) or file (a file) holding the value"
+    ),
+    case!(
+        "secret_file_missing",
+        "10:26: plugins[0].secrets.HUBSPOT_TOKEN.file: cannot read {base}/secrets/missing.token: No such file or directory (os error 2)"
+    ),
+    case!(
         "secret_value_inline",
-        "10:70: plugins[0].secrets.HUBSPOT_TOKEN.value: unknown field `value`, expected `env` or `hosts`"
+        "10:70: plugins[0].secrets.HUBSPOT_TOKEN.value: unknown field `value`, expected one of `env`, `file`, `hosts`"
     ),
     case!(
         "secret_without_hosts",

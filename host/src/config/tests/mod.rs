@@ -32,13 +32,18 @@ pub(super) const SECRET_VALUES: &[&str] = &[
     "pat-hubspot-secret",
     "c2VjcmV0LWtleS1mb3ItdGVzdHM",
     "raw-signing-secret",
+    "crm-file-secret",
 ];
 
-/// A directory holding `plugin.wasm` and `assets/`, as configs expect.
+/// A directory holding `plugin.wasm`, `assets/` and
+/// `secrets/crm.token`, as configs expect.
 pub(super) fn base_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("plugin.wasm"), b"\0asm").expect("write component");
     std::fs::create_dir(dir.path().join("assets")).expect("create assets");
+    std::fs::create_dir(dir.path().join("secrets")).expect("create secrets");
+    std::fs::write(dir.path().join("secrets/crm.token"), "crm-file-secret\n")
+        .expect("write a secret file");
     dir
 }
 
@@ -161,9 +166,20 @@ fn a_full_config_parses_to_the_values_written() {
     .collect();
     assert_eq!(crm.config, settings);
     let hubspot = &crm.secrets["HUBSPOT_TOKEN"];
-    assert_eq!(hubspot.env, "HUBSPOT_TOKEN");
+    assert_eq!(hubspot.env.as_deref(), Some("HUBSPOT_TOKEN"));
     assert_eq!(hubspot.hosts, ["api.hubapi.com"]);
     assert_eq!(hubspot.value.expose(), "pat-hubspot-secret");
+    let from_file = &crm.secrets["CRM_TOKEN"];
+    assert_eq!(
+        (from_file.env.as_deref(), from_file.file.as_deref()),
+        (None, Some(base.join("secrets/crm.token").as_path())),
+        "the file is resolved against the config's directory"
+    );
+    assert_eq!(
+        from_file.value.expose(),
+        "crm-file-secret",
+        "read without its line break"
+    );
     let delivery = &crm.delivery;
     assert_eq!(delivery.timeout_s, 5);
     assert_eq!(delivery.retry_schedule_s, [1, 2, 3]);
