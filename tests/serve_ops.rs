@@ -45,6 +45,31 @@ async fn kill_9_and_restart_loses_no_event_and_no_scheduled_retry() {
     assert_eq!(ok.len(), 50, "every event reached the receiver");
 }
 
+/// A second `wasmhook serve` on a database another one has open is
+/// refused at start-up, naming the process that has it; the first keeps
+/// serving, and once it is gone (`kill -9` included) the file is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_host_on_the_same_database_is_refused() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let (code, stderr) = host.another_expecting_failure(60);
+    assert_eq!(code, Some(2), "start-up refused: {stderr}");
+    let holder = format!("is in use by process {}", host.pid());
+    assert!(stderr.contains(&holder), "{stderr}");
+    assert!(stderr.contains("wasmhook.db-lock"), "{stderr}");
+    assert!(
+        stderr.contains("set store.path to another file"),
+        "{stderr}"
+    );
+
+    assert_eq!(host.ingest(r#"{"id":"owner-1","name":"x"}"#).await.0, 202);
+    rx.wait_for(1, 30).await;
+    host.signal("KILL");
+    let host = host.restart();
+    assert_eq!(host.ingest(r#"{"id":"owner-2","name":"x"}"#).await.0, 202);
+    rx.wait_for(2, 30).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
     let rx = TestReceiver::start().await;

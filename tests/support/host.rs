@@ -142,6 +142,13 @@ impl Host {
     pub fn restart_expecting_failure(&mut self, secs: u64) -> (Option<i32>, String) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.another_expecting_failure(secs)
+    }
+
+    /// Start another `wasmhook serve` on the same directory (same config
+    /// and database) next to this one, and wait for it to fail; its exit
+    /// code and stderr.
+    pub fn another_expecting_failure(&self, secs: u64) -> (Option<i32>, String) {
         let mut cmd = Self::command(&self.dir, &self.env, &self.options);
         let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn");
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);

@@ -9,7 +9,8 @@
 //! (queue operations), `management.rs` and `event_list.rs` (reads for the
 //! API), `replay.rs`
 //! (decisions run again), `kv.rs`, `pauses.rs` (paused plugins),
-//! `retention.rs` (pruning finished events).
+//! `retention.rs` (pruning finished events); `owner.rs` (one process per
+//! database file).
 
 mod cancel;
 mod checkpoint;
@@ -21,6 +22,7 @@ mod events;
 mod invocations;
 mod kv;
 mod management;
+mod owner;
 mod pauses;
 mod readers;
 mod replay;
@@ -54,6 +56,7 @@ use super::records::{
 };
 use crate::model::OutboundRequest;
 use checkpoint::{Checkpointer, Truncator};
+use owner::Owner;
 use readers::Readers;
 use writer::Writer;
 
@@ -75,15 +78,18 @@ impl<T> DbResult<T> for rusqlite::Result<T> {
 struct Inner {
     writer: Writer,
     readers: Readers,
-    /// Declared last: stops after the writer has drained.
+    /// Stops after the writer has drained.
     _checkpointer: Checkpointer,
+    /// Declared last: the file is another process's to take only once
+    /// everything above has stopped.
+    _owner: Owner,
 }
 
 /// The embedded SQLite store: one database file (plus its `-wal` and
 /// `-shm` companions). Cheap to clone; all clones share one writer.
 ///
-/// One process should own a database file at a time; a second one would
-/// still be correct (SQLite locks) but would contend for the write lock.
+/// One process owns a database file at a time (`owner.rs`): opening a file
+/// another process has open is refused.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -101,6 +107,7 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Open (creating if needed) the database at `path`, switch it to WAL,
     /// migrate the schema, and start the writer thread. Blocks briefly.
+    /// Refused while another process has the file open.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path).map_err(|e| {
@@ -114,6 +121,13 @@ impl SqliteStore {
                 reason: "database is read-only",
             });
         }
+        // Before the first write. The file's own name, as SQLite resolved
+        // it (the path may be a `file:` URI).
+        let file = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| path.clone(), PathBuf::from);
+        let owner = Owner::claim(&file)?;
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
         let tuning = checkpoint::Tuning::default();
@@ -122,6 +136,7 @@ impl SqliteStore {
             writer: Writer::spawn(conn, Truncator::new(wal_length.clone(), tuning))?,
             readers: Readers::new(path.clone()),
             _checkpointer: Checkpointer::spawn(&path, tuning, wal_length)?,
+            _owner: owner,
         };
         Ok(Self {
             inner: Arc::new(inner),

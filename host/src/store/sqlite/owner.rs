@@ -1,0 +1,90 @@
+//! One process per database file: an advisory lock on `<db>-lock`, taken
+//! when the store opens and held until it closes.
+//!
+//! Two `wasmhook serve` processes on one file would both be correct as far
+//! as SQLite goes, but each would run the queue with its own plugin set: an
+//! old instance left running next to a new one with a renamed plugin fails
+//! that plugin's deliveries for good ("plugin is no longer configured"),
+//! and the two fight over the write lock. So the second one is refused at
+//! start-up, naming the process that holds the file. The kernel drops the
+//! lock when its holder exits, `kill -9` included, so a restart never finds
+//! a stale one. The file holds the holder's process id, for the message.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::store::StoreError;
+
+/// The held lock; dropping it releases the file.
+#[derive(Debug)]
+pub(super) struct Owner {
+    _file: File,
+}
+
+/// The lock file of the database at `db`.
+pub(super) fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-lock");
+    PathBuf::from(name)
+}
+
+impl Owner {
+    /// Take the database at `db` for this process, or say who has it.
+    pub(super) fn claim(db: &Path) -> Result<Self, StoreError> {
+        let path = lock_path(db);
+        let failed =
+            |e: std::io::Error| StoreError::Backend(format!("cannot lock {}: {e}", path.display()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim().parse::<u32>() {
+                    Ok(pid) => format!("process {pid}"),
+                    Err(_) => "another process".to_owned(),
+                };
+                return Err(StoreError::Backend(format!(
+                    "database {} is in use by {holder} (it holds {}); \
+                     stop it first, or set store.path to another file",
+                    db.display(),
+                    path.display()
+                )));
+            }
+            Err(TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        // Best effort: the pid only improves the message above.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_claim_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let first = Owner::claim(&db).expect("free");
+        let err = Owner::claim(&db).expect_err("taken").to_string();
+        let pid = std::process::id();
+        assert!(
+            err.contains(&format!("in use by process {pid}")) && err.contains("x.db-lock"),
+            "{err}"
+        );
+        drop(first);
+        Owner::claim(&db).expect("free again");
+    }
+}
