@@ -70,6 +70,65 @@ async fn a_second_host_on_the_same_database_is_refused() {
     rx.wait_for(2, 30).await;
 }
 
+/// `wasmhook backup` and `restore` as an operator runs them.
+fn store_command(args: &[&str], config: &std::path::Path) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run wasmhook");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+/// A backup taken while `serve` runs holds what was accepted before it;
+/// a restore is refused while `serve` runs, and after it the host serves
+/// the backup's events, with the database it replaced kept aside.
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_while_serving_and_restore_after_stopping() {
+    let rx = TestReceiver::start().await;
+    let mut host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let batch: Vec<_> = (0..10)
+        .map(|i| json!({"id": format!("b-{i}"), "name": "x"}))
+        .collect();
+    let body = serde_json::Value::Array(batch).to_string();
+    assert_eq!(host.ingest(&body).await.0, 202);
+    rx.wait_for(10, 30).await;
+
+    let config = host.config_path();
+    let copy = host.dir.path().join("monday.db");
+    let (code, stdout, stderr) = store_command(&["backup", copy.to_str().unwrap()], &config);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(": 10 events"), "{stdout}");
+    let (code, _, stderr) = store_command(&["backup", copy.to_str().unwrap()], &config);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("already exists"), "{stderr}");
+
+    assert_eq!(host.ingest(r#"{"id":"after-1","name":"x"}"#).await.0, 202);
+    let (code, _, stderr) = store_command(&["restore", copy.to_str().unwrap()], &config);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("in use by process {}", host.pid())),
+        "{stderr}"
+    );
+
+    host.signal("TERM");
+    assert_eq!(host.wait_exit(20), Some(0));
+    let (code, stdout, stderr) = store_command(&["restore", copy.to_str().unwrap()], &config);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("10 events") && stdout.contains("wasmhook.db.replaced-"),
+        "{stdout}"
+    );
+
+    let host = host.restart();
+    let v = host.settled_event("b-3", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+    let (status, _) = host.admin("GET", "/v1/events/after-1", "").await;
+    assert_eq!(status, 404, "accepted after the backup");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
     let rx = TestReceiver::start().await;

@@ -6,6 +6,10 @@
 //!   prints one JSON object. Exit 0 fire/skip, 1 plugin error, 2 bad input.
 //! - `wasmhook serve --config FILE`: the host (see [`crate::serve`]); exit 2
 //!   when the config or store cannot be loaded.
+//! - `wasmhook backup OUT` / `wasmhook restore BACKUP` (`--db FILE` or
+//!   `--config FILE`): copy the store while it runs, put a copy back (see
+//!   [`crate::backup`]); exit 1 when the copy fails, 2 for a missing or
+//!   existing file, a database that is not usable or is in use.
 //! - `wasmhook sink --listen ADDR`: a local receiver (see [`crate::sink`]).
 //! - `wasmhook new NAME --lang L` / `wasmhook build [DIR]`: authoring (see
 //!   [`crate::authoring`]); build exits 1 when the build or the check
@@ -89,6 +93,22 @@ pub enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Copy the store to a new file while `serve` keeps running (one consistent, checked snapshot).
+    Backup {
+        /// The new file; never overwritten.
+        out: PathBuf,
+        /// Which database.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Put a backup in place of the store (refused while `serve` runs); the database replaced is kept, renamed.
+    Restore {
+        /// The backup file.
+        backup: PathBuf,
+        /// Which database.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// A local webhook receiver that prints each request and verifies its signature.
     Sink {
         /// Where to listen.
@@ -101,6 +121,17 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         status: u16,
     },
+}
+
+/// Which database `backup` and `restore` work on.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The database file (default: `store.path` of --config).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// The config file whose `store.path` to use (its variables must be set).
+    #[arg(long, short, default_value = "wasmhook.toml", conflicts_with = "db")]
+    pub config: PathBuf,
 }
 
 /// Arguments of `wasmhook run`.
@@ -164,6 +195,8 @@ pub fn main() -> ExitCode {
         Command::New { name, lang, dir } => new_plugin(&name, lang, &dir),
         Command::Build { dir, out } => build_plugin(&dir, out, cache),
         Command::Serve { config, listen } => serve(config, listen),
+        Command::Backup { out, store } => crate::backup::backup(&store, &out),
+        Command::Restore { backup, store } => crate::backup::restore(&store, &backup),
         Command::Sink {
             listen,
             secret,

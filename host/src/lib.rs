@@ -23,11 +23,12 @@
 //!   [`shared_limits`]: limits shared by all plugins per destination.
 //! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
-//! - [`serve`], [`sink`], [`cli`]: the `wasmhook` commands.
+//! - [`serve`], [`sink`], [`backup`], [`cli`]: the `wasmhook` commands.
 
 pub mod api;
 pub mod app;
 pub mod authoring;
+pub mod backup;
 pub mod breaker;
 pub mod cli;
 pub mod config;

@@ -73,7 +73,7 @@ pub use records::{
     InvocationStatus, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage,
     RetryFilter, RetryResult, StatusCounts,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{BackupError, BackupReport, SqliteStore};
 
 /// A storage backend failed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -10,8 +10,9 @@
 //! API), `replay.rs`
 //! (decisions run again), `kv.rs`, `pauses.rs` (paused plugins),
 //! `retention.rs` (pruning finished events); `owner.rs` (one process per
-//! database file).
+//! database file); `backup.rs` (online backup, restore).
 
+mod backup;
 mod cancel;
 mod checkpoint;
 mod codec;
@@ -30,6 +31,8 @@ mod retention;
 mod schema;
 mod writer;
 
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -55,10 +58,19 @@ use super::records::{
     ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
+pub use backup::{BackupError, BackupReport};
 use checkpoint::{Checkpointer, Truncator};
 use owner::Owner;
 use readers::Readers;
 use writer::Writer;
+
+/// `path` with `suffix` appended to its file name, as SQLite names a
+/// database's companions (`x.db` → `x.db-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
 
 /// `rusqlite` errors become [`StoreError`]s at this boundary (see
 /// `errors.rs`: disk full, read-only and the like are
@@ -142,6 +154,19 @@ impl SqliteStore {
             inner: Arc::new(inner),
             path,
         })
+    }
+
+    /// Copy the database at `db` to the new file `out` while a store may
+    /// be open on it (in this process or another): one consistent,
+    /// checked snapshot; `out` is never overwritten.
+    pub fn backup(db: &Path, out: &Path) -> Result<BackupReport, BackupError> {
+        backup::backup(db, out)
+    }
+
+    /// Put the backup `from` in place of the database at `db`, which no
+    /// store may have open; the database replaced is kept, renamed.
+    pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
+        backup::restore(from, db)
     }
 
     /// The database file.

@@ -24,9 +24,7 @@ pub(super) struct Owner {
 
 /// The lock file of the database at `db`.
 pub(super) fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-lock");
-    PathBuf::from(name)
+    super::with_suffix(db, "-lock")
 }
 
 impl Owner {

@@ -242,6 +242,11 @@ pub(super) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The schema version this build creates and serves.
+pub(super) fn version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 /// Bring the schema up to date, in one transaction.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn

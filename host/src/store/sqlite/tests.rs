@@ -34,7 +34,7 @@ macro_rules! conformance_tests {
 
 /// The per-plugin counts the schema's triggers keep equal a count of the
 /// rows, in every database a scenario left behind (its stores are closed).
-fn assert_counts_match_rows(dir: &Path) {
+pub(super) fn assert_counts_match_rows(dir: &Path) {
     let query = |conn: &rusqlite::Connection, sql: &str| -> Vec<(String, String, i64)> {
         let mut stmt = conn.prepare(sql).unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -102,7 +102,7 @@ async fn survives_restart() {
 
 const T0: u64 = 1_700_000_000_000;
 
-fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
+pub(super) fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
     NewEvent {
         parked: Vec::new(),
         event: crate::model::Event {
