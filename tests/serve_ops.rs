@@ -70,8 +70,8 @@ async fn a_second_host_on_the_same_database_is_refused() {
     rx.wait_for(2, 30).await;
 }
 
-/// `wasmhook backup` and `restore` as an operator runs them.
-fn store_command(args: &[&str], config: &std::path::Path) -> (Option<i32>, String, String) {
+/// `wasmhook ARGS --config CONFIG`, as an operator runs it.
+fn run_with_config(args: &[&str], config: &std::path::Path) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmhook"))
         .args(args)
         .arg("--config")
@@ -80,6 +80,36 @@ fn store_command(args: &[&str], config: &std::path::Path) -> (Option<i32>, Strin
         .expect("run wasmhook");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+/// `serve --check` builds every plugin of a config without touching the
+/// store or the port, so it runs next to the host it checks a new config
+/// for; a config that would not start fails it, naming the plugin.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_check_validates_a_config_next_to_the_running_host() {
+    let rx = TestReceiver::start().await;
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let config = host.config_path();
+    let (code, stdout, stderr) = run_with_config(&["serve", "--check"], &config);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(": ok; 1 plugins (hostile)"), "{stdout}");
+
+    let broken = host.dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm not really").unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&component("hostile"), &broken.display().to_string());
+    let next = host.dir.path().join("next.toml");
+    std::fs::write(&next, text).unwrap();
+    let (code, stdout, stderr) = run_with_config(&["serve", "--check"], &next);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stderr.contains("plugin hostile:") && stderr.contains("broken.wasm"),
+        "{stderr}"
+    );
+    // The running host was not disturbed.
+    assert_eq!(host.ingest(r#"{"id":"check-1","name":"x"}"#).await.0, 202);
+    rx.wait_for(1, 30).await;
 }
 
 /// A backup taken while `serve` runs holds what was accepted before it;
@@ -98,15 +128,15 @@ async fn backup_while_serving_and_restore_after_stopping() {
 
     let config = host.config_path();
     let copy = host.dir.path().join("monday.db");
-    let (code, stdout, stderr) = store_command(&["backup", copy.to_str().unwrap()], &config);
+    let (code, stdout, stderr) = run_with_config(&["backup", copy.to_str().unwrap()], &config);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains(": 10 events"), "{stdout}");
-    let (code, _, stderr) = store_command(&["backup", copy.to_str().unwrap()], &config);
+    let (code, _, stderr) = run_with_config(&["backup", copy.to_str().unwrap()], &config);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("already exists"), "{stderr}");
 
     assert_eq!(host.ingest(r#"{"id":"after-1","name":"x"}"#).await.0, 202);
-    let (code, _, stderr) = store_command(&["restore", copy.to_str().unwrap()], &config);
+    let (code, _, stderr) = run_with_config(&["restore", copy.to_str().unwrap()], &config);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("in use by process {}", host.pid())),
@@ -115,7 +145,7 @@ async fn backup_while_serving_and_restore_after_stopping() {
 
     host.signal("TERM");
     assert_eq!(host.wait_exit(20), Some(0));
-    let (code, stdout, stderr) = store_command(&["restore", copy.to_str().unwrap()], &config);
+    let (code, stdout, stderr) = run_with_config(&["restore", copy.to_str().unwrap()], &config);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stdout.contains("10 events") && stdout.contains("wasmhook.db.replaced-"),

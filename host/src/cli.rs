@@ -5,7 +5,8 @@
 //! - `wasmhook run PLUGIN.wasm --event FILE|-`: one invocation, no network;
 //!   prints one JSON object. Exit 0 fire/skip, 1 plugin error, 2 bad input.
 //! - `wasmhook serve --config FILE`: the host (see [`crate::serve`]); exit 2
-//!   when the config or store cannot be loaded.
+//!   when the config or store cannot be loaded. `--check` only loads the
+//!   config and builds the plugins (exit 0 when it would start).
 //! - `wasmhook backup OUT` / `wasmhook restore BACKUP` (`--db FILE` or
 //!   `--config FILE`): copy the store while it runs, put a copy back (see
 //!   [`crate::backup`]); exit 1 when the copy fails, 2 for a missing or
@@ -92,6 +93,9 @@ pub enum Command {
         /// Override `server.listen` (e.g. 127.0.0.1:0 for a random port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Check the config and build every plugin, then exit (0 when it would start), without opening the store or listening.
+        #[arg(long)]
+        check: bool,
     },
     /// Copy the store to a new file while `serve` keeps running (one consistent, checked snapshot).
     Backup {
@@ -194,7 +198,12 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args, cache),
         Command::New { name, lang, dir } => new_plugin(&name, lang, &dir),
         Command::Build { dir, out } => build_plugin(&dir, out, cache),
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve {
+            config,
+            check: true,
+            ..
+        } => check_config(&config),
+        Command::Serve { config, listen, .. } => serve(config, listen),
         Command::Backup { out, store } => crate::backup::backup(&store, &out),
         Command::Restore { backup, store } => crate::backup::restore(&store, &backup),
         Command::Sink {
@@ -297,6 +306,24 @@ fn serve(config: PathBuf, listen: Option<std::net::SocketAddr>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             crate::logging::failure(&format!("wasmhook: {e:#}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check_config(config: &Path) -> ExitCode {
+    let rt = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let _in_runtime = rt.enter();
+    match crate::serve::check(config, crate::registry::Builder::system_resolver()) {
+        Ok(summary) => {
+            out!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasmhook: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -71,6 +71,34 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
     .context("starting the WebAssembly runtime")
 }
 
+/// `wasmhook serve --check`: load the config and build every plugin (load
+/// and compile its component, its policy, client and keys) as a start or a
+/// reload would, and read the TLS files, without opening the store or the
+/// listener, so it can run next to the server it checks a new config for.
+/// A one-line summary when the config would start.
+pub fn check(path: &Path, resolver: Arc<dyn Resolver>) -> anyhow::Result<String> {
+    let config = Config::load(path)?;
+    let runtime = runtime_for(&config)?;
+    let builder = Builder {
+        runtime: &runtime,
+        kv: Arc::new(crate::store::MemoryKv::new()),
+        resolver: with_pinned_names(&config, &resolver),
+    };
+    let plugins = builder.build(&config, None).context("loading plugins")?;
+    let tls = tls_acceptor(&config)?.is_some();
+    let names: Vec<&str> = plugins.plugins.keys().map(String::as_str).collect();
+    Ok(format!(
+        "{}: ok; {} plugins ({}), {} [[destinations]] limits, store {}, listen {}{}",
+        path.display(),
+        names.len(),
+        names.join(", "),
+        config.destinations.len(),
+        config.store.path.display(),
+        config.server.listen,
+        if tls { " with TLS" } else { "" }
+    ))
+}
+
 /// Run the server until SIGTERM/SIGINT. `resolver` is the DNS resolver of
 /// the delivery clients (the system's, or a test's); the config's
 /// `[dns] static` names are pinned in front of it.
