@@ -153,13 +153,8 @@ async fn a_rotated_secret_file_is_used_without_a_restart() {
     let staged = secrets.path().join("game.key.new");
     std::fs::write(&staged, format!("{V2}\n")).unwrap();
     std::fs::rename(&staged, &key_file).unwrap();
-    support::eventually(30, || {
-        host.log()
-            .contains("wasmhook reloaded (a secret file changed)")
-            .then_some(())
-    })
-    .await
-    .expect("reload when the secret file changes");
+    host.wait_for_log("wasmhook reloaded (a secret file changed)", 30)
+        .await;
 
     assert_eq!(host.ingest(&level_event("rot-2", 12)).await.0, 202);
     let seen = rx.wait_for(4, 30).await;
@@ -285,6 +280,31 @@ async fn retry_after_is_honoured() {
     );
 }
 
+/// The requests arrived as a rate limit with a burst of `burst` spaces
+/// them: after the burst, request k no earlier than (k - burst) ×
+/// `interval_ms` after request `burst`. Measured on arrival, so with a
+/// margin for loopback jitter (the burst's own arrivals are left out: each
+/// opens a connection, which a loaded machine can delay). The time from
+/// the first to the last.
+fn assert_spaced(
+    seen: &[support::receiver::Received],
+    burst: usize,
+    interval_ms: u64,
+) -> std::time::Duration {
+    use std::time::Duration;
+    let mut at: Vec<_> = seen.iter().map(|r| r.at).collect();
+    at.sort();
+    for (k, t) in at.iter().enumerate().skip(burst + 1) {
+        let after = t.duration_since(at[burst]);
+        let earliest = Duration::from_millis(interval_ms * (k - burst) as u64);
+        assert!(
+            after + Duration::from_millis(300) >= earliest,
+            "request {k} came {after:?} after request {burst}, before {earliest:?}"
+        );
+    }
+    at[at.len() - 1].duration_since(at[0])
+}
+
 /// `max_per_second_per_host` spaces a burst out: 15 events for a plugin
 /// limited to 5 requests a second reach the receiver as a burst of 5, then
 /// one every 200 ms, each delivered in one attempt. The deliveries whose
@@ -304,21 +324,7 @@ async fn max_per_second_per_host_spaces_a_burst_out() {
         .map(|i| json!({"id": format!("rate-{i}"), "name": "x"}))
         .collect();
     assert_eq!(host.ingest(&Value::Array(batch).to_string()).await.0, 202);
-    let mut at: Vec<_> = rx.wait_for(EVENTS, 30).await.iter().map(|r| r.at).collect();
-    at.sort();
-    // GCRA with a burst of 5: after the burst, request k goes no earlier
-    // than (k - 5) × 200 ms after request 5. Measured on arrival, so with
-    // a margin for loopback jitter (the burst's own arrivals are left out:
-    // each opens a connection, which a loaded machine can delay).
-    for (k, t) in at.iter().enumerate().skip(6) {
-        let after = t.duration_since(at[5]);
-        let earliest = Duration::from_millis(200 * (k as u64 - 5));
-        assert!(
-            after + Duration::from_millis(300) >= earliest,
-            "request {k} came {after:?} after request 5, before {earliest:?}"
-        );
-    }
-    let span = at[EVENTS - 1].duration_since(at[0]);
+    let span = assert_spaced(&rx.wait_for(EVENTS, 30).await, 5, 200);
     assert!(span < Duration::from_secs(6), "took {span:?}");
     for i in 0..EVENTS {
         let v = host.settled_event(&format!("rate-{i}"), 30).await;
@@ -373,7 +379,6 @@ async fn ingest_and_settle_both(host: &Host, prefix: &str, n: usize) {
 /// 250 ms between them (alone, each would send all of its 6 at once).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_rate_is_shared_by_every_plugin() {
-    use std::time::Duration;
     const EVENTS: usize = 6;
     let rx = TestReceiver::start().await;
     let destinations = format!(
@@ -388,18 +393,7 @@ async fn a_destination_rate_is_shared_by_every_plugin() {
         let n = seen.iter().filter(|r| r.path == path).count();
         assert_eq!(n, EVENTS, "{path}");
     }
-    let mut at: Vec<_> = seen.iter().map(|r| r.at).collect();
-    at.sort();
-    // GCRA with a burst of 4: after it, request k goes no earlier than
-    // (k - 4) × 250 ms after request 4 (with a margin for loopback jitter).
-    for (k, t) in at.iter().enumerate().skip(5) {
-        let after = t.duration_since(at[4]);
-        let earliest = Duration::from_millis(250 * (k as u64 - 4));
-        assert!(
-            after + Duration::from_millis(300) >= earliest,
-            "request {k} came {after:?} after request 4, before {earliest:?}"
-        );
-    }
+    assert_spaced(&seen, 4, 250);
 }
 
 /// A `[[destinations]]` concurrency cap is shared by every plugin: with

@@ -183,11 +183,7 @@ async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
 
     std::fs::write(host.config_path(), "[server]\nlisten = 12\n").unwrap();
     host.signal("HUP");
-    support::eventually(30, || {
-        host.log().contains("reload (SIGHUP) refused").then_some(())
-    })
-    .await
-    .expect("refused");
+    host.wait_for_log("reload (SIGHUP) refused", 30).await;
     assert!(
         host.log().contains("wasmhook.toml:2:10"),
         "the refusal names file and line:\n{}",
@@ -212,13 +208,7 @@ async fn a_changed_component_file_is_reloaded() {
     let host = Host::start(&config, &[]);
     let (_, before) = host.admin("GET", "/v1/plugins", "").await;
     std::fs::copy(support::plugin_path("slack-notify"), &plugin).unwrap();
-    support::eventually(30, || {
-        host.log()
-            .contains("a component file changed")
-            .then_some(())
-    })
-    .await
-    .expect("reload on change");
+    host.wait_for_log("a component file changed", 30).await;
     let (_, after) = host.admin("GET", "/v1/plugins", "").await;
     assert_ne!(
         before["plugins"][0]["component_sha256"],
@@ -784,9 +774,7 @@ async fn json_logs_are_one_object_per_line_with_the_fields_at_the_top() {
         + "\n[breakers.plugins]\nfailure_threshold = 3\npause_s = 300\nmax_pause_s = 300\n";
     let mut host = Host::start(&config, &[("WASMHOOK_LOG_FORMAT", "json")]);
     ingest_batch(&host, "j", 5).await;
-    support::eventually(30, || host.log().contains("plugin paused").then_some(()))
-        .await
-        .unwrap_or_else(|| panic!("no pause:\n{}", host.log()));
+    host.wait_for_log("plugin paused", 30).await;
     reload(&host).await;
     host.signal("TERM");
     assert_eq!(host.wait_exit(30), Some(0), "{}", host.log());

@@ -157,13 +157,8 @@ async fn https_serves_the_api_and_a_renewed_certificate_once_its_files_change() 
     // trigger a reload (no signal), which serves it to new connections,
     // and the old CA no longer verifies the server.
     let (new_ca, new_leaf) = issue(pki.path());
-    support::eventually(30, || {
-        host.log()
-            .contains("wasmhook reloaded (a TLS file changed)")
-            .then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
+    host.wait_for_log("wasmhook reloaded (a TLS file changed)", 30)
+        .await;
     let health = request("GET", "/healthz", ADMIN_TOKEN, "");
     let got = https(host.addr, &new_ca, http1, &health).await.unwrap();
     assert_eq!((got.status, got.peer), (200, new_leaf));

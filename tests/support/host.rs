@@ -247,6 +247,14 @@ impl Host {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Wait up to `secs` for `text` to show in the log; panics with the
+    /// log if it does not.
+    pub async fn wait_for_log(&self, text: &str, secs: u64) {
+        super::eventually(secs, || self.log().contains(text).then_some(()))
+            .await
+            .unwrap_or_else(|| panic!("no {text:?} in the log:\n{}", self.log()));
+    }
+
     /// Send a signal to the process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
