@@ -165,3 +165,92 @@ async fn https_serves_the_api_and_a_renewed_certificate_once_its_files_change() 
     let refused = https(host.addr, &ca, http1, &health).await;
     assert!(refused.is_err(), "the old CA still verifies the server");
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate it
+/// signed. Writes `ca.pem`, `client.crt` and `client.key` to `dir`;
+/// returns a server config that requires a client certificate from the CA.
+fn mutual_tls(dir: &Path) -> Arc<rustls::ServerConfig> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (cert, key)
+    };
+    let (server, server_key) = leaf("127.0.0.1");
+    let (client, client_key) = leaf("wasmhook-client");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.crt"), client.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server.der().clone()], key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// Deliveries to an internal HTTPS receiver with a private CA that
+/// requires a client certificate (`ca_file`, `client_cert_file`,
+/// `client_key_file`): delivered with the certificate; without it the
+/// receiver refuses the handshake and the delivery fails, nothing sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_present_the_configured_client_certificate() {
+    let pki = tempfile::tempdir().unwrap();
+    let rx = TestReceiver::start_tls(mutual_tls(pki.path())).await;
+    assert!(rx.url().starts_with("https://127.0.0.1:"));
+    let file = |name: &str| pki.path().join(name).display().to_string();
+    let with_files = |lines: &str| {
+        let config = hostile_config(&rx.url(), "ok", "[1]", "");
+        assert!(config.contains("timeout_s = 2\n"));
+        config.replace("timeout_s = 2\n", &format!("timeout_s = 2\n{lines}"))
+    };
+
+    let both = format!(
+        "ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        file("ca.pem"),
+        file("client.crt"),
+        file("client.key")
+    );
+    let host = Host::start(&with_files(&both), &[]);
+    host.ingest(r#"{"id":"mtls-1","name":"x"}"#).await;
+    let v = host.settled_event("mtls-1", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+    assert_eq!(rx.requests().len(), 1);
+    drop(host);
+
+    let ca_only = format!("ca_file = \"{}\"\n", file("ca.pem"));
+    let host = Host::start(&with_files(&ca_only), &[]);
+    host.ingest(r#"{"id":"mtls-2","name":"x"}"#).await;
+    let v = host.settled_event("mtls-2", 30).await;
+    let d = &v["deliveries"][0];
+    assert_eq!(d["status"], "failed", "{v}");
+    let error = d["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("CertificateRequired"), "{error}");
+    assert_eq!(rx.requests().len(), 1, "nothing more arrived");
+    assert!(rx.failed_handshakes() >= 1);
+}

@@ -21,7 +21,8 @@
 //!   [`plugin_hold`]: an operator's pause of a plugin.
 //! - [`registry`]: the loaded plugin set, rebuilt on reload;
 //!   [`shared_limits`]: limits shared by all plugins per destination.
-//! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines.
+//! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines;
+//!   [`pem`]: certificate and key files.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
 //! - [`serve`], [`sink`], [`backup`], [`cli`]: the `wasmhook` commands.
 
@@ -37,6 +38,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod pem;
 pub mod plugin_health;
 pub mod plugin_hold;
 pub mod policy;

@@ -4,17 +4,21 @@
 //! produces a complete new set or fails and leaves the old one running.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::config::{
     BreakerTuning, BreakersConfig, Config, DeliveryConfig, PluginConfig, event_pattern_matches,
 };
 use crate::delivery::{
-    ClientOptions, Deliverer, DestinationLimiter, RateLimiter, Resolver, SigningKey, SystemResolver,
+    ClientIdentity, ClientOptions, Deliverer, DestinationLimiter, RateLimiter, Resolver,
+    SigningKey, SystemResolver,
 };
+use crate::pem;
 use crate::plugin_health::RunHealth;
 use crate::plugin_hold::Hold;
 use crate::policy::EgressPolicy;
@@ -133,6 +137,29 @@ fn destination_breaker(tuning: BreakerTuning, delivery: &DeliveryConfig) -> Brea
     )
 }
 
+/// The CA certificates and client certificate of a plugin's deliveries
+/// (`ca_file`, `client_cert_file` and `client_key_file`), read again on
+/// every build so a reload picks up renewed files.
+fn delivery_tls(
+    delivery: &DeliveryConfig,
+) -> Result<(Vec<CertificateDer<'static>>, Option<ClientIdentity>), String> {
+    let read = |key: &str, file: &Path| {
+        pem::certificates(file).map_err(|e| format!("delivery.{key}: {e}"))
+    };
+    let roots = match &delivery.ca_file {
+        Some(file) => read("ca_file", file)?,
+        None => Vec::new(),
+    };
+    let identity = match (&delivery.client_cert_file, &delivery.client_key_file) {
+        (Some(cert), Some(key)) => Some(ClientIdentity {
+            chain: read("client_cert_file", cert)?,
+            key: pem::private_key(key).map_err(|e| format!("delivery.client_key_file: {e}"))?,
+        }),
+        _ => None,
+    };
+    Ok((roots, identity))
+}
+
 /// Shared inputs for building plugins.
 pub struct Builder<'a> {
     /// The Wasm runtime.
@@ -203,10 +230,13 @@ impl Builder<'_> {
             .load_file(&pc.component, spec)
             .map_err(|e| format!("{}: {e}", pc.component.display()))?;
         let policy = Arc::new(EgressPolicy::new(pc.policy_spec()).map_err(|e| e.to_string())?);
+        let (extra_roots, client_identity) = delivery_tls(&pc.delivery)?;
         let deliverer = Deliverer::new(
             policy.clone(),
             ClientOptions {
                 resolver: self.resolver.clone(),
+                extra_roots,
+                client_identity,
                 // Keep a connection for every request the limiter lets
                 // run at once; a smaller idle pool closes the surplus after
                 // each request and reconnects for the next.

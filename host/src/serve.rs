@@ -279,7 +279,8 @@ struct Watched {
 }
 
 /// The files a reload would read again: components, secret files, the
-/// listener's certificate and key. Metadata follows symlinks, so a
+/// listener's certificate and key, the deliveries' CA and client
+/// certificates. Metadata follows symlinks, so a
 /// Kubernetes secret volume's swap of its `..data` link counts.
 fn watched(config: &Config) -> Vec<Watched> {
     let components = config.plugins.iter().map(|p| ("component", &p.component));
@@ -288,8 +289,13 @@ fn watched(config: &Config) -> Vec<Watched> {
         .iter()
         .flat_map(|p| p.secrets.values().filter_map(|s| s.file.as_ref()))
         .map(|f| ("secret", f));
+    let delivery_tls = config.plugins.iter().flat_map(|p| {
+        let d = &p.delivery;
+        [&d.ca_file, &d.client_cert_file, &d.client_key_file]
+    });
     let tls = [&config.server.tls_cert_file, &config.server.tls_key_file]
         .into_iter()
+        .chain(delivery_tls)
         .flatten()
         .map(|f| ("TLS", f));
     components

@@ -5,6 +5,8 @@
 //! receivers do: answer late ([`Reply::after`]), never answer
 //! ([`Reply::hang`]), reset the connection without answering
 //! ([`Reply::reset`]), or stream a huge body ([`Reply::huge_body`]).
+//! [`TestReceiver::start_tls`] serves HTTPS with a given rustls config (a
+//! test CA's certificate, client certificates required or not).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -175,12 +177,15 @@ struct State {
     streamed: Arc<AtomicU64>,
     /// Requests answered with [`Behaviour::Answer`] or a huge body.
     answered: usize,
+    /// TLS connections whose handshake failed.
+    failed_handshakes: usize,
 }
 
 /// The receiver; dropping it stops accepting.
 #[derive(Clone)]
 pub struct TestReceiver {
     pub addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<Mutex<State>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
@@ -196,6 +201,16 @@ impl Drop for TestReceiver {
 impl TestReceiver {
     /// Start on 127.0.0.1:0, answering 200 unless told otherwise.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`TestReceiver::start`], over TLS with `config`.
+    pub async fn start_tls(config: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
@@ -206,19 +221,34 @@ impl TestReceiver {
                     return;
                 };
                 let st = st.clone();
-                tokio::spawn(serve_connection(stream, st));
+                match tls.clone() {
+                    None => tokio::spawn(serve_connection(stream, st)),
+                    Some(tls) => tokio::spawn(async move {
+                        match tls.accept(stream).await {
+                            Ok(stream) => serve_io(TokioIo::new(stream), st, None).await,
+                            Err(_) => st.lock().unwrap().failed_handshakes += 1,
+                        }
+                    }),
+                };
             }
         });
         Self {
             addr,
+            scheme,
             state,
             task: Arc::new(task),
         }
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// TLS connections whose handshake failed (a client without the
+    /// required certificate, or one that did not trust ours).
+    pub fn failed_handshakes(&self) -> usize {
+        self.state.lock().unwrap().failed_handshakes
     }
 
     /// Answer the next requests with these replies, in order.
@@ -275,7 +305,25 @@ async fn serve_connection(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) 
         .ok()
         .map(std::net::TcpStream::from);
     let reset = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = reset.clone();
+    serve_io(TokioIo::new(stream), st, Some(reset.clone())).await;
+    if reset.load(Ordering::SeqCst)
+        && let Some(spare) = spare
+        && let Ok(spare) = tokio::net::TcpStream::from_std(spare)
+    {
+        let _ = spare.set_zero_linger();
+    }
+}
+
+/// Serve HTTP on `io`; a [`Reply::reset`] sets `reset` (on plain TCP,
+/// where the caller can then reset the socket).
+async fn serve_io<I>(
+    io: I,
+    st: Arc<Mutex<State>>,
+    reset: Option<Arc<std::sync::atomic::AtomicBool>>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let flag = reset.unwrap_or_default();
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
         let (st, flag) = (st.clone(), flag.clone());
         async move {
@@ -306,14 +354,8 @@ async fn serve_connection(stream: tokio::net::TcpStream, st: Arc<Mutex<State>>) 
         }
     });
     let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(io, service)
         .await;
-    if reset.load(Ordering::SeqCst)
-        && let Some(spare) = spare
-        && let Ok(spare) = tokio::net::TcpStream::from_std(spare)
-    {
-        let _ = spare.set_zero_linger();
-    }
 }
 
 /// Read and record a request; the reply it gets.

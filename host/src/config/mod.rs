@@ -22,7 +22,9 @@
 //!   shared by all plugins) and its checks.
 //! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
 //! - `validate.rs`, `egress.rs`: checks after deserialisation;
-//!   `secrets.rs`: secret values read from the environment or files.
+//!   `secrets.rs`: secret values read from the environment or files;
+//!   `tls_files.rs`: the certificate and key files of the listener and of
+//!   deliveries.
 //! - `locate.rs`: spans ↔ line:column ↔ key paths; `error.rs`: the error.
 //! - `glob.rs`: event-name patterns.
 
@@ -37,6 +39,7 @@ mod glob;
 mod locate;
 mod plugin;
 mod secrets;
+mod tls_files;
 mod types;
 mod validate;
 

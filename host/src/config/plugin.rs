@@ -166,6 +166,14 @@ pub struct DeliveryConfig {
     pub max_per_second_per_host: Option<f64>,
     /// Bytes of each response body kept in the delivery log.
     pub response_body_limit_bytes: usize,
+    /// PEM file of CA certificates trusted for HTTPS deliveries next to the
+    /// public roots (an internal service's private CA).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain presented to receivers that require a client
+    /// certificate (mutual TLS); needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for DeliveryConfig {
@@ -178,6 +186,9 @@ impl Default for DeliveryConfig {
             max_in_flight_per_host: 16,
             max_per_second_per_host: None,
             response_body_limit_bytes: 64 * 1024,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }

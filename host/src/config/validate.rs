@@ -90,6 +90,17 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         for file in plugin.secrets.values_mut().filter_map(|s| s.file.as_mut()) {
             *file = base.join(&*file);
         }
+        let delivery = &mut plugin.delivery;
+        for file in [
+            &mut delivery.ca_file,
+            &mut delivery.client_cert_file,
+            &mut delivery.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base.join(&*file);
+        }
     }
 }
 
@@ -106,24 +117,7 @@ fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
         1,
         &path.key("max_connections"),
     )?;
-    match (&server.tls_cert_file, &server.tls_key_file) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(Issue::at(
-            path.key("tls_cert_file"),
-            "needs tls_key_file too (the certificate's private key)",
-        )),
-        (None, Some(_)) => Err(Issue::at(
-            path.key("tls_key_file"),
-            "needs tls_cert_file too (the certificate chain)",
-        )),
-        (Some(cert), Some(key)) => match crate::server::tls::acceptor(cert, key) {
-            Ok(_) => Ok(()),
-            Err(e @ crate::server::tls::TlsError::Key { .. }) => {
-                Err(Issue::at(path.key("tls_key_file"), e.to_string()))
-            }
-            Err(e) => Err(Issue::at(path.key("tls_cert_file"), e.to_string())),
-        },
-    }
+    super::tls_files::check_server(server, path)
 }
 
 fn check_auth(auth: &AuthConfig, path: &KeyPath) -> Result<(), Issue> {
@@ -225,7 +219,8 @@ fn check_plugin(plugin: &PluginConfig, engine_fuel: bool, path: &KeyPath) -> Res
     if let Some(age) = plugin.max_event_age_s {
         in_range(age, 1..=MAX_EVENT_AGE_S, &path.key("max_event_age_s"))?;
     }
-    check_delivery(&plugin.delivery, &path.key("delivery"))
+    check_delivery(&plugin.delivery, &path.key("delivery"))?;
+    super::tls_files::check_delivery(&plugin.delivery, &path.key("delivery"))
 }
 
 fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue> {

@@ -34,7 +34,7 @@ use super::outcome::{
 use super::request::{build_headers, is_followable, redirected_method};
 use super::retry::parse_retry_after;
 use super::sign::SigningKey;
-use super::tls::{TlsConfigError, client_config};
+use super::tls::{ClientIdentity, TlsConfigError, client_config};
 use crate::model::Method;
 
 /// Settings of a [`Deliverer`].
@@ -52,6 +52,8 @@ pub struct ClientOptions {
     pub http2: bool,
     /// Roots trusted in addition to the webpki set (private CAs, tests).
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Presented to receivers that require a client certificate.
+    pub client_identity: Option<ClientIdentity>,
     /// `user-agent` sent when the plugin sets none.
     pub user_agent: String,
 }
@@ -65,6 +67,7 @@ impl Default for ClientOptions {
             pool_max_idle_per_host: 32,
             http2: true,
             extra_roots: Vec::new(),
+            client_identity: None,
             user_agent: concat!("wasmhook/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -118,7 +121,11 @@ impl Deliverer {
         guard: Arc<dyn AddressGuard>,
         options: ClientOptions,
     ) -> Result<Self, DeliveryError> {
-        let tls = client_config(&options.extra_roots, options.http2)?;
+        let tls = client_config(
+            &options.extra_roots,
+            options.client_identity.as_ref(),
+            options.http2,
+        )?;
         let connector =
             GuardedConnector::new(options.resolver, guard, tls, options.connect_timeout);
         let client = Client::builder(TokioExecutor::new())

@@ -51,3 +51,4 @@ pub use policy_guard::PolicyRedirects;
 pub use rate::RateLimiter;
 pub use retry::{DEFAULT_JITTER, DEFAULT_SCHEDULE, next_delay, parse_retry_after, retry_delay};
 pub use sign::{SigningKey, VerifyError};
+pub use tls::ClientIdentity;

@@ -7,29 +7,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+use crate::pem::{self, PemError};
 
 /// Why the listener's TLS could not be set up. Never contains key bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// The certificate file could not be read or holds no certificate.
-    #[error("{path}: {reason}")]
-    Certificate {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The key file could not be read or holds no private key.
-    #[error("{path}: {reason}")]
-    Key {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The certificate or key file could not be read or holds none.
+    #[error(transparent)]
+    File(#[from] PemError),
     /// The key does not go with the certificate, or rustls refused them.
     #[error("the certificate and key do not make a usable pair: {0}")]
     Pair(rustls::Error),
@@ -37,25 +24,8 @@ pub enum TlsError {
 
 /// An acceptor serving the chain in `cert_file` with the key in `key_file`.
 pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
-    let certs = CertificateDer::pem_file_iter(cert_file)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::Certificate {
-            path: cert_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::Certificate {
-            path: cert_file.display().to_string(),
-            reason: "no PEM certificate in it".into(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| TlsError::Key {
-        path: key_file.display().to_string(),
-        reason: match e {
-            rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key in it".into(),
-            other => other.to_string(),
-        },
-    })?;
+    let certs = pem::certificates(cert_file)?;
+    let key = pem::private_key(key_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

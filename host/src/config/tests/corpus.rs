@@ -174,6 +174,14 @@ const CASES: &[(&str, &str, &str)] = &[
         "11:50: plugins[0].delivery.previous_signing_secrets[1]: must start with \"whsec_\" followed by the base64-encoded key"
     ),
     case!(
+        "delivery_client_cert_without_key",
+        "10:20: plugins[0].delivery.client_cert_file: needs client_key_file too (the certificate's private key)"
+    ),
+    case!(
+        "delivery_ca_file_missing",
+        "10:11: plugins[0].delivery.ca_file: {base}/internal-ca.pem: I/O error: No such file or directory (os error 2)"
+    ),
+    case!(
         "destination_no_limit",
         "5:1: destinations[0]: sets no limit; set max_in_flight, max_per_second or both"
     ),

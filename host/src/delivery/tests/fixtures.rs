@@ -296,10 +296,15 @@ pub fn post(url: &str) -> SendRequest<'_> {
     }
 }
 
-/// A test CA and a server certificate for `names`, signed by it.
+/// A test CA, a server certificate for `names` and a client certificate,
+/// both signed by it.
 pub struct TestPki {
     pub ca: CertificateDer<'static>,
     pub server_config: Arc<rustls::ServerConfig>,
+    /// The same server, requiring a client certificate signed by the CA.
+    pub mtls_server_config: Arc<rustls::ServerConfig>,
+    /// A client certificate the CA signed, and its key.
+    pub client: crate::delivery::ClientIdentity,
 }
 
 pub fn test_pki(names: &[&str], alpn: &[&[u8]]) -> TestPki {
@@ -323,17 +328,45 @@ pub fn test_pki(names: &[&str], alpn: &[&[u8]]) -> TestPki {
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
 
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let client_key = KeyPair::generate().unwrap();
+    let client_cert = CertificateParams::new(vec!["wasmhook-client".to_owned()])
         .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+
+    let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let chain = vec![leaf.der().clone(), ca_cert.der().clone()];
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = || {
+        rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+    };
+    let mut server_config = builder()
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)
+        .with_single_cert(chain.clone(), key())
         .unwrap();
     server_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut mtls_server_config = builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key())
+        .unwrap();
+    mtls_server_config.alpn_protocols = server_config.alpn_protocols.clone();
     TestPki {
         ca: ca_cert.der().clone(),
         server_config: Arc::new(server_config),
+        mtls_server_config: Arc::new(mtls_server_config),
+        client: crate::delivery::ClientIdentity {
+            chain: vec![client_cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der())),
+        },
     }
 }

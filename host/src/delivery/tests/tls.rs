@@ -74,3 +74,43 @@ async fn a_certificate_for_another_name_is_refused() {
     );
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_receiver_that_requires_a_client_certificate_gets_the_configured_one() {
+    let pki = test_pki(&["tls.test"], &[b"http/1.1"]);
+    let server = TestServer::start_tls(Reply::status(200), pki.mtls_server_config.clone()).await;
+    let url = format!("https://tls.test:{}/mtls", server.addr.port());
+
+    let without = deliverer(loopback(), tls_options(&pki, true));
+    let report = without.send(post(&url)).await;
+    assert!(
+        matches!(report.outcome, AttemptOutcome::Retry { .. }),
+        "refused without a client certificate: {report:?}"
+    );
+    assert!(server.requests().is_empty());
+
+    let mut options = tls_options(&pki, true);
+    options.client_identity = Some(pki.client.clone());
+    let with = deliverer(loopback(), options);
+    let report = with.send(post(&url)).await;
+    assert_eq!(report.outcome, AttemptOutcome::Succeeded, "{report:?}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_client_key_that_does_not_match_its_certificate_is_refused() {
+    let (a, b) = (test_pki(&["a.test"], &[]), test_pki(&["b.test"], &[]));
+    let mismatched = crate::delivery::ClientIdentity {
+        chain: a.client.chain.clone(),
+        key: b.client.key.clone_key(),
+    };
+    let err = crate::delivery::tls::client_config(&[], Some(&mismatched), true).unwrap_err();
+    assert!(
+        err.to_string().contains("do not make a usable pair"),
+        "{err}"
+    );
+    assert!(
+        !format!("{mismatched:?}").contains("Pkcs8"),
+        "the key is not shown"
+    );
+}
