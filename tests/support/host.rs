@@ -205,11 +205,15 @@ impl Host {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 // Text, or the message of a JSON line (`--log-format json`).
-                if let Some((_, rest)) = line.split_once("wasmhook listening on ") {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                let addr = line
+                    .split_once("wasmhook listening on ")
+                    .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned());
+                // Logged before the start is reported, so a test that
+                // reads the log once started sees the line.
+                sink.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(60)) {
