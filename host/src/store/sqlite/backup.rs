@@ -23,6 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::owner::Owner;
 use super::{schema, with_suffix};
+use crate::store::StoreError;
 
 /// What a backup or restore produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +127,12 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
             why: "is the database itself; restore a copy".to_owned(),
         });
     }
-    let _owner = Owner::claim(db).map_err(|e| BackupError::InUse(e.to_string()))?;
+    let _owner = Owner::claim(db).map_err(|e| {
+        BackupError::InUse(match e {
+            StoreError::Backend(message) => message,
+            other => other.to_string(),
+        })
+    })?;
     let checked = inspect(from)?;
     // The copy is complete and synced before the database is touched.
     let partial = partial_path(db);
@@ -134,7 +140,18 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
         .map_err(|e| e.to_string())
         .map_err(failed(format!("copying {}", from.display())))
         .and_then(|_| sync(&partial));
-    let replaced = match copied.and_then(|()| db.exists().then(|| set_aside(db)).transpose()) {
+    let replace = || {
+        if db.exists() {
+            return set_aside(db).map(Some);
+        }
+        // A WAL without its database belongs to nothing; next to the
+        // restored file it would be replayed into it.
+        for companion in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(with_suffix(db, companion));
+        }
+        Ok(None)
+    };
+    let replaced = match copied.and_then(|()| replace()) {
         Ok(replaced) => replaced,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);

@@ -142,7 +142,8 @@ async fn a_restore_waits_for_the_store_to_close_and_keeps_what_it_replaces() {
     let err = SqliteStore::restore(&backup, &db).unwrap_err();
     let pid = std::process::id();
     assert!(
-        matches!(&err, BackupError::InUse(m) if m.contains(&format!("process {pid}"))),
+        matches!(&err, BackupError::InUse(m)
+            if m.starts_with("database ") && m.contains(&format!("process {pid}"))),
         "{err}"
     );
     let err = SqliteStore::restore(&db, &db).unwrap_err();
