@@ -394,6 +394,18 @@ async fn a_destination_rate_is_shared_by_every_plugin() {
         assert_eq!(n, EVENTS, "{path}");
     }
     assert_spaced(&seen, 4, 250);
+    let limited = format!(
+        "wasmhook_destination_limited_total{{destination=\"{}\",limit=\"rate\"}} ",
+        rx.addr
+    );
+    let metrics = host.metrics().await;
+    let held: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&limited))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {limited}in:\n{metrics}"));
+    // Turns more than a second off waited in the queue.
+    assert!((1..2 * EVENTS as u64).contains(&held), "{held}");
 }
 
 /// A `[[destinations]]` concurrency cap is shared by every plugin: with
@@ -424,6 +436,17 @@ async fn a_destination_in_flight_cap_is_shared_by_every_plugin() {
             i + 2
         );
     }
+    let metrics = host.metrics().await;
+    let gauge = format!(
+        "wasmhook_destination_in_flight{{destination=\"{}\"}} 0\n",
+        rx.addr
+    );
+    assert!(metrics.contains(&gauge), "{gauge} in:\n{metrics}");
+    let limited = format!(
+        "wasmhook_destination_limited_total{{destination=\"{}\",limit=\"in_flight\"}} ",
+        rx.addr
+    );
+    assert!(metrics.contains(&limited), "{limited} in:\n{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

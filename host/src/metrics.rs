@@ -67,6 +67,9 @@ pub struct Depth {
     pub deliveries_pending: u64,
     /// Each configured plugin, and whether an operator has it paused.
     pub paused_by_operator: Vec<(String, bool)>,
+    /// Each `[[destinations]]` entry with a `max_in_flight`, and its
+    /// requests in flight from all plugins.
+    pub destinations_in_flight: Vec<(String, usize)>,
 }
 
 /// An open connection, counted in `wasmhook_connections_open` until
@@ -99,6 +102,7 @@ pub struct Metrics {
     deliveries_rate_limited: Mutex<BTreeMap<String, u64>>,
     invocations_replayed: Mutex<BTreeMap<String, u64>>,
     deliveries_cancelled: AtomicU64,
+    destination_limited: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -203,6 +207,14 @@ impl Metrics {
     /// destination's `max_per_second_per_host`.
     pub fn delivery_rate_limited(&self, plugin: &str) {
         bump(&self.deliveries_rate_limited, plugin);
+    }
+
+    /// Count one delivery held back by a `[[destinations]]` limit shared
+    /// by all plugins (`limit`: `rate` or `in_flight`).
+    pub fn destination_limited(&self, destination: &str, limit: &str) {
+        *lock(&self.destination_limited)
+            .entry((destination.to_owned(), limit.to_owned()))
+            .or_default() += 1;
     }
 
     /// Count one delivery attempt result (`outcome`: succeeded, retry,
@@ -374,7 +386,38 @@ impl Metrics {
                 u8::from(*held)
             );
         }
+        self.render_destinations(&mut out, &depth);
         out
+    }
+
+    /// The `[[destinations]]` limits: requests in flight, deliveries held
+    /// back.
+    fn render_destinations(&self, out: &mut String, depth: &Depth) {
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_destination_in_flight Requests in flight to a [[destinations]] entry with max_in_flight, from all plugins."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_destination_in_flight gauge");
+        for (destination, n) in &depth.destinations_in_flight {
+            let _ = writeln!(
+                out,
+                "wasmhook_destination_in_flight{{destination=\"{}\"}} {n}",
+                esc(destination)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP wasmhook_destination_limited_total Deliveries held back by a [[destinations]] limit shared by all plugins (put back in the queue)."
+        );
+        let _ = writeln!(out, "# TYPE wasmhook_destination_limited_total counter");
+        for ((destination, limit), n) in lock(&self.destination_limited).iter() {
+            let _ = writeln!(
+                out,
+                "wasmhook_destination_limited_total{{destination=\"{}\",limit=\"{}\"}} {n}",
+                esc(destination),
+                esc(limit)
+            );
+        }
     }
 }
 
@@ -391,11 +434,21 @@ mod tests {
         m.delivery("crm", "succeeded", Some(Duration::from_millis(4)));
         m.invocations_replayed("crm", 4);
         m.deliveries_cancelled(2);
+        m.destination_limited("api.hubapi.com:443", "rate");
+        m.destination_limited("api.hubapi.com:443", "rate");
         let text = m.render(Depth {
             invocations_pending: 2,
             deliveries_pending: 5,
             paused_by_operator: vec![("crm".into(), true), ("slack".into(), false)],
+            destinations_in_flight: vec![("api.hubapi.com:443".into(), 3)],
         });
+        assert!(
+            text.contains("wasmhook_destination_in_flight{destination=\"api.hubapi.com:443\"} 3\n")
+                && text.contains(
+                    "wasmhook_destination_limited_total{destination=\"api.hubapi.com:443\",limit=\"rate\"} 2\n"
+                ),
+            "{text}"
+        );
         assert!(
             text.contains("wasmhook_plugin_paused_by_operator{plugin=\"crm\"} 1\n")
                 && text.contains("wasmhook_plugin_paused_by_operator{plugin=\"slack\"} 0\n"),

@@ -82,6 +82,18 @@ impl SharedLimits {
     pub fn get(&self, key: &str) -> Option<Arc<SharedDestination>> {
         self.by_destination.get(key).cloned()
     }
+
+    /// Requests in flight to each destination with a `max_in_flight`, by
+    /// key, sorted.
+    pub fn in_flight(&self) -> Vec<(String, usize)> {
+        let mut all: Vec<_> = self
+            .by_destination
+            .iter()
+            .filter_map(|(key, d)| Some((key.clone(), d.in_flight()?.in_flight(key))))
+            .collect();
+        all.sort();
+        all
+    }
 }
 
 #[cfg(test)]

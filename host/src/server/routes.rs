@@ -245,15 +245,16 @@ async fn admin_route(
                 .queue_depth(crate::ingest::now_ms())
                 .await
                 .unwrap_or_default();
+            let plugins = app.plugins();
             let text = app.metrics.render(Depth {
                 invocations_pending: depth.invocations_pending,
                 deliveries_pending: depth.deliveries_pending,
-                paused_by_operator: app
-                    .plugins()
+                paused_by_operator: plugins
                     .plugins
                     .values()
                     .map(|p| (p.name.clone(), p.hold.is_held()))
                     .collect(),
+                destinations_in_flight: plugins.destinations.in_flight(),
             });
             return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
         }

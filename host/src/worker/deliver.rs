@@ -153,15 +153,19 @@ async fn deliver(app: &App, job: DeliveryJob) {
     // refused by the other is spent, so together they send no more than
     // either allows (and at times a little less).
     let rates = [
-        shared.as_deref().and_then(|s| s.rate()),
-        plugin.rate.as_deref(),
+        (shared.as_deref().and_then(|s| s.rate()), true),
+        (plugin.rate.as_deref(), false),
     ];
-    for rate in rates.into_iter().flatten() {
+    for (rate, is_shared) in rates {
+        let Some(rate) = rate else { continue };
         let now = Instant::now();
         match rate.turn(&key, &job.id, now, RATE_WAIT) {
             Turn::At(at) => tokio::time::sleep_until(at.into()).await,
             Turn::Reserved(at) | Turn::Later(at) => {
                 app.metrics.delivery_rate_limited(&job.plugin);
+                if is_shared {
+                    app.metrics.destination_limited(&key, "rate");
+                }
                 release(app, &job, now_ms() + ms(at.saturating_duration_since(now))).await;
                 return;
             }
@@ -176,6 +180,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
             Some(slot) => Some(slot),
             None => {
                 drop(slot);
+                app.metrics.destination_limited(&key, "in_flight");
                 release(app, &job, now_ms() + ms(BUSY_RETRY)).await;
                 return;
             }
