@@ -56,6 +56,12 @@ fn from_env(var: &str, env: EnvLookup<'_>) -> Result<String, String> {
 /// writes one). Must be UTF-8, not empty, at most [`MAX_FILE_BYTES`].
 fn from_file(file: &Path) -> Result<String, String> {
     let shown = file.display();
+    // Opening a FIFO would wait for a writer, and hold up the load (and a
+    // reload) for as long.
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => return Err(format!("{shown} is not a regular file")),
+        _ => {}
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(file)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
@@ -106,6 +112,11 @@ mod tests {
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
+        assert!(
+            from_file(dir.path())
+                .unwrap_err()
+                .contains("not a regular file")
+        );
         let big = write("big", &vec![b'x'; MAX_FILE_BYTES as usize + 1]);
         assert!(from_file(&big).unwrap_err().contains("over 64 KiB"));
         let edge = write("edge", &vec![b'x'; MAX_FILE_BYTES as usize]);
