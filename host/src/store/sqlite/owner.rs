@@ -8,11 +8,13 @@
 //! and the two fight over the write lock. So the second one is refused at
 //! start-up, naming the process that holds the file. The kernel drops the
 //! lock when its holder exits, `kill -9` included, so a restart never finds
-//! a stale one. The file holds the holder's process id, for the message.
+//! a stale one; a claim waits a few seconds for a holder that is still
+//! exiting. The file holds the holder's process id, for the message.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::store::StoreError;
 
@@ -27,9 +29,22 @@ pub(super) fn lock_path(db: &Path) -> PathBuf {
     super::with_suffix(db, "-lock")
 }
 
+/// How long a claim waits for the holder to let go before it is refused.
+/// A process killed with `kill -9` releases its lock only once the kernel
+/// has torn down its memory (wasmtime reserves a lot of it), so a restart
+/// issued without waiting for the old process to be reaped may find the
+/// lock still held for a moment.
+pub(super) const CLAIM_WAIT: Duration = Duration::from_secs(3);
+
 impl Owner {
-    /// Take the database at `db` for this process, or say who has it.
+    /// Take the database at `db` for this process, waiting up to
+    /// [`CLAIM_WAIT`] for another holder to let go, or say who has it.
     pub(super) fn claim(db: &Path) -> Result<Self, StoreError> {
+        Self::claim_within(db, CLAIM_WAIT)
+    }
+
+    /// Like [`Owner::claim`], waiting up to `wait`.
+    pub(super) fn claim_within(db: &Path, wait: Duration) -> Result<Self, StoreError> {
         let path = lock_path(db);
         let failed =
             |e: std::io::Error| StoreError::Backend(format!("cannot lock {}: {e}", path.display()));
@@ -40,7 +55,16 @@ impl Owner {
             .truncate(false)
             .open(&path)
             .map_err(failed)?;
-        match file.try_lock() {
+        let deadline = Instant::now() + wait;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
@@ -76,7 +100,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
         let first = Owner::claim(&db).expect("free");
-        let err = Owner::claim(&db).expect_err("taken").to_string();
+        let err = Owner::claim_within(&db, Duration::ZERO)
+            .expect_err("taken")
+            .to_string();
         let pid = std::process::id();
         assert!(
             err.contains(&format!("in use by process {pid}")) && err.contains("x.db-lock"),
@@ -84,5 +110,20 @@ mod tests {
         );
         drop(first);
         Owner::claim(&db).expect("free again");
+    }
+
+    #[test]
+    fn a_claim_waits_for_a_holder_that_is_letting_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let first = Owner::claim(&db).expect("free");
+        let letting_go = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        let started = Instant::now();
+        Owner::claim_within(&db, Duration::from_secs(30)).expect("taken once let go");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        letting_go.join().unwrap();
     }
 }
