@@ -82,6 +82,53 @@ fn run_with_config(args: &[&str], config: &std::path::Path) -> (Option<i32>, Str
     (out.status.code(), text(out.stdout), text(out.stderr))
 }
 
+/// An ingest token read with `${file:PATH}` is rotated by rewriting the
+/// file: within a second the new token is accepted and the old one
+/// refused, with no restart and no signal, and neither reaches the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_read_from_a_file_rotates_when_the_file_changes() {
+    let rx = TestReceiver::start().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("ingest.token");
+    std::fs::write(&token_file, "ingest-token-v1\n").unwrap();
+    let literal = format!("ingest_tokens = [\"{}\"]", support::host::INGEST_TOKEN);
+    let config = hostile_config(&rx.url(), "ok", "[1]", "");
+    assert!(config.contains(&literal));
+    let config = config.replace(
+        &literal,
+        &format!("ingest_tokens = [\"${{file:{}}}\"]", token_file.display()),
+    );
+    let host = Host::start(&config, &[]);
+    let ingest = |token: &'static str, id: &'static str| {
+        let url = host.url("/v1/events");
+        async move {
+            let body = format!(r#"{{"id":"{id}","name":"x"}}"#);
+            let auth = format!("Bearer {token}");
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ];
+            support::http::request("POST", &url, &headers, body.as_bytes())
+                .await
+                .0
+        }
+    };
+    assert_eq!(ingest("ingest-token-v1", "rot-a").await, 202);
+    assert_eq!(ingest("ingest-token-v2", "rot-b").await, 401);
+
+    let staged = secrets.path().join("ingest.token.new");
+    std::fs::write(&staged, "ingest-token-v2\n").unwrap();
+    std::fs::rename(&staged, &token_file).unwrap();
+    host.wait_for_log("wasmhook reloaded (a secret file changed)", 30)
+        .await;
+    assert_eq!(ingest("ingest-token-v2", "rot-c").await, 202);
+    assert_eq!(ingest("ingest-token-v1", "rot-d").await, 401);
+    rx.wait_for(2, 30).await;
+    for token in ["ingest-token-v1", "ingest-token-v2"] {
+        assert!(!host.log().contains(token), "{token} in the log");
+    }
+}
+
 /// `serve --check` builds every plugin of a config without touching the
 /// store or the port, so it runs next to the host it checks a new config
 /// for; a config that would not start fails it, naming the plugin.

@@ -278,7 +278,8 @@ struct Watched {
     modified: Option<SystemTime>,
 }
 
-/// The files a reload would read again: components, secret files, the
+/// The files a reload would read again: components, secret files (and
+/// `${file:PATH}` values), the
 /// listener's certificate and key, the deliveries' CA and client
 /// certificates. Metadata follows symlinks, so a
 /// Kubernetes secret volume's swap of its `..data` link counts.
@@ -288,6 +289,7 @@ fn watched(config: &Config) -> Vec<Watched> {
         .plugins
         .iter()
         .flat_map(|p| p.secrets.values().filter_map(|s| s.file.as_ref()))
+        .chain(&config.watched_files)
         .map(|f| ("secret", f));
     let delivery_tls = config.plugins.iter().flat_map(|p| {
         let d = &p.delivery;

@@ -1,10 +1,13 @@
-//! `${VAR}` expansion in the string values of a config document.
+//! `${VAR}` and `${file:PATH}` expansion in the string values of a config
+//! document.
 //!
 //! Runs on the parsed TOML tree before it is deserialised, so a variable
 //! can stand anywhere a string can (`listen = "${LISTEN}"`), and an unset
-//! variable is reported at the exact string that names it. `$${` is a
-//! literal `${`. Keys are never expanded. The environment is a function so
-//! tests can inject one; this module never reads the process environment.
+//! variable is reported at the exact string that names it. `${file:PATH}`
+//! stands for the contents of a file (a mounted secret: a token, a signing
+//! secret). `$${` is a literal `${`. Keys are never expanded. The
+//! environment and the files are functions so tests can inject them; this
+//! module never reads the process environment or the file system.
 
 use std::borrow::Cow;
 
@@ -15,9 +18,22 @@ use super::error::{Issue, KeyPath};
 /// Looks up an environment variable; `None` when unset.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Reads the file a `${file:PATH}` names (PATH as written); why not when
+/// it cannot.
+pub(crate) type FileLookup<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Where expanded values come from.
+#[derive(Clone, Copy)]
+pub(crate) struct Sources<'a> {
+    /// `${VAR}`.
+    pub(crate) env: EnvLookup<'a>,
+    /// `${file:PATH}`.
+    pub(crate) files: FileLookup<'a>,
+}
+
 /// Expand every string value in `table`, in place. Returns the problem that
 /// comes first in the file, if any.
-pub(crate) fn expand_table(table: &mut DeTable<'_>, env: EnvLookup<'_>) -> Result<(), Issue> {
+pub(crate) fn expand_table(table: &mut DeTable<'_>, env: Sources<'_>) -> Result<(), Issue> {
     let mut issues = Vec::new();
     walk_table(table, &KeyPath::root(), env, &mut issues);
     match issues
@@ -29,12 +45,7 @@ pub(crate) fn expand_table(table: &mut DeTable<'_>, env: EnvLookup<'_>) -> Resul
     }
 }
 
-fn walk_table(
-    table: &mut DeTable<'_>,
-    path: &KeyPath,
-    env: EnvLookup<'_>,
-    issues: &mut Vec<Issue>,
-) {
+fn walk_table(table: &mut DeTable<'_>, path: &KeyPath, env: Sources<'_>, issues: &mut Vec<Issue>) {
     for (key, value) in table.iter_mut() {
         let child = path.key(key.get_ref().as_ref());
         let span = value.span();
@@ -46,7 +57,7 @@ fn walk_value(
     value: &mut DeValue<'_>,
     span: std::ops::Range<usize>,
     path: &KeyPath,
-    env: EnvLookup<'_>,
+    env: Sources<'_>,
     issues: &mut Vec<Issue>,
 ) {
     match value {
@@ -70,9 +81,9 @@ fn walk_value(
     }
 }
 
-/// Expand `${VAR}` references in `s`. `Ok(None)` when `s` has none (and no
-/// `$${` escape), so unchanged strings are not copied.
-pub(crate) fn expand(s: &str, env: EnvLookup<'_>) -> Result<Option<String>, String> {
+/// Expand `${VAR}` and `${file:PATH}` references in `s`. `Ok(None)` when
+/// `s` has none (and no `$${` escape), so unchanged strings are not copied.
+pub(crate) fn expand(s: &str, sources: Sources<'_>) -> Result<Option<String>, String> {
     if !s.contains("${") {
         return Ok(None);
     }
@@ -91,12 +102,20 @@ pub(crate) fn expand(s: &str, env: EnvLookup<'_>) -> Result<Option<String>, Stri
                 ));
             };
             let name = &tail[..end];
+            if let Some(file) = name.strip_prefix("file:") {
+                if file.is_empty() {
+                    return Err(format!("${{file:}} in {s:?} names no file"));
+                }
+                out.push_str(&(sources.files)(file)?);
+                rest = &tail[end + 1..];
+                continue;
+            }
             if !is_var_name(name) {
                 return Err(format!(
                     "invalid environment variable name {name:?} in ${{…}} (write $${{ for a literal ${{)"
                 ));
             }
-            match env(name) {
+            match (sources.env)(name) {
                 Some(value) => out.push_str(&value),
                 None => return Err(format!("environment variable {name} is not set")),
             }
@@ -146,6 +165,18 @@ mod tests {
         }
     }
 
+    fn files(path: &str) -> Result<String, String> {
+        match path {
+            "/run/secrets/admin" => Ok("from-a-file".into()),
+            other => Err(format!("cannot read {other}: No such file")),
+        }
+    }
+
+    const SOURCES: Sources<'static> = Sources {
+        env: &env,
+        files: &files,
+    };
+
     #[test]
     fn expands_variables_and_escapes() {
         let cases: &[(&str, Result<Option<&str>, &str>)] = &[
@@ -158,6 +189,14 @@ mod tests {
             ("$${TOKEN}", Ok(Some("${TOKEN}"))),
             ("$5 and ${TOKEN}", Ok(Some("$5 and s3cret"))),
             ("${DOLLAR}", Ok(Some("${TOKEN}"))),
+            ("${file:/run/secrets/admin}", Ok(Some("from-a-file"))),
+            (
+                "Bearer ${file:/run/secrets/admin}",
+                Ok(Some("Bearer from-a-file")),
+            ),
+            ("$${file:/x}", Ok(Some("${file:/x}"))),
+            ("${file:/nope}", Err("cannot read /nope: No such file")),
+            ("${file:}", Err("${file:} in \"${file:}\" names no file")),
             ("${MISSING}", Err("environment variable MISSING is not set")),
             (
                 "a ${TOKEN",
@@ -175,7 +214,7 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            let got = expand(input, &env);
+            let got = expand(input, SOURCES);
             let want = want.map(|o| o.map(str::to_owned)).map_err(str::to_owned);
             assert_eq!(got, want, "input {input:?}");
         }
@@ -199,7 +238,7 @@ mod tests {
     fn the_first_unset_variable_in_the_file_is_reported_at_its_string() {
         let doc = "[z]\nb = \"${NOPE_B}\"\n[a]\nlist = [\"ok\", \"${NOPE_A}\"]\n";
         let mut root = DeTable::parse(doc).expect("parses").into_inner();
-        let issue = expand_table(&mut root, &env).expect_err("unset variables");
+        let issue = expand_table(&mut root, SOURCES).expect_err("unset variables");
         assert_eq!(issue.path.to_string(), "z.b");
         assert_eq!(issue.span.map(|s| &doc[s]), Some("\"${NOPE_B}\""));
         assert_eq!(issue.message, "environment variable NOPE_B is not set");

@@ -2,7 +2,7 @@
 //! into plain structs with defaults.
 //!
 //! Loading is a pipeline: parse the TOML into a spanned tree, expand
-//! `${VAR}` in string values, deserialise (`deny_unknown_fields`
+//! `${VAR}` and `${file:PATH}` in string values, deserialise (`deny_unknown_fields`
 //! everywhere), resolve relative paths against the file's directory, read
 //! secrets from the environment, then validate. Every failure is one
 //! [`ConfigError`] naming the file, line, column and key, and never showing
@@ -47,7 +47,7 @@ mod validate;
 mod tests;
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::de::DeTable;
@@ -100,6 +100,21 @@ impl Config {
             value
         };
         let env: EnvLookup<'_> = &recording;
+        // `${file:PATH}`: read relative to the config's directory, shown in
+        // messages as the `${file:PATH}` it came from, and watched.
+        let watched: RefCell<Vec<PathBuf>> = RefCell::default();
+        let reading = |file: &str| {
+            let path = base_dir.join(file);
+            watched.borrow_mut().push(path.clone());
+            let value = secrets::read_file(&path)?;
+            read.borrow_mut()
+                .push((format!("file:{file}"), value.clone()));
+            Ok(value)
+        };
+        let sources = env::Sources {
+            env,
+            files: &reading,
+        };
         let located = |issue: Issue, root: &DeTable<'_>| {
             let span = issue.span.or_else(|| locate::span_of(root, &issue.path));
             let (line, column) = span.map_or((1, 1), |s| locate::line_col(text, s.start));
@@ -122,7 +137,8 @@ impl Config {
                 message: e.message().trim_end().to_owned(),
             }
         })?;
-        env::expand_table(root.get_mut(), env).map_err(|issue| located(issue, root.get_ref()))?;
+        env::expand_table(root.get_mut(), sources)
+            .map_err(|issue| located(issue, root.get_ref()))?;
 
         let tree = root.get_ref().clone();
         let mut config = Config::deserialize(toml::de::Deserializer::from(root)).map_err(|e| {
@@ -137,6 +153,7 @@ impl Config {
             located(issue, &tree)
         })?;
         validate::finish(&mut config, base_dir, env).map_err(|issue| located(issue, &tree))?;
+        config.watched_files = watched.into_inner();
         Ok(config)
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn resolve(
         let at = path.key("secrets").key(name.as_str());
         let value = match (&secret.env, &secret.file) {
             (Some(var), None) => from_env(var, env).map_err(|m| Issue::at(at.key("env"), m))?,
-            (None, Some(file)) => from_file(file).map_err(|m| Issue::at(at.key("file"), m))?,
+            (None, Some(file)) => read_file(file).map_err(|m| Issue::at(at.key("file"), m))?,
             (Some(_), Some(_)) => {
                 return Err(Issue::at(
                     at,
@@ -53,8 +53,9 @@ fn from_env(var: &str, env: EnvLookup<'_>) -> Result<String, String> {
 }
 
 /// The file's contents without trailing line breaks (`echo token > file`
-/// writes one). Must be UTF-8, not empty, at most [`MAX_FILE_BYTES`].
-fn from_file(file: &Path) -> Result<String, String> {
+/// writes one). Must be a regular file, UTF-8, not empty, at most
+/// [`MAX_FILE_BYTES`]. Also what `${file:PATH}` reads.
+pub(crate) fn read_file(file: &Path) -> Result<String, String> {
     let shown = file.display();
     // Opening a FIFO would wait for a writer, and hold up the load (and a
     // reload) for as long.
@@ -106,20 +107,20 @@ mod tests {
             } else {
                 write(name, bytes)
             };
-            match (from_file(&path), want) {
+            match (read_file(&path), want) {
                 (Ok(got), Ok(want)) => assert_eq!(got, want, "{name}"),
                 (Err(got), Err(want)) => assert!(got.contains(want), "{name}: {got}"),
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
         }
         assert!(
-            from_file(dir.path())
+            read_file(dir.path())
                 .unwrap_err()
                 .contains("not a regular file")
         );
         let big = write("big", &vec![b'x'; MAX_FILE_BYTES as usize + 1]);
-        assert!(from_file(&big).unwrap_err().contains("over 64 KiB"));
+        assert!(read_file(&big).unwrap_err().contains("over 64 KiB"));
         let edge = write("edge", &vec![b'x'; MAX_FILE_BYTES as usize]);
-        assert_eq!(from_file(&edge).unwrap().len(), MAX_FILE_BYTES as usize);
+        assert_eq!(read_file(&edge).unwrap().len(), MAX_FILE_BYTES as usize);
     }
 }

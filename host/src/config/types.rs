@@ -39,6 +39,10 @@ pub struct Config {
     /// Limits shared by every plugin's deliveries to one destination, each
     /// a `[[destinations]]` entry.
     pub destinations: Vec<DestinationConfig>,
+    /// The files `${file:PATH}` values were read from (resolved), which a
+    /// reload reads again.
+    #[serde(skip)]
+    pub watched_files: Vec<PathBuf>,
 }
 
 /// `[server]`: the HTTP edge.

@@ -182,6 +182,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:11: plugins[0].delivery.ca_file: {base}/internal-ca.pem: I/O error: No such file or directory (os error 2)"
     ),
     case!(
+        "file_value_missing",
+        "3:17: auth.admin_tokens[0]: cannot read {base}/tokens/admin: No such file or directory (os error 2)"
+    ),
+    case!(
         "destination_no_limit",
         "5:1: destinations[0]: sets no limit; set max_in_flight, max_per_second or both"
     ),

@@ -472,3 +472,44 @@ fn a_token_written_into_another_value_is_shown_as_its_variable() {
     assert!(!shown.contains("ingest-secret-1"), "{shown}");
     assert!(shown.contains("${INGEST_TOKEN}/plugin.wasm"), "{shown}");
 }
+
+#[test]
+fn a_file_value_is_read_next_to_the_config_watched_and_shown_as_its_reference() {
+    let dir = base_dir();
+    std::fs::write(dir.path().join("secrets/admin.token"), "admin-from-file\n").unwrap();
+    let text = include_str!("../testdata/minimal.toml");
+    assert!(
+        text.contains("admin_tokens = [\"${ADMIN_TOKEN}\"]"),
+        "fixture changed"
+    );
+    let text = text.replace(
+        "admin_tokens = [\"${ADMIN_TOKEN}\"]",
+        "admin_tokens = [\"${ADMIN_TOKEN}\", \"${file:secrets/admin.token}\"]",
+    );
+    let config = parse(&text, dir.path()).expect("valid config");
+    let admin: Vec<&str> = config
+        .auth
+        .admin_tokens
+        .iter()
+        .map(Secret::expose)
+        .collect();
+    assert_eq!(admin, ["admin-secret-2", "admin-from-file"]);
+    assert_eq!(
+        config.watched_files,
+        [dir.path().join("secrets/admin.token")]
+    );
+
+    // A message quoting the value shows where it came from instead.
+    let misplaced = text.replace(
+        "component = \"plugin.wasm\"",
+        "component = \"${file:secrets/admin.token}.wasm\"",
+    );
+    let shown = parse(&misplaced, dir.path())
+        .expect_err("no such component")
+        .to_string();
+    assert!(!shown.contains("admin-from-file"), "{shown}");
+    assert!(
+        shown.contains("${file:secrets/admin.token}.wasm"),
+        "{shown}"
+    );
+}
