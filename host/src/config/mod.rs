@@ -2,9 +2,10 @@
 //! into plain structs with defaults.
 //!
 //! Loading is a pipeline: parse the TOML into a spanned tree, expand
-//! `${VAR}` and `${file:PATH}` in string values, deserialise (`deny_unknown_fields`
-//! everywhere), resolve relative paths against the file's directory, read
-//! secrets from the environment, then validate. Every failure is one
+//! `${VAR}` and `${file:PATH}` in string values, deserialise
+//! (`deny_unknown_fields` everywhere), resolve relative paths against the
+//! file's directory, read secrets from the environment or files, then
+//! validate. Every failure is one
 //! [`ConfigError`] naming the file, line, column and key, and never showing
 //! a secret value.
 //!
@@ -20,7 +21,8 @@
 //!   `breakers.rs`: [`BreakersConfig`] (`[breakers]` tuning) and its checks;
 //!   `destinations.rs`: [`DestinationConfig`] (`[[destinations]]`, limits
 //!   shared by all plugins) and its checks.
-//! - `env.rs`: `${VAR}` expansion; `de.rs`: serde helpers.
+//! - `env.rs`: `${VAR}` and `${file:PATH}` expansion; `de.rs`: serde
+//!   helpers.
 //! - `validate.rs`, `egress.rs`: checks after deserialisation;
 //!   `secrets.rs`: secret values read from the environment or files;
 //!   `tls_files.rs`: the certificate and key files of the listener and of
