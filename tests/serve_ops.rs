@@ -221,7 +221,7 @@ async fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
         hostile_config(&rx.url(), "ok", "[1]", ""),
     )
     .unwrap();
-    reload(&host).await;
+    host.reload().await;
     host.ingest(r#"{"id":"r-2","name":"x"}"#).await;
     assert_eq!(
         host.settled_event("r-2", 30).await["plugins"][0]["decision"],
@@ -435,18 +435,6 @@ fn bad_configs_stop_start_up_naming_file_line_and_key() {
     }
 }
 
-/// SIGHUP, then wait until the host logs one more successful reload than
-/// before.
-async fn reload(host: &Host) {
-    let before = host.log().matches("wasmhook reloaded").count();
-    host.signal("HUP");
-    support::eventually(30, || {
-        (host.log().matches("wasmhook reloaded").count() > before).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("no reload:\n{}", host.log()));
-}
-
 /// Two plugins on every event: `healthy` (POSTs to the receiver) and
 /// `flaky` in `flaky_mode`.
 fn breaker_config(rx: &TestReceiver, flaky_mode: &str) -> String {
@@ -555,7 +543,7 @@ async fn a_plugin_that_keeps_trapping_is_paused_and_its_events_wait() {
     // The operator fixes the plugin; the reload makes the waiting events
     // due at once, they run on the new version and nothing was lost.
     std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
-    reload(&host).await;
+    host.reload().await;
     let Some(view) = flaky_settled(&host, 60).await else {
         let (_, v) = host.admin("GET", "/v1/plugins", "").await;
         panic!(
@@ -664,7 +652,7 @@ async fn a_reload_that_leaves_a_paused_plugin_unchanged_keeps_it_paused() {
         component("hostile")
     );
     std::fs::write(host.config_path(), config.clone() + &bystander).unwrap();
-    reload(&host).await;
+    host.reload().await;
 
     // The log says which plugins kept their history.
     assert!(
@@ -822,7 +810,7 @@ async fn json_logs_are_one_object_per_line_with_the_fields_at_the_top() {
     let mut host = Host::start(&config, &[("WASMHOOK_LOG_FORMAT", "json")]);
     ingest_batch(&host, "j", 5).await;
     host.wait_for_log("plugin paused", 30).await;
-    reload(&host).await;
+    host.reload().await;
     host.signal("TERM");
     assert_eq!(host.wait_exit(30), Some(0), "{}", host.log());
 
@@ -869,7 +857,7 @@ async fn a_reload_keeps_the_rate_limits_schedule() {
     let host = Host::start(&config, &[]);
     ingest_batch(&host, "a", 3).await;
     rx.wait_for(1, 10).await;
-    reload(&host).await;
+    host.reload().await;
     let (status, _) = host.ingest(r#"{"id":"late","name":"x"}"#).await;
     assert_eq!(status, 202);
     let got = rx.wait_for(4, 30).await;
@@ -902,7 +890,7 @@ async fn replay_runs_a_plugins_failed_decisions_again_after_a_fix() {
     assert_eq!(before["invocations"]["error"], EVENTS as u64, "{before}");
 
     std::fs::write(host.config_path(), breaker_config(&rx, "skip")).unwrap();
-    reload(&host).await;
+    host.reload().await;
 
     let (status, v) = host.admin("POST", "/v1/plugins/flaky/replay", "").await;
     assert_eq!(status, 200, "{v}");
@@ -999,7 +987,7 @@ async fn an_operator_pause_holds_a_plugin_across_reload_and_restart_until_resume
     .await
     .expect("held with its 4 new events parked");
 
-    reload(&host).await;
+    host.reload().await;
     let host = host.restart();
     assert!(
         host.log()
@@ -1102,7 +1090,7 @@ async fn a_paused_destination_shows_in_the_api_metrics_and_log_and_survives_a_re
     assert_eq!(rx.requests().len(), 2, "nothing more was sent");
 
     // Reloading an unchanged plugin keeps its destination paused.
-    reload(&host).await;
+    host.reload().await;
     let after = unhealthy(&host.admin("GET", "/v1/plugins", "").await.1);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["state"], "paused", "{after:?}");

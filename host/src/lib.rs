@@ -50,4 +50,5 @@ pub mod server;
 pub mod shared_limits;
 pub mod sink;
 pub mod store;
+pub mod tokens;
 pub mod worker;

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::tokens::TokenStats;
+
 /// Bucket upper bounds in seconds.
 const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
@@ -70,6 +72,8 @@ pub struct Depth {
     /// Each `[[destinations]]` entry with a `max_in_flight`, and its
     /// requests in flight from all plugins.
     pub destinations_in_flight: Vec<(String, usize)>,
+    /// Each `oauth2` secret (plugin, secret) and its token's counters.
+    pub tokens: Vec<(String, String, TokenStats)>,
 }
 
 /// An open connection, counted in `wasmhook_connections_open` until
@@ -387,6 +391,7 @@ impl Metrics {
             );
         }
         self.render_destinations(&mut out, &depth);
+        render_tokens(&mut out, &depth);
         out
     }
 
@@ -421,6 +426,40 @@ impl Metrics {
     }
 }
 
+/// The OAuth2 token sources: fetches by outcome, and whether a token is
+/// in hand.
+fn render_tokens(out: &mut String, depth: &Depth) {
+    let _ = writeln!(
+        out,
+        "# HELP wasmhook_oauth2_token_fetches_total Requests to an oauth2 secret's token endpoint, by outcome (since the secret's settings last changed)."
+    );
+    let _ = writeln!(out, "# TYPE wasmhook_oauth2_token_fetches_total counter");
+    for (plugin, secret, stats) in &depth.tokens {
+        for (outcome, n) in [("ok", stats.fetches_ok), ("failed", stats.fetches_failed)] {
+            let _ = writeln!(
+                out,
+                "wasmhook_oauth2_token_fetches_total{{plugin=\"{}\",secret=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(plugin),
+                esc(secret)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP wasmhook_oauth2_token_valid 1 while an oauth2 secret has an unexpired token in hand, else 0 (its deliveries wait)."
+    );
+    let _ = writeln!(out, "# TYPE wasmhook_oauth2_token_valid gauge");
+    for (plugin, secret, stats) in &depth.tokens {
+        let _ = writeln!(
+            out,
+            "wasmhook_oauth2_token_valid{{plugin=\"{}\",secret=\"{}\"}} {}",
+            esc(plugin),
+            esc(secret),
+            u8::from(stats.valid)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +480,22 @@ mod tests {
             deliveries_pending: 5,
             paused_by_operator: vec![("crm".into(), true), ("slack".into(), false)],
             destinations_in_flight: vec![("api.hubapi.com:443".into(), 3)],
+            tokens: vec![(
+                "crm".into(),
+                "SF_TOKEN".into(),
+                TokenStats {
+                    fetches_ok: 2,
+                    fetches_failed: 1,
+                    valid: true,
+                },
+            )],
         });
+        assert!(
+            text.contains("wasmhook_oauth2_token_fetches_total{plugin=\"crm\",secret=\"SF_TOKEN\",outcome=\"ok\"} 2\n")
+                && text.contains("wasmhook_oauth2_token_fetches_total{plugin=\"crm\",secret=\"SF_TOKEN\",outcome=\"failed\"} 1\n")
+                && text.contains("wasmhook_oauth2_token_valid{plugin=\"crm\",secret=\"SF_TOKEN\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("wasmhook_destination_in_flight{destination=\"api.hubapi.com:443\"} 3\n")
                 && text.contains(

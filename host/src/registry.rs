@@ -21,10 +21,11 @@ use crate::delivery::{
 use crate::pem;
 use crate::plugin_health::RunHealth;
 use crate::plugin_hold::Hold;
-use crate::policy::EgressPolicy;
+use crate::policy::{EgressPolicy, SecretValue};
 use crate::runtime::{Plugin, PluginLimits, PluginSpec, Runtime};
 use crate::shared_limits::SharedLimits;
 use crate::store::KvStore;
+use crate::tokens::TokenSource;
 
 /// One plugin, ready to invoke and deliver for.
 pub struct LoadedPlugin {
@@ -64,6 +65,10 @@ pub struct LoadedPlugin {
     /// An operator's pause (`POST /v1/plugins/{name}/pause`). Kept across
     /// every reload that keeps the plugin's name.
     pub hold: Arc<Hold>,
+    /// The OAuth2 tokens its `oauth2` secrets stand for, by secret name.
+    /// Kept across a reload while a secret's settings (and the CA
+    /// certificates its endpoint is checked with) are unchanged.
+    pub tokens: BTreeMap<String, Arc<TokenSource>>,
     /// Events older than this are not run (`max_event_age_s`).
     pub max_event_age: Option<Duration>,
     /// What its run history is about.
@@ -204,6 +209,35 @@ impl Builder<'_> {
         })
     }
 
+    /// A token source for each `oauth2` secret of `pc`: the one of the
+    /// plugin's previous build when its settings are unchanged, else a
+    /// new one (which starts fetching).
+    fn token_sources(
+        &self,
+        pc: &PluginConfig,
+        roots: &[CertificateDer<'static>],
+        before: Option<&LoadedPlugin>,
+    ) -> Result<BTreeMap<String, Arc<TokenSource>>, String> {
+        let mut tokens = BTreeMap::new();
+        for (name, secret) in &pc.secrets {
+            let Some(oauth) = &secret.oauth2 else {
+                continue;
+            };
+            let source = match before.and_then(|b| b.tokens.get(name)) {
+                Some(old) if old.is_for(oauth, roots) => old.clone(),
+                _ => TokenSource::start(
+                    &pc.name,
+                    name,
+                    oauth,
+                    roots.to_vec(),
+                    self.resolver.clone(),
+                )?,
+            };
+            tokens.insert(name.clone(), source);
+        }
+        Ok(tokens)
+    }
+
     fn build_one(
         &self,
         pc: &PluginConfig,
@@ -229,8 +263,15 @@ impl Builder<'_> {
             .runtime
             .load_file(&pc.component, spec)
             .map_err(|e| format!("{}: {e}", pc.component.display()))?;
-        let policy = Arc::new(EgressPolicy::new(pc.policy_spec()).map_err(|e| e.to_string())?);
         let (extra_roots, client_identity) = delivery_tls(&pc.delivery)?;
+        let tokens = self.token_sources(pc, &extra_roots, before)?;
+        let mut spec = pc.policy_spec();
+        for (name, source) in &tokens {
+            if let Some(rule) = spec.secrets.get_mut(name) {
+                rule.value = SecretValue::Live(source.clone());
+            }
+        }
+        let policy = Arc::new(EgressPolicy::new(spec).map_err(|e| e.to_string())?);
         let deliverer = Deliverer::new(
             policy.clone(),
             ClientOptions {
@@ -308,6 +349,7 @@ impl Builder<'_> {
             health,
             runs,
             hold: before.map_or_else(Arc::default, |b| b.hold.clone()),
+            tokens,
             max_event_age: pc.max_event_age_s.map(Duration::from_secs),
             run_identity,
         })
@@ -334,6 +376,26 @@ impl PluginSet {
             }
         }
         (running, paused)
+    }
+
+    /// Each `oauth2` secret (plugin, secret) and its token source.
+    pub fn token_sources(&self) -> Vec<(&str, &str, &Arc<TokenSource>)> {
+        self.plugins
+            .values()
+            .flat_map(|p| {
+                p.tokens
+                    .iter()
+                    .map(|(secret, source)| (p.name.as_str(), secret.as_str(), source))
+            })
+            .collect()
+    }
+
+    /// Each `oauth2` secret (plugin, secret) and its token's counters.
+    pub fn token_stats(&self) -> Vec<(String, String, crate::tokens::TokenStats)> {
+        self.token_sources()
+            .into_iter()
+            .map(|(plugin, secret, source)| (plugin.to_owned(), secret.to_owned(), source.stats()))
+            .collect()
     }
 
     /// A plugin by name.

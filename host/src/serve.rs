@@ -86,12 +86,25 @@ pub fn check(path: &Path, resolver: Arc<dyn Resolver>) -> anyhow::Result<String>
     };
     let plugins = builder.build(&config, None).context("loading plugins")?;
     let tls = tls_acceptor(&config)?.is_some();
+    // Each OAuth2 secret's first token, as a start would fetch it, so
+    // wrong client credentials show up here.
+    let tokens = plugins.token_sources();
+    tokio::runtime::Handle::current().block_on(async {
+        for (plugin, secret, source) in &tokens {
+            source
+                .first_fetch(crate::tokens::FETCH_TIMEOUT)
+                .await
+                .map_err(|e| anyhow::anyhow!("plugin {plugin}: secrets.{secret}: {e}"))?;
+        }
+        anyhow::Ok(())
+    })?;
     let names: Vec<&str> = plugins.plugins.keys().map(String::as_str).collect();
     Ok(format!(
-        "{}: ok; {} plugins ({}), {} [[destinations]] limits, store {}, listen {}{}",
+        "{}: ok; {} plugins ({}), {} OAuth2 tokens fetched, {} [[destinations]] limits, store {}, listen {}{}",
         path.display(),
         names.len(),
         names.join(", "),
+        tokens.len(),
         config.destinations.len(),
         config.store.path.display(),
         config.server.listen,

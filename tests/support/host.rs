@@ -268,6 +268,18 @@ impl Host {
         assert!(ok.success());
     }
 
+    /// SIGHUP, then wait until the host logs one more successful reload
+    /// than before.
+    pub async fn reload(&self) {
+        let before = self.log().matches("wasmhook reloaded").count();
+        self.signal("HUP");
+        super::eventually(30, || {
+            (self.log().matches("wasmhook reloaded").count() > before).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reload:\n{}", self.log()));
+    }
+
     /// Wait for the process to exit; its exit code.
     pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);

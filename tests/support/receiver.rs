@@ -51,13 +51,15 @@ impl Received {
 }
 
 /// What the receiver does with a request, after [`Reply::delay`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Behaviour {
     /// Answer with the status, headers and a short body.
     Answer,
     /// Answer with the status and headers, then stream this many bytes of
     /// body in 64 KiB chunks (as fast as the client reads them).
     HugeBody(u64),
+    /// Answer with this body.
+    Body(Bytes),
     /// Never answer; the connection stays open until the client gives up.
     Hang,
     /// Close the connection without answering, with a TCP reset.
@@ -93,6 +95,15 @@ impl Reply {
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
+    }
+
+    /// Answer `status` with `body` as JSON.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            behaviour: Behaviour::Body(Bytes::from(body.to_string())),
+            ..Self::status(status)
+        }
+        .header("content-type", "application/json")
     }
 
     /// Never answer.
@@ -336,6 +347,7 @@ async fn serve_io<I>(
                     return Err(NoAnswer);
                 }
                 Behaviour::Answer => Full::new(Bytes::from_static(b"ok")).boxed(),
+                Behaviour::Body(body) => Full::new(body).boxed(),
                 Behaviour::HugeBody(left) => {
                     let streamed = st.lock().unwrap().streamed.clone();
                     HugeBody { left, streamed }.boxed()

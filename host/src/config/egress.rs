@@ -29,7 +29,7 @@ impl PluginConfig {
                 .iter()
                 .map(|(name, s)| {
                     let rule = SecretRule {
-                        value: s.value.clone(),
+                        value: s.value.clone().into(),
                         hosts: s.hosts.clone(),
                     };
                     (name.clone(), rule)

@@ -39,6 +39,7 @@ mod env;
 mod error;
 mod glob;
 mod locate;
+mod oauth2;
 mod plugin;
 mod secrets;
 mod tls_files;
@@ -62,7 +63,7 @@ pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;
 pub use glob::matches as event_pattern_matches;
-pub use plugin::{DeliveryConfig, PluginConfig, SecretConfig};
+pub use plugin::{ClientAuth, DeliveryConfig, OAuth2Config, PluginConfig, SecretConfig};
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
 
 use error::Issue;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use super::oauth2::{ClientAuth, OAuth2Config};
 use super::{de, glob};
 use crate::model::{Method, Secret};
 
@@ -130,11 +131,16 @@ pub struct SecretConfig {
     /// are dropped. Read again on every reload, and a change to it
     /// triggers one, so a rotated token is used without a restart.
     pub file: Option<PathBuf>,
+    /// An OAuth2 client-credentials grant instead of a stored value: the
+    /// host fetches an access token and keeps it fresh, and the placeholder
+    /// stands for the current token.
+    pub oauth2: Option<OAuth2Config>,
     /// Hosts the value may be sent to (`api.example.com`, `*.example.com`);
     /// a placeholder in a request to any other host fails the delivery, so
     /// a plugin cannot exfiltrate the secret. Must not be empty.
     pub hosts: Vec<String>,
-    /// The value, read from `env` or `file` at load time.
+    /// The value, read from `env` or `file` at load time (empty for
+    /// `oauth2`, whose value is fetched while the host runs).
     #[serde(skip, default = "defaults::unresolved")]
     pub value: Secret,
 }

@@ -1,6 +1,7 @@
 //! Secret values (`[plugins.secrets]`), read at load time from an
 //! environment variable (`env`) or a file (`file`: a mounted Kubernetes
-//! secret, a file Vault Agent renders). A file is read on every load, so a
+//! secret, a file Vault Agent renders); `oauth2` secrets are only checked
+//! here, their tokens are fetched while the host runs. A file is read on every load, so a
 //! reload picks up a rotated value. Messages name the variable or file,
 //! never the value.
 
@@ -23,19 +24,28 @@ pub(crate) fn resolve(
 ) -> Result<(), Issue> {
     for (name, secret) in &mut plugin.secrets {
         let at = path.key("secrets").key(name.as_str());
-        let value = match (&secret.env, &secret.file) {
-            (Some(var), None) => from_env(var, env).map_err(|m| Issue::at(at.key("env"), m))?,
-            (None, Some(file)) => read_file(file).map_err(|m| Issue::at(at.key("file"), m))?,
-            (Some(_), Some(_)) => {
+        let value = match (&secret.env, &secret.file, &secret.oauth2) {
+            (Some(var), None, None) => {
+                from_env(var, env).map_err(|m| Issue::at(at.key("env"), m))?
+            }
+            (None, Some(file), None) => {
+                read_file(file).map_err(|m| Issue::at(at.key("file"), m))?
+            }
+            (None, None, Some(oauth)) => {
+                // Fetched while the host runs.
+                super::oauth2::check(oauth, &at.key("oauth2"))?;
+                continue;
+            }
+            (None, None, None) => {
                 return Err(Issue::at(
                     at,
-                    "sets both env and file; read the value from one of them",
+                    "needs env (an environment variable), file (a file) or oauth2 (a token endpoint) for the value",
                 ));
             }
-            (None, None) => {
+            _ => {
                 return Err(Issue::at(
                     at,
-                    "needs env (an environment variable) or file (a file) holding the value",
+                    "sets more than one of env, file and oauth2; take the value from one of them",
                 ));
             }
         };

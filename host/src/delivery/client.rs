@@ -94,7 +94,8 @@ pub struct SendRequest<'a> {
     /// Request body.
     pub body: &'a [u8],
     /// Stable id of the delivery, sent as `webhook-id` on every attempt so
-    /// receivers can de-duplicate.
+    /// receivers can de-duplicate; empty for a request that is not a
+    /// webhook (no `webhook-id` header, and it must not be signed).
     pub webhook_id: &'a str,
     /// Sign with Standard Webhooks headers when set.
     pub signing: &'a [SigningKey],

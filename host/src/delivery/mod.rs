@@ -38,7 +38,7 @@ pub mod sign;
 pub mod tls;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use client::{ClientOptions, Deliverer, DeliveryError, SendRequest};
 pub use guard::{

@@ -53,8 +53,11 @@ pub(crate) fn build_headers(
             HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
         headers.append(name, value);
     }
-    let id = HeaderValue::from_str(webhook_id).map_err(|_| "invalid webhook id".to_string())?;
-    headers.insert("webhook-id", id);
+    // An empty id is a request that is not a webhook (a token request).
+    if !webhook_id.is_empty() {
+        let id = HeaderValue::from_str(webhook_id).map_err(|_| "invalid webhook id".to_string())?;
+        headers.insert("webhook-id", id);
+    }
     if let Some((keys, timestamp_s)) = signing {
         // One `v1,` entry per key, space-separated (key rotation).
         let signature = keys

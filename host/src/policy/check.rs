@@ -11,11 +11,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::model::{Method, OutboundRequest, Secret};
+use crate::model::{Method, OutboundRequest};
 
 use super::destination::{Destination, check_raw_text};
 use super::error::{PolicyConfigError, PolicyDenied};
 use super::ip::{Cidr, classify};
+use super::live::SecretValue;
 use super::pattern::{HostName, HostPattern};
 
 /// Headers a plugin may not set: hop-by-hop and framing headers (the client
@@ -59,8 +60,9 @@ pub struct PolicySpec {
 /// One secret: its value and the hosts it may be sent to.
 #[derive(Debug, Clone)]
 pub struct SecretRule {
-    /// The value (already read from the environment).
-    pub value: Secret,
+    /// The value (read from the environment or a file, or fetched while
+    /// the host runs).
+    pub value: SecretValue,
     /// Host names (or `*.suffix`) the value may be sent to.
     pub hosts: Vec<String>,
 }
@@ -68,7 +70,7 @@ pub struct SecretRule {
 /// A secret, compiled.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledSecret {
-    pub(crate) value: Secret,
+    pub(crate) value: SecretValue,
     pub(crate) hosts: Vec<HostName>,
 }
 

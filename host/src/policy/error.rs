@@ -224,6 +224,22 @@ pub enum PolicyDenied {
         /// Where: "the URL" or "header NAME".
         location: String,
     },
+    /// A secret fetched while the host runs (an OAuth2 token) has no
+    /// usable value at the moment. Transient: a later attempt may find one.
+    #[error("secret {secret} is not available: {reason}")]
+    SecretUnavailable {
+        /// The secret's name.
+        secret: String,
+        /// Why (the token endpoint's last answer); never a secret value.
+        reason: String,
+    },
+    /// A secret fetched while the host runs has its first value on the
+    /// way. Transient, and not worth an attempt: wait a moment.
+    #[error("secret {secret} is not available yet: its first value is being fetched")]
+    SecretArriving {
+        /// The secret's name.
+        secret: String,
+    },
     /// A redirect beyond `follow_redirects`.
     #[error(
         "redirect {hop} refused: follow_redirects = {max}; raise follow_redirects to follow it"
@@ -234,4 +250,16 @@ pub enum PolicyDenied {
         /// The configured maximum.
         max: u32,
     },
+}
+
+impl PolicyDenied {
+    /// Whether a later attempt of the same request may pass: only a live
+    /// secret without a value yet. Every other denial holds until the
+    /// configuration changes.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PolicyDenied::SecretUnavailable { .. } | PolicyDenied::SecretArriving { .. }
+        )
+    }
 }

@@ -26,6 +26,7 @@ mod check;
 mod destination;
 mod error;
 mod ip;
+mod live;
 mod pattern;
 mod secrets;
 
@@ -36,4 +37,5 @@ pub use check::{EgressPolicy, FORBIDDEN_HEADERS, PolicySpec, SecretRule};
 pub use destination::{Destination, MAX_URL_BYTES};
 pub use error::{CidrError, PatternError, PolicyConfigError, PolicyDenied};
 pub use ip::{Cidr, IpClass, classify};
+pub use live::{LiveSecret, SecretValue, Unavailable};
 pub use pattern::{Host, HostName, HostPattern, Scheme};

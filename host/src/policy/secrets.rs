@@ -19,6 +19,7 @@ use crate::model::OutboundRequest;
 use super::check::{EgressPolicy, has_control};
 use super::destination::{Destination, raw_before_path};
 use super::error::PolicyDenied;
+use super::live::{SecretValue, Unavailable};
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
@@ -77,6 +78,28 @@ impl EgressPolicy {
         dest: &Destination,
     ) -> Result<OutboundRequest, PolicyDenied> {
         self.render(req, dest, Mode::Mask)
+    }
+
+    /// A receiver answered 401 to `req` (in placeholder form): every live
+    /// secret it names (an OAuth2 token) is asked to renew itself. True
+    /// when there was one, so the refusal may be the token's, not the
+    /// request's.
+    pub fn report_rejected(&self, req: &OutboundRequest) -> bool {
+        let mut any = false;
+        for (name, secret) in &self.secrets {
+            let SecretValue::Live(live) = &secret.value else {
+                continue;
+            };
+            let placeholder = format!("{OPEN}{name}{CLOSE}");
+            let named = req.url.contains(&placeholder)
+                || req.headers.iter().any(|(_, v)| v.contains(&placeholder))
+                || std::str::from_utf8(&req.body).is_ok_and(|b| b.contains(&placeholder));
+            if named {
+                live.rejected();
+                any = true;
+            }
+        }
+        any
     }
 
     fn render(
@@ -169,18 +192,36 @@ impl EgressPolicy {
                     host: dest.host().to_owned(),
                 });
             }
-            if !matches!(place, Place::Body) && has_control(secret.value.expose()) {
+            // A masked request needs no value: a token not fetched yet
+            // still lets a dry run show the request.
+            let value = match mode {
+                Mode::Fill => Some(secret.value.current().map_err(|why| match why {
+                    Unavailable::Arriving => PolicyDenied::SecretArriving {
+                        secret: name.to_owned(),
+                    },
+                    Unavailable::Missing(reason) => PolicyDenied::SecretUnavailable {
+                        secret: name.to_owned(),
+                        reason,
+                    },
+                })?),
+                Mode::Mask => match &secret.value {
+                    SecretValue::Fixed(value) => Some(value.clone()),
+                    SecretValue::Live(_) => None,
+                },
+            };
+            if let Some(value) = &value
+                && !matches!(place, Place::Body)
+                && has_control(value.expose())
+            {
                 return Err(PolicyDenied::SecretValueInvalid {
                     secret: name.to_owned(),
                     location: place.describe(),
                 });
             }
-            match (override_with(name), mode) {
-                (Some(replacement), _) => out.push_str(&replacement),
-                (None, Mode::Fill) => out.push_str(secret.value.expose()),
-                (None, Mode::Mask) => {
-                    out.push_str(&rest[at..at + OPEN.len() + name_len + CLOSE.len()])
-                }
+            match (override_with(name), mode, value) {
+                (Some(replacement), _, _) => out.push_str(&replacement),
+                (None, Mode::Fill, Some(value)) => out.push_str(value.expose()),
+                (None, _, _) => out.push_str(&rest[at..at + OPEN.len() + name_len + CLOSE.len()]),
             }
             rest = &after[name_len + CLOSE.len()..];
         }

@@ -255,6 +255,7 @@ async fn admin_route(
                     .map(|p| (p.name.clone(), p.hold.is_held()))
                     .collect(),
                 destinations_in_flight: plugins.destinations.in_flight(),
+                tokens: plugins.token_stats(),
             });
             return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
         }

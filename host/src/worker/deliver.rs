@@ -17,6 +17,7 @@ use crate::delivery::{
     destination_key, next_delay,
 };
 use crate::ingest::now_ms;
+use crate::policy::PolicyDenied;
 use crate::registry::LoadedPlugin;
 use crate::store::{AckResult, Attempt, AttemptOutcome, DeliveryJob, NextStep, StoreError};
 
@@ -29,6 +30,9 @@ const BUSY_RETRY: Duration = Duration::from_millis(200);
 /// destination's `max_per_second_per_host`; a later turn is reserved and
 /// the delivery goes back to the queue until then.
 const RATE_WAIT: Duration = Duration::from_secs(1);
+/// How soon a delivery waiting for a token source's first token is tried
+/// again (no attempt is recorded).
+const TOKEN_ARRIVING_RETRY: Duration = Duration::from_millis(250);
 
 /// Most deliveries leased in one store call.
 const LEASE_BATCH: usize = 128;
@@ -129,6 +133,21 @@ async fn deliver(app: &App, job: DeliveryJob) {
     };
     let filled = match plugin.policy.fill_secrets(&job.request, &dest) {
         Ok(filled) => filled,
+        Err(PolicyDenied::SecretArriving { .. }) => {
+            // A token source just started (at start-up, or after its
+            // settings changed): its first fetch takes moments.
+            release(app, &job, now_ms() + ms(TOKEN_ARRIVING_RETRY)).await;
+            return;
+        }
+        Err(denied) if denied.is_transient() => {
+            // An OAuth2 token not in hand yet: retried on the schedule,
+            // nothing sent, the destination's health untouched.
+            app.metrics.delivery(&job.plugin, "retry", None);
+            let report = unsent_retry(denied.to_string());
+            let (attempt, next, _) = settle_report(&plugin, &job, now_ms(), &report);
+            record(app, &job, attempt, next).await;
+            return;
+        }
         Err(denied) => {
             app.metrics.delivery(&job.plugin, "denied", None);
             fail_without_sending(app, &job, AttemptOutcome::Policy, denied.to_string()).await;
@@ -229,6 +248,16 @@ async fn deliver(app: &App, job: DeliveryJob) {
             "destination paused: its deliveries keep failing (connection errors, timeouts, 408, 429 or 5xx); they wait in the queue"
         );
     }
+    let mut report = report;
+    if report.status_code == Some(401) && plugin.policy.report_rejected(&job.request) {
+        // The request carried an OAuth2 token, which may have been revoked
+        // or expired early: a new one is on its way, and the next attempt
+        // carries it. (After the health check: a 401 says the host is up.)
+        report.outcome = Outcome::Retry {
+            after: None,
+            reason: "HTTP 401 to a request carrying an OAuth2 token; fetching a new token".into(),
+        };
+    }
     let (attempt, next, label) = settle_report(&plugin, &job, started_ms, &report);
     app.metrics
         .delivery(&job.plugin, label, Some(report.duration));
@@ -292,6 +321,25 @@ fn settle_report(
         outcome: kind,
     };
     (attempt, next, label)
+}
+
+/// The report of an attempt that was not sent and is to be retried.
+fn unsent_retry(reason: String) -> AttemptReport {
+    AttemptReport {
+        status_code: None,
+        error: Some(reason.clone()),
+        duration: Duration::ZERO,
+        outcome: Outcome::Retry {
+            after: None,
+            reason,
+        },
+        response_bytes: Vec::new(),
+        response_truncated: false,
+        remote_addr: None,
+        redirects: 0,
+        denied_by_policy: true,
+        timed_out: false,
+    }
 }
 
 async fn fail_without_sending(

@@ -223,11 +223,31 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "secret_env_and_file",
-        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: sets both env and file; read the value from one of them"
+        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: sets more than one of env, file and oauth2; take the value from one of them"
     ),
     case!(
         "secret_no_source",
-        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: needs env (an environment variable) or file (a file) holding the value"
+        "10:17: plugins[0].secrets.HUBSPOT_TOKEN: needs env (an environment variable), file (a file) or oauth2 (a token endpoint) for the value"
+    ),
+    case!(
+        "oauth2_and_env",
+        "10:12: plugins[0].secrets.SF_TOKEN: sets more than one of env, file and oauth2; take the value from one of them"
+    ),
+    case!(
+        "oauth2_http_token_url",
+        "10:37: plugins[0].secrets.SF_TOKEN.oauth2.token_url: must be https: the client secret travels in the request (http is accepted only to a loopback address)"
+    ),
+    case!(
+        "oauth2_reserved_param",
+        "10:136: plugins[0].secrets.SF_TOKEN.oauth2.params.grant_type: cannot be set here: the grant sets grant_type, client_id, client_secret, scope"
+    ),
+    case!(
+        "oauth2_bad_client_auth",
+        "10:126: plugins[0].secrets.SF_TOKEN.oauth2.client_auth: unknown variant `jwt`, expected `basic` or `post`"
+    ),
+    case!(
+        "oauth2_missing_client_id",
+        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: missing field `client_id`"
     ),
     case!(
         "secret_file_missing",
@@ -235,7 +255,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "secret_value_inline",
-        "10:70: plugins[0].secrets.HUBSPOT_TOKEN.value: unknown field `value`, expected one of `env`, `file`, `hosts`"
+        "10:70: plugins[0].secrets.HUBSPOT_TOKEN.value: unknown field `value`, expected one of `env`, `file`, `oauth2`, `hosts`"
     ),
     case!(
         "secret_without_hosts",

@@ -1,7 +1,7 @@
 //! Socket-level tests of the delivery client against recording servers on
 //! 127.0.0.1 (random ports, no other network).
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod http;
 mod policy;
 mod tls;

@@ -18,7 +18,7 @@ fn policy(token_hosts: &[&str], follow_redirects: u32, exempt_loopback: bool) ->
     secrets.insert(
         "TOKEN".to_string(),
         SecretRule {
-            value: Secret::new(TOKEN),
+            value: Secret::new(TOKEN).into(),
             hosts: token_hosts.iter().map(|h| h.to_string()).collect(),
         },
     );

@@ -38,6 +38,8 @@ fn kind(e: &PolicyDenied) -> &'static str {
         PolicyDenied::UnknownSecret { .. } => "UnknownSecret",
         PolicyDenied::SecretNotAllowedForHost { .. } => "SecretNotAllowedForHost",
         PolicyDenied::SecretValueInvalid { .. } => "SecretValueInvalid",
+        PolicyDenied::SecretUnavailable { .. } => "SecretUnavailable",
+        PolicyDenied::SecretArriving { .. } => "SecretArriving",
         PolicyDenied::TooManyRedirects { .. } => "TooManyRedirects",
     }
 }
@@ -71,7 +73,7 @@ fn secrets(entries: &[(&str, &str, &[&str])]) -> BTreeMap<String, SecretRule> {
         .iter()
         .map(|(name, value, hosts)| {
             let rule = SecretRule {
-                value: Secret::new(*value),
+                value: Secret::new(*value).into(),
                 hosts: hosts.iter().map(|h| h.to_string()).collect(),
             };
             (name.to_string(), rule)

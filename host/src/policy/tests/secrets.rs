@@ -229,3 +229,72 @@ fn the_policy_and_its_spec_never_print_secret_values() {
         assert!(!shown.contains(v), "{shown}");
     }
 }
+
+/// A stand-in for a token source: a value that can change or be missing,
+/// counting the receivers' refusals.
+#[derive(Default)]
+struct FakeToken {
+    value: std::sync::Mutex<Option<String>>,
+    rejected: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::policy::LiveSecret for FakeToken {
+    fn current(&self) -> Result<crate::model::Secret, crate::policy::Unavailable> {
+        match self.value.lock().unwrap().clone() {
+            Some(value) if value == "arriving" => Err(crate::policy::Unavailable::Arriving),
+            Some(value) => Ok(crate::model::Secret::new(value)),
+            None => Err(crate::policy::Unavailable::Missing("no token yet".into())),
+        }
+    }
+
+    fn rejected(&self) {
+        self.rejected
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_live_secret_is_read_at_every_fill_and_its_absence_is_transient() {
+    let token = std::sync::Arc::new(FakeToken::default());
+    let mut spec = PolicySpec {
+        allowed_hosts: vec!["https://api.allowed.com".into()],
+        secrets: secrets(&[("TOKEN", TOKEN, &["api.allowed.com"])]),
+        ..PolicySpec::default()
+    };
+    spec.secrets.get_mut("TOKEN").unwrap().value = crate::policy::SecretValue::Live(token.clone());
+    let policy = EgressPolicy::new(spec).unwrap();
+    let mut req = post("https://api.allowed.com/v1");
+    req.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
+    let dest = checked(&policy, &req);
+
+    let denied = policy.fill_secrets(&req, &dest).unwrap_err();
+    assert_eq!(kind(&denied), "SecretUnavailable");
+    assert!(denied.is_transient());
+    assert_eq!(
+        denied.to_string(),
+        "secret TOKEN is not available: no token yet"
+    );
+    *token.value.lock().unwrap() = Some("arriving".into());
+    let denied = policy.fill_secrets(&req, &dest).unwrap_err();
+    assert_eq!(kind(&denied), "SecretArriving");
+    assert!(denied.is_transient());
+    *token.value.lock().unwrap() = None;
+    // A dry run shows the request without needing the value.
+    let masked = policy.mask_secrets(&req, &dest).unwrap();
+    assert_eq!(masked.headers[0].1, "Bearer {{secret:TOKEN}}");
+
+    for value in ["live-1", "live-2"] {
+        *token.value.lock().unwrap() = Some(value.into());
+        let filled = policy.fill_secrets(&req, &dest).unwrap();
+        assert_eq!(filled.headers[0].1, format!("Bearer {value}"));
+    }
+    *token.value.lock().unwrap() = Some("bad\r\nvalue".into());
+    let denied = policy.fill_secrets(&req, &dest).unwrap_err();
+    assert_eq!(kind(&denied), "SecretValueInvalid");
+    assert!(!denied.is_transient());
+
+    // A 401 reaches the token only when the request named it.
+    assert!(policy.report_rejected(&req));
+    assert!(!policy.report_rejected(&post("https://api.allowed.com/v1")));
+    assert_eq!(token.rejected.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -1,0 +1,287 @@
+//! OAuth2 access tokens that secrets stand for (`oauth2 = { … }` in
+//! `[plugins.secrets]`). One [`TokenSource`] per such secret fetches a
+//! token with the client-credentials grant, keeps it, and renews it on its
+//! own task when three quarters of its lifetime have passed, backing off
+//! while the endpoint fails (the token in hand stays in use until it
+//! expires). The egress policy reads the current token through
+//! [`LiveSecret`] when it fills a request in, so plugins never see it; a
+//! receiver's 401 asks for a new one early.
+//!
+//! Built with each plugin set and kept across reloads that leave the
+//! secret's settings unchanged, so a reload does not fetch again.
+
+mod fetch;
+#[cfg(test)]
+mod tests;
+
+pub use fetch::FETCH_TIMEOUT;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use tokio::sync::{Notify, oneshot, watch};
+
+use crate::config::OAuth2Config;
+use crate::delivery::{ClientOptions, Deliverer, Resolver};
+use crate::model::Secret;
+use crate::policy::{LiveSecret, Unavailable};
+
+/// Renew when this share of a token's lifetime has passed.
+const RENEW_AT: f64 = 0.75;
+/// Never renew sooner than this after a fetch.
+const MIN_RENEW: Duration = Duration::from_secs(1);
+/// How often a token whose lifetime the provider does not say is renewed.
+const UNKNOWN_LIFETIME_RENEW: Duration = Duration::from_secs(3600);
+/// After a receiver's 401, the earliest next fetch after the last one: a
+/// token that every receiver refuses (a wrong scope) is not fetched in a
+/// loop.
+const REJECTED_GAP: Duration = Duration::from_secs(5);
+/// Longest wait between failed fetches (1 s, doubling).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// One secret's token, kept fresh. Dropping the last handle ends its task.
+pub struct TokenSource {
+    shared: Arc<Shared>,
+    /// What it was built from: an unchanged secret keeps its source.
+    config: OAuth2Config,
+    roots: Vec<CertificateDer<'static>>,
+    /// Whether its task runs (there was a runtime to start it on).
+    running: bool,
+    _stop: oneshot::Sender<()>,
+}
+
+/// What the source and its task share.
+struct Shared {
+    plugin: String,
+    secret: String,
+    /// The endpoint as messages show it.
+    endpoint: String,
+    state: Mutex<State>,
+    /// A receiver refused the token.
+    rejected: Notify,
+    /// Fetches finished so far (to wait for the first).
+    fetched: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<Held>,
+    /// Why the last fetch failed; cleared by a good one.
+    error: Option<String>,
+    fetches_ok: u64,
+    fetches_failed: u64,
+}
+
+struct Held {
+    value: Secret,
+    /// `None`: the provider did not say.
+    expires_at: Option<Instant>,
+}
+
+/// A source's counters, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStats {
+    /// Fetches that brought a token.
+    pub fetches_ok: u64,
+    /// Fetches that failed.
+    pub fetches_failed: u64,
+    /// Whether a token is in hand and unexpired.
+    pub valid: bool,
+}
+
+impl TokenSource {
+    /// A source for `plugin`'s secret `secret`, fetching on the current
+    /// tokio runtime (none: it never fetches, and says so). `roots` are
+    /// the plugin's extra CA certificates (`delivery.ca_file`).
+    pub fn start(
+        plugin: &str,
+        secret: &str,
+        config: &OAuth2Config,
+        roots: Vec<CertificateDer<'static>>,
+        resolver: Arc<dyn Resolver>,
+    ) -> Result<Arc<Self>, String> {
+        let client = Deliverer::new(
+            fetch::guard(),
+            ClientOptions {
+                resolver,
+                extra_roots: roots.clone(),
+                pool_max_idle_per_host: 1,
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| format!("secrets.{secret}.oauth2: {e}"))?;
+        let shared = Arc::new(Shared {
+            plugin: plugin.to_owned(),
+            secret: secret.to_owned(),
+            endpoint: fetch::shown(&config.token_url),
+            state: Mutex::new(State::default()),
+            rejected: Notify::new(),
+            fetched: watch::Sender::new(0),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if let Some(runtime) = &runtime {
+            runtime.spawn(renew(shared.clone(), client, config.clone(), stopped));
+        }
+        Ok(Arc::new(Self {
+            shared,
+            config: config.clone(),
+            roots,
+            running: runtime.is_some(),
+            _stop: stop,
+        }))
+    }
+
+    /// Whether it was built from these settings.
+    pub fn is_for(&self, config: &OAuth2Config, roots: &[CertificateDer<'static>]) -> bool {
+        self.config == *config && self.roots == roots
+    }
+
+    /// Wait (at most `timeout`) for the first fetch to finish, then say
+    /// whether a token is in hand, or why not.
+    pub async fn first_fetch(&self, timeout: Duration) -> Result<(), String> {
+        let mut fetched = self.shared.fetched.subscribe();
+        let _ = tokio::time::timeout(timeout, fetched.wait_for(|n| *n > 0)).await;
+        match self.current() {
+            Ok(_) => Ok(()),
+            Err(Unavailable::Arriving) => Err(format!(
+                "no OAuth2 token: {} did not answer within {} s",
+                self.shared.endpoint,
+                timeout.as_secs()
+            )),
+            Err(Unavailable::Missing(reason)) => Err(reason),
+        }
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> TokenStats {
+        let st = self.shared.lock();
+        TokenStats {
+            fetches_ok: st.fetches_ok,
+            fetches_failed: st.fetches_failed,
+            valid: st.token.as_ref().is_some_and(|t| t.usable(Instant::now())),
+        }
+    }
+}
+
+impl LiveSecret for TokenSource {
+    fn current(&self) -> Result<Secret, Unavailable> {
+        let st = self.shared.lock();
+        let endpoint = &self.shared.endpoint;
+        match (&st.token, &st.error) {
+            (Some(token), _) if token.usable(Instant::now()) => Ok(token.value.clone()),
+            (Some(_), Some(error)) => Err(Unavailable::Missing(format!(
+                "the OAuth2 token expired and renewing it failed: {error}"
+            ))),
+            (Some(_), None) => Err(Unavailable::Missing(format!(
+                "the OAuth2 token expired; a new one from {endpoint} has not arrived yet"
+            ))),
+            (None, Some(error)) => Err(Unavailable::Missing(format!(
+                "no OAuth2 token yet: {error}"
+            ))),
+            // The first fetch ends within its timeout, with a token or an
+            // error; without a runtime it never starts.
+            (None, None) if self.running => Err(Unavailable::Arriving),
+            (None, None) => Err(Unavailable::Missing(format!(
+                "no OAuth2 token: nothing fetches from {endpoint} in this process"
+            ))),
+        }
+    }
+
+    fn rejected(&self) {
+        self.shared.rejected.notify_one();
+    }
+}
+
+impl Held {
+    fn usable(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep a fetch's result (of a request sent at `started`); when to
+    /// fetch again.
+    fn settle(
+        &self,
+        started: Instant,
+        result: Result<fetch::Token, String>,
+        failures: &mut u32,
+    ) -> Instant {
+        let (plugin, secret) = (&self.plugin, &self.secret);
+        let next = {
+            let mut st = self.lock();
+            match result {
+                Ok(token) => {
+                    *failures = 0;
+                    st.fetches_ok += 1;
+                    st.error = None;
+                    let expires_in_s = token.lifetime.map(|l| l.as_secs());
+                    tracing::info!(%plugin, %secret, ?expires_in_s, "fetched an OAuth2 token");
+                    st.token = Some(Held {
+                        value: token.value,
+                        expires_at: token.lifetime.map(|l| started + l),
+                    });
+                    started + renew_after(token.lifetime)
+                }
+                Err(reason) => {
+                    *failures += 1;
+                    st.fetches_failed += 1;
+                    let wait = backoff(*failures);
+                    tracing::warn!(%plugin, %secret, error = %reason, retry_in_s = wait.as_secs(), "fetching an OAuth2 token failed");
+                    st.error = Some(reason);
+                    Instant::now() + wait
+                }
+            }
+        };
+        self.fetched.send_modify(|n| *n += 1);
+        next
+    }
+}
+
+/// When to renew a token that lives `lifetime`.
+fn renew_after(lifetime: Option<Duration>) -> Duration {
+    lifetime.map_or(UNKNOWN_LIFETIME_RENEW, |l| {
+        l.mul_f64(RENEW_AT).max(MIN_RENEW)
+    })
+}
+
+/// The wait after the `failures`th failed fetch in a row.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
+}
+
+/// The source's task: fetch, wait for the renewal time or a receiver's
+/// refusal, again, until the source is dropped.
+async fn renew(
+    shared: Arc<Shared>,
+    client: Deliverer,
+    config: OAuth2Config,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut failures = 0;
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            result = fetch::fetch(&client, &config) => result,
+            _ = &mut stop => return,
+        };
+        let next = shared.settle(started, result, &mut failures);
+        let mut until = tokio::time::Instant::from_std(next);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                () = shared.rejected.notified() => {
+                    let earliest = tokio::time::Instant::from_std(started + REJECTED_GAP);
+                    until = until.min(earliest);
+                }
+                _ = &mut stop => return,
+            }
+        }
+    }
+}

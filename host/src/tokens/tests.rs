@@ -1,0 +1,213 @@
+//! Token sources: the grant's form and headers, reading answers, the
+//! renewal schedule, and real fetches from servers on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::fetch::{grant, parse};
+use super::*;
+use crate::config::ClientAuth;
+use crate::delivery::SystemResolver;
+use crate::delivery::tests::fixtures::{Reply, TestServer};
+
+const CLIENT_SECRET: &str = "cs-very/secret:value&more";
+
+fn config(token_url: &str, auth: ClientAuth) -> OAuth2Config {
+    OAuth2Config {
+        token_url: token_url.to_owned(),
+        client_id: "app:one".to_owned(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        scope: Some("api refresh".to_owned()),
+        client_auth: auth,
+        params: [("audience".to_owned(), "https://api.example.com".to_owned())].into(),
+    }
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+#[test]
+fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
+    let (headers, body) = grant(&config("https://id.example/token", ClientAuth::Basic));
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    // RFC 6749 §2.3.1: id and secret form-encoded before Basic.
+    let basic = header("authorization").unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(basic.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decoded).unwrap(),
+        "app%3Aone:cs-very%2Fsecret%3Avalue%26more"
+    );
+    assert_eq!(
+        form(&body),
+        [
+            ("grant_type", "client_credentials"),
+            ("scope", "api refresh"),
+            ("audience", "https://api.example.com"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+
+    let (headers, body) = grant(&config("https://id.example/token", ClientAuth::Post));
+    assert!(headers.iter().all(|(k, _)| k != "authorization"));
+    let fields = form(&body);
+    assert!(fields.contains(&("client_id".into(), "app:one".into())));
+    assert!(fields.contains(&("client_secret".into(), CLIENT_SECRET.into())));
+}
+
+#[test]
+fn answers_are_read_strictly() {
+    let ok = |body: &str| parse(body.as_bytes()).map(|t| (t.value.expose().to_owned(), t.lifetime));
+    assert_eq!(
+        ok(r#"{"access_token":"t1","token_type":"Bearer","expires_in":3600}"#),
+        Ok(("t1".into(), Some(Duration::from_secs(3600))))
+    );
+    assert_eq!(
+        ok(r#"{"access_token":"t2","expires_in":"59"}"#),
+        Ok(("t2".into(), Some(Duration::from_secs(59))))
+    );
+    assert_eq!(ok(r#"{"access_token":"t3"}"#), Ok(("t3".into(), None)));
+    assert_eq!(
+        ok(r#"{"access_token":"t4","expires_in":null}"#),
+        Ok(("t4".into(), None))
+    );
+    let bad = [
+        ("<html>", "not JSON"),
+        (r#"{"access_token":""}"#, "access_token is empty"),
+        (r#"{"access_token":7}"#, "not a string"),
+        (r#"{"access_token":"a\nb"}"#, "control characters"),
+        (r#"{"access_token":"t","expires_in":-5}"#, "positive number"),
+        (
+            r#"{"access_token":"t","expires_in":"soon"}"#,
+            "positive number",
+        ),
+        (
+            r#"{"access_token":"t","expires_in":[1]}"#,
+            "positive number",
+        ),
+        (
+            r#"{"error":"invalid_scope","error_description":"no\nsuch scope"}"#,
+            "no access_token: invalid_scope (nosuch scope)",
+        ),
+    ];
+    for (body, want) in bad {
+        let got = parse(body.as_bytes()).unwrap_err();
+        assert!(got.contains(want), "{body}: {got}");
+    }
+}
+
+#[test]
+fn tokens_are_renewed_at_three_quarters_of_their_life_and_failures_back_off() {
+    assert_eq!(
+        renew_after(Some(Duration::from_secs(3600))),
+        Duration::from_secs(2700)
+    );
+    assert_eq!(renew_after(Some(Duration::from_millis(400))), MIN_RENEW);
+    assert_eq!(renew_after(None), UNKNOWN_LIFETIME_RENEW);
+    let waits: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+    assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+}
+
+fn start(url: &str) -> Arc<TokenSource> {
+    TokenSource::start(
+        "crm",
+        "SF_TOKEN",
+        &config(url, ClientAuth::Basic),
+        Vec::new(),
+        Arc::new(SystemResolver),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_source_fetches_a_token_and_hands_it_out() {
+    let server = TestServer::start(
+        Reply::status(200).body(br#"{"access_token":"tok-live-1","expires_in":3600}"#),
+    )
+    .await;
+    let source = start(&server.url("/oauth/token"));
+    source.first_fetch(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(source.current().ok().unwrap().expose(), "tok-live-1");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, http::Method::POST);
+    assert_eq!(seen[0].path, "/oauth/token");
+    assert!(seen[0].headers.get("webhook-id").is_none());
+    assert!(
+        seen[0].headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert_eq!(
+        source.stats(),
+        TokenStats {
+            fetches_ok: 1,
+            fetches_failed: 0,
+            valid: true
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_refused_grant_says_why_without_the_credentials() {
+    let server =
+        TestServer::start(Reply::status(401).body(
+            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+        ))
+        .await;
+    let source = start(&server.url("/oauth/token?tenant=x"));
+    let why = source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        why,
+        format!(
+            "no OAuth2 token yet: token endpoint http://{}/oauth/token answered HTTP 401: invalid_client (Client authentication failed)",
+            server.addr
+        )
+    );
+    assert!(!why.contains(CLIENT_SECRET) && !why.contains("tenant"));
+    assert!(!source.stats().valid);
+    assert_eq!(source.stats().fetches_failed, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_reported_and_dropping_the_source_stops_it() {
+    // A port nothing listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = start(&format!("http://127.0.0.1:{port}/token"));
+    let why = source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(why.contains("did not answer"), "{why}");
+    let shared = Arc::downgrade(&source.shared);
+    drop(source);
+    // The task lets go of what it shares with the source once it ends.
+    for _ in 0..100 {
+        if shared.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the renewal task outlived its source");
+}
