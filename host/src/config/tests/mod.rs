@@ -380,7 +380,8 @@ fn the_shipped_example_config_is_valid() {
             | "GAME_API_KEY"
             | "FCM_ACCESS_TOKEN"
             | "LOB_API_KEY_BASIC"
-            | "SALESFORCE_TOKEN"
+            | "SF_CLIENT_ID"
+            | "SF_CLIENT_SECRET"
             | "HUBSPOT_TOKEN"
             | "LOYALTY_API_KEY" => Some(format!("value-of-{name}")),
             _ => None,
@@ -403,9 +404,27 @@ fn the_shipped_example_config_is_valid() {
             "airline-loyalty"
         ]
     );
-    let [slack, messenger, game, ..] = &config.plugins[..] else {
+    let [slack, messenger, game, _, salesforce, ..] = &config.plugins[..] else {
         unreachable!()
     };
+    let oauth = salesforce.secrets["SALESFORCE_TOKEN"]
+        .oauth2
+        .as_ref()
+        .expect("the Salesforce token comes from OAuth2");
+    assert_eq!(
+        (
+            oauth.token_url.as_str(),
+            oauth.client_id.as_str(),
+            oauth.client_secret.expose(),
+            oauth.client_auth,
+        ),
+        (
+            "https://acme.my.salesforce.com/services/oauth2/token",
+            "value-of-SF_CLIENT_ID",
+            "value-of-SF_CLIENT_SECRET",
+            crate::config::ClientAuth::Post,
+        )
+    );
     assert_eq!(
         slack.component,
         examples.join("../target/plugins/slack-notify.wasm")
