@@ -113,7 +113,7 @@ pub(crate) async fn fetch(client: &Deliverer, config: &OAuth2Config) -> Result<T
         })
         .await;
     let endpoint = shown(&config.token_url);
-    match report.status_code {
+    let result = match report.status_code {
         None => Err(format!(
             "token endpoint {endpoint} did not answer: {}",
             report.error.as_deref().unwrap_or("no response")
@@ -125,7 +125,18 @@ pub(crate) async fn fetch(client: &Deliverer, config: &OAuth2Config) -> Result<T
             "token endpoint {endpoint} answered HTTP {status}{}",
             provider_error(&report.response_bytes)
         )),
+    };
+    // A provider that quotes the credentials back in its error text must
+    // not put them in the log.
+    result.map_err(|reason| redact(reason, config))
+}
+
+fn redact(reason: String, config: &OAuth2Config) -> String {
+    let secret = config.client_secret.expose();
+    if secret.is_empty() || !reason.contains(secret) {
+        return reason;
     }
+    reason.replace(secret, "***")
 }
 
 /// A successful answer: `access_token` and `expires_in` (a number, or a

@@ -187,6 +187,23 @@ async fn a_refused_grant_says_why_without_the_credentials() {
 }
 
 #[tokio::test]
+async fn a_provider_quoting_the_client_secret_back_is_redacted() {
+    let server = TestServer::start(Reply::status(401).body(
+        br#"{"error":"invalid_client","error_description":"secret cs-very/secret:value&more is revoked"}"#,
+    ))
+    .await;
+    let source = start(&server.url("/token"));
+    let why = source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        why.ends_with("invalid_client (secret *** is revoked)"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_endpoint_is_reported_and_dropping_the_source_stops_it() {
     // A port nothing listens on: bind, note the port, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
