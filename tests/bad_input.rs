@@ -752,3 +752,69 @@ async fn requests_a_normal_client_cannot_send_get_a_4xx_too() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     still_serving(&host).await;
 }
+
+/// (what, request head as sent, body, status, error needle)
+type UnparsableCase = (&'static str, Vec<u8>, Vec<u8>, u16, &'static str);
+
+/// Requests hyper cannot parse at all are refused before any route runs;
+/// they still get a JSON `error`, like every other refusal. (Broken chunk
+/// framing reaches the route, which reports the body unreadable.)
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_hyper_cannot_parse_get_a_json_error() {
+    let host = Host::start(&config_head(), &[]);
+    let addr = host.addr;
+    let mut failures = Vec::new();
+    let big = format!("x-big: {}", "a".repeat(70 * 1024));
+    let many: Vec<String> = (0..150).map(|i| format!("x-field-{i}: 1")).collect();
+    let head_with = |lines: &[&str]| {
+        let extra: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+        raw::ingest_head(addr, INGEST_TOKEN, &extra)
+    };
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let cases: Vec<UnparsableCase> = vec![
+        (
+            "not an HTTP request line",
+            b"GARBAGE\r\n\r\n".to_vec(),
+            Vec::new(),
+            400,
+            "malformed HTTP request",
+        ),
+        (
+            "header line without a colon",
+            b"POST /v1/events HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n".to_vec(),
+            Vec::new(),
+            400,
+            "malformed HTTP request",
+        ),
+        (
+            "headers over 64 KiB",
+            head_with(&[big.as_str()]),
+            Vec::new(),
+            431,
+            "request header fields too large",
+        ),
+        (
+            "150 header fields",
+            head_with(&many_refs),
+            Vec::new(),
+            431,
+            "request header fields too large",
+        ),
+        (
+            "chunk size that is not hex",
+            head_with(&[
+                "content-type: application/json",
+                "transfer-encoding: chunked",
+            ]),
+            b"zz\r\n{}\r\n0\r\n\r\n".to_vec(),
+            400,
+            "the request body could not be read",
+        ),
+    ];
+    for (what, head, body, want, needle) in cases {
+        let resp = raw::exchange(addr, &head, body, 64 * 1024).await;
+        check(what, want, needle, resp.status, &resp.json, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    still_serving(&host).await;
+}

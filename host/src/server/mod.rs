@@ -19,6 +19,7 @@
 mod auth;
 mod first_bytes;
 mod ingest;
+mod protocol_errors;
 mod reply;
 mod routes;
 pub mod tls;
@@ -172,7 +173,9 @@ async fn serve_connection<S, F>(
             return;
         }
     };
-    let io = TokioIo::new(first_bytes::Prefixed::new(first, stream));
+    let io = TokioIo::new(protocol_errors::JsonRefusals::new(
+        first_bytes::Prefixed::new(first, stream),
+    ));
     let conn = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
