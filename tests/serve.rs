@@ -449,6 +449,68 @@ async fn a_destination_in_flight_cap_is_shared_by_every_plugin() {
     assert!(metrics.contains(&limited), "{limited} in:\n{metrics}");
 }
 
+/// A `[[destinations]]` entry has one unhealthy-host breaker for all
+/// plugins: with a threshold of 2, one failure from each of two plugins
+/// pauses the destination for both, so neither retry is sent. (Each
+/// plugin's own breaker would wait for its own second failure, after the
+/// retry had gone out.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_breaker_is_shared_by_every_plugin() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    let destinations = format!(
+        "[[destinations]]\nurl = \"{}\"\n\n[breakers.destinations]\nfailure_threshold = 2\npause_s = 300\nmax_pause_s = 300\n",
+        rx.url()
+    );
+    let host = Host::start(&two_plugins_config(&rx, &destinations), &[]);
+    assert_eq!(
+        host.ingest(r#"{"id":"shared-down","name":"x"}"#).await.0,
+        202
+    );
+    rx.wait_for(2, 30).await;
+    let v = support::eventually_async(30, || async {
+        let (_, v) = host.admin("GET", "/v1/plugins", "").await;
+        (!v["unhealthy_destinations"].as_array()?.is_empty()).then_some(v)
+    })
+    .await
+    .expect("the shared destination is listed as paused");
+    let shared = v["unhealthy_destinations"].as_array().unwrap();
+    assert_eq!(shared.len(), 1, "{v}");
+    assert_eq!(shared[0]["destination"], rx.addr.to_string(), "{v}");
+    assert_eq!(shared[0]["state"], "paused", "{v}");
+    for p in v["plugins"].as_array().unwrap() {
+        assert_eq!(p["unhealthy_destinations"], json!([]), "{v}");
+    }
+    // Both retries fall due within about a second, and wait.
+    let metrics = support::eventually_async(30, || async {
+        let m = host.metrics().await;
+        ["hostile", "hostile-2"]
+            .iter()
+            .all(|p| {
+                m.contains(&format!(
+                    "wasmhook_deliveries_deferred_total{{plugin=\"{p}\"}} 1\n"
+                ))
+            })
+            .then_some(m)
+    })
+    .await
+    .expect("each plugin's retry was deferred");
+    assert!(
+        metrics.contains("wasmhook_destination_pauses_total"),
+        "{metrics}"
+    );
+    assert_eq!(rx.requests().len(), 2, "nothing sent while paused");
+    let log = host.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("destination paused"))
+        .expect("the pause is logged");
+    assert!(
+        line.contains("for_all_plugins") && line.trim_end().ends_with("true"),
+        "{line}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_410_fails_permanently_after_one_attempt() {
     let rx = TestReceiver::start().await;

@@ -201,8 +201,22 @@ impl Builder<'_> {
                 })?;
             plugins.insert(pc.name.clone(), Arc::new(loaded));
         }
-        let destinations =
-            SharedLimits::build(&config.destinations, previous.map(|set| &set.destinations));
+        // A shared breaker's probe is some plugin's delivery: forget it
+        // after the longest delivery timeout.
+        let longest = config
+            .plugins
+            .iter()
+            .map(|p| &p.delivery)
+            .max_by_key(|d| d.timeout_s);
+        let shared_breaker = destination_breaker(
+            config.breakers.destinations(),
+            longest.unwrap_or(&DeliveryConfig::default()),
+        );
+        let destinations = SharedLimits::build(
+            &config.destinations,
+            &shared_breaker,
+            previous.map(|set| &set.destinations),
+        );
         Ok(PluginSet {
             plugins,
             destinations,

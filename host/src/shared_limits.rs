@@ -1,17 +1,21 @@
 //! Limits shared by every plugin's deliveries to one destination
 //! (`[[destinations]]`), applied on top of each plugin's own per-host
 //! limits, so two plugins posting to the same rate-limited API together
-//! stay under its limit.
+//! stay under its limit; and one unhealthy-host breaker for it in place of
+//! each plugin's own, so when it goes down every plugin backs off at once
+//! instead of each finding out on its own.
 //!
 //! Built with each plugin set. A reload keeps a destination's concurrency
 //! limiter while its `max_in_flight` is unchanged (deliveries still running
-//! on the old set count against the same cap) and its rate limiter while
+//! on the old set count against the same cap), its rate limiter while
 //! its `max_per_second` is unchanged (the schedule and its reservations
-//! hold). It only holds the limiters; the delivery loop applies them.
+//! hold) and its breaker while the breaker's tuning is unchanged. It only
+//! holds them; the delivery loop applies them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::breaker::{Breaker, BreakerConfig, Health};
 use crate::config::DestinationConfig;
 use crate::delivery::{DestinationLimiter, RateLimiter, destination_key};
 
@@ -30,6 +34,8 @@ pub struct SharedDestination {
     in_flight: Option<(usize, Arc<DestinationLimiter>)>,
     /// Requests a second from all plugins together (`max_per_second`).
     rate: Option<Arc<RateLimiter>>,
+    /// Its unhealthy-host breaker, shared by all plugins.
+    health: Arc<Breaker>,
 }
 
 impl SharedDestination {
@@ -42,13 +48,23 @@ impl SharedDestination {
     pub fn rate(&self) -> Option<&RateLimiter> {
         self.rate.as_deref()
     }
+
+    /// Its unhealthy-host breaker.
+    pub fn health(&self) -> &Breaker {
+        &self.health
+    }
 }
 
 impl SharedLimits {
-    /// The limiters of `entries`, reusing those of `before` whose settings
-    /// are unchanged. Entries whose URL names no destination are skipped
-    /// (configuration loading refuses them).
-    pub fn build(entries: &[DestinationConfig], before: Option<&SharedLimits>) -> Self {
+    /// The limiters of `entries`, each with a breaker tuned by `breaker`,
+    /// reusing those of `before` whose settings are unchanged. Entries
+    /// whose URL names no destination are skipped (configuration loading
+    /// refuses them).
+    pub fn build(
+        entries: &[DestinationConfig],
+        breaker: &BreakerConfig,
+        before: Option<&SharedLimits>,
+    ) -> Self {
         let mut by_destination = HashMap::new();
         for entry in entries {
             let Some(key) = url::Url::parse(&entry.url)
@@ -72,7 +88,15 @@ impl SharedLimits {
                         Some(r) if r.per_second() == per_second => r.clone(),
                         _ => Arc::new(RateLimiter::new(per_second)),
                     });
-            let shared = SharedDestination { in_flight, rate };
+            let health = match old {
+                Some(o) if o.health.config() == breaker => o.health.clone(),
+                _ => Arc::new(Breaker::new(breaker.clone())),
+            };
+            let shared = SharedDestination {
+                in_flight,
+                rate,
+                health,
+            };
             by_destination.insert(key, Arc::new(shared));
         }
         Self { by_destination }
@@ -81,6 +105,18 @@ impl SharedLimits {
     /// The shared limits of destination `key`, if it has any.
     pub fn get(&self, key: &str) -> Option<Arc<SharedDestination>> {
         self.by_destination.get(key).cloned()
+    }
+
+    /// The destinations whose shared breaker has them paused (or probing)
+    /// at `now`, by key, sorted.
+    pub fn unhealthy(&self, now: std::time::Instant) -> Vec<(String, Health)> {
+        let mut all: Vec<_> = self
+            .by_destination
+            .values()
+            .flat_map(|d| d.health.unhealthy(now))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Requests in flight to each destination with a `max_in_flight`, by
@@ -108,9 +144,21 @@ mod tests {
         }
     }
 
+    fn breaker(failures: u32) -> BreakerConfig {
+        let tuning = crate::config::BreakersConfig::default().destinations();
+        BreakerConfig {
+            failure_threshold: failures,
+            ..BreakerConfig::new(tuning, std::time::Duration::from_secs(40))
+        }
+    }
+
     #[test]
     fn destinations_are_keyed_like_deliveries() {
-        let limits = SharedLimits::build(&[entry("https://API.example.com", Some(2), None)], None);
+        let limits = SharedLimits::build(
+            &[entry("https://API.example.com", Some(2), None)],
+            &breaker(5),
+            None,
+        );
         let d = limits
             .get("api.example.com:443")
             .expect("keyed by host:port");
@@ -129,6 +177,7 @@ mod tests {
                 entry("https://a.example", Some(2), Some(5.0)),
                 entry("https://b.example", Some(2), Some(5.0)),
             ],
+            &breaker(5),
             None,
         );
         let after = SharedLimits::build(
@@ -136,6 +185,7 @@ mod tests {
                 entry("https://a.example:443", Some(2), Some(5.0)),
                 entry("https://b.example", Some(3), Some(6.0)),
             ],
+            &breaker(5),
             Some(&before),
         );
         let (a0, a1) = (
@@ -162,5 +212,35 @@ mod tests {
             b0.rate.as_ref().unwrap(),
             b1.rate.as_ref().unwrap()
         ));
+        // The breakers' tuning did not change: both kept.
+        assert!(Arc::ptr_eq(&a0.health, &a1.health) && Arc::ptr_eq(&b0.health, &b1.health));
+        let retuned = SharedLimits::build(
+            &[entry("https://a.example", Some(2), Some(5.0))],
+            &breaker(3),
+            Some(&after),
+        );
+        let a2 = retuned.get("a.example:443").unwrap();
+        assert!(!Arc::ptr_eq(&a1.health, &a2.health));
+        assert!(Arc::ptr_eq(
+            &a1.rate.clone().unwrap(),
+            a2.rate.as_ref().unwrap()
+        ));
+    }
+
+    #[test]
+    fn one_breaker_per_destination_whoever_reports() {
+        let limits = SharedLimits::build(
+            &[entry("https://a.example", None, Some(5.0))],
+            &breaker(2),
+            None,
+        );
+        let now = std::time::Instant::now();
+        let a = limits.get("a.example:443").unwrap();
+        // Two plugins' failures, one each, add up.
+        assert!(a.health().record("a.example:443", false, now).is_none());
+        assert!(a.health().record("a.example:443", false, now).is_some());
+        let unhealthy = limits.unhealthy(now);
+        assert_eq!(unhealthy.len(), 1);
+        assert_eq!(unhealthy[0].0, "a.example:443");
     }
 }

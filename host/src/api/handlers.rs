@@ -153,7 +153,8 @@ pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
 
 /// `GET /v1/plugins`: name, component hash, events, counts by outcome,
 /// whether the plugin is paused by its breaker, and which of its
-/// destinations are paused by theirs.
+/// destinations are paused by theirs; then the `[[destinations]]` paused
+/// by their breaker, shared by all plugins.
 pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
     let stats = app.store.plugin_stats().await?;
     let set = app.plugins();
@@ -172,15 +173,24 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
                 "paused_by_operator": super::hold::hold_view(p.hold.get().as_ref()),
                 "breaker": views::breaker_health(p.runs.health(now)),
-                "unhealthy_destinations": p.health.unhealthy(now).into_iter().map(|(destination, health)| {
-                    let mut v = views::breaker_health(health);
-                    v["destination"] = json!(destination);
-                    v
-                }).collect::<Vec<_>>(),
+                "unhealthy_destinations": unhealthy_view(p.health.unhealthy(now)),
             })
         })
         .collect();
-    Ok(json!({ "plugins": plugins }))
+    // `[[destinations]]` have one breaker for all plugins.
+    let shared = unhealthy_view(set.destinations.unhealthy(now));
+    Ok(json!({ "plugins": plugins, "unhealthy_destinations": shared }))
+}
+
+/// Paused or probing destinations, each with its breaker's state.
+fn unhealthy_view(list: Vec<(String, crate::breaker::Health)>) -> Vec<Value> {
+    list.into_iter()
+        .map(|(destination, health)| {
+            let mut v = views::breaker_health(health);
+            v["destination"] = json!(destination);
+            v
+        })
+        .collect()
 }
 
 /// `POST /v1/plugins/{name}/dry-run` with an event: the decision and the

@@ -6,8 +6,10 @@
 //! posting to the same CRM with the same token share its rate limit, so
 //! each plugin's own limit would have to be set to a fraction of it. An
 //! entry names the destination by `scheme://host[:port]` (the scheme's
-//! default port when left out) and caps requests in flight, requests a
-//! second, or both, over all plugins together. Plain data and its checks.
+//! default port when left out) and may cap requests in flight, requests a
+//! second, or both, over all plugins together. Every entry also gives the
+//! destination one unhealthy-host breaker for all plugins (so an entry
+//! without limits only does that). Plain data and its checks.
 
 use std::collections::BTreeMap;
 
@@ -62,12 +64,6 @@ pub(crate) fn check(entries: &[DestinationConfig], path: &KeyPath) -> Result<(),
                      list each destination once",
                     entry.url
                 ),
-            ));
-        }
-        if entry.max_in_flight.is_none() && entry.max_per_second.is_none() {
-            return Err(Issue::at(
-                at,
-                "sets no limit; set max_in_flight, max_per_second or both",
             ));
         }
         if entry.max_in_flight == Some(0) {

@@ -157,7 +157,9 @@ async fn deliver(app: &App, job: DeliveryJob) {
     let key = destination_key(dest.url()).unwrap_or_default();
     let shared = set.destinations.get(&key);
     drop(set);
-    let admission = plugin.health.allow(&key, Instant::now());
+    // A `[[destinations]]` entry's breaker is shared by all plugins.
+    let health = shared.as_deref().map_or(&*plugin.health, |s| s.health());
+    let admission = health.allow(&key, Instant::now());
     if let Admission::Paused { resume_in } = admission {
         app.metrics.delivery_deferred(&job.plugin);
         release(app, &job, now_ms() + ms(resume_in)).await;
@@ -165,7 +167,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
     }
     // The destination's probe, if this delivery took it, goes back unless
     // the request is sent.
-    let probe = plugin.health.hold(&key, admission);
+    let probe = health.hold(&key, admission);
     // The turn under the limits shared with other plugins first: when
     // they are the tighter ones, the plugin's own turn is then taken only
     // once the shared one has come. A turn taken under one limit and then
@@ -239,12 +241,13 @@ async fn deliver(app: &App, job: DeliveryJob) {
     drop((slot, shared_slot));
     drop(filled);
     let healthy = !report.outcome.counts_against_host();
-    if let Some(pause) = plugin.health.record(&key, healthy, Instant::now()) {
+    if let Some(pause) = health.record(&key, healthy, Instant::now()) {
         app.metrics.destination_paused(&job.plugin);
         tracing::warn!(
             plugin = %job.plugin,
             destination = %key,
             pause_s = pause.as_secs(),
+            for_all_plugins = shared.is_some(),
             "destination paused: its deliveries keep failing (connection errors, timeouts, 408, 429 or 5xx); they wait in the queue"
         );
     }

@@ -186,10 +186,6 @@ const CASES: &[(&str, &str, &str)] = &[
         "3:17: auth.admin_tokens[0]: cannot read {base}/tokens/admin: No such file or directory (os error 2)"
     ),
     case!(
-        "destination_no_limit",
-        "5:1: destinations[0]: sets no limit; set max_in_flight, max_per_second or both"
-    ),
-    case!(
         "destination_twice",
         "10:7: destinations[1].url: \"https://API.hubapi.com:443/\" is the same destination as destinations[0]; list each destination once"
     ),

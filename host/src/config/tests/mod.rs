@@ -127,6 +127,11 @@ fn a_full_config_parses_to_the_values_written() {
                 max_in_flight: None,
                 max_per_second: Some(0.5),
             },
+            DestinationConfig {
+                url: "https://hooks.slack.com".into(),
+                max_in_flight: None,
+                max_per_second: None,
+            },
         ]
     );
 
