@@ -70,14 +70,34 @@ async fn https(
     alpn: &[&[u8]],
     request: &str,
 ) -> Result<Exchange, String> {
+    https_as(None, addr, ca, alpn, request).await
+}
+
+/// A client certificate and its key.
+type ClientCert = (
+    CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// [`https`], presenting `client` when the server asks for a certificate.
+async fn https_as(
+    client: Option<ClientCert>,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+    request: &str,
+) -> Result<Exchange, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -253,4 +273,115 @@ async fn deliveries_present_the_configured_client_certificate() {
     assert_eq!(d["attempts"][0]["outcome"], "network", "{v}");
     assert_eq!(rx.requests().len(), 1, "nothing more arrived");
     assert!(rx.failed_handshakes() >= 1);
+}
+
+/// A client certificate `issuer` signed, in the form a client presents.
+fn client_cert(issuer: &rcgen::Issuer<'static, rcgen::KeyPair>) -> ClientCert {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let (cert, key) = new_leaf(issuer, "ingest-client");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    (cert.der().clone(), key)
+}
+
+/// `tls_client_ca_file`: the listener requires a client certificate from
+/// that CA, on top of the bearer token; none, or one from another CA, and
+/// the handshake fails. A new CA file is used once written, without a
+/// restart or a signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listener_requires_client_certificates_from_its_client_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    let (server_ca, _) = issue(pki.path());
+    let (client_ca, client_issuer) = new_ca();
+    let client_ca_file = pki.path().join("clients.pem");
+    std::fs::write(&client_ca_file, client_ca.pem()).unwrap();
+    let rx = TestReceiver::start().await;
+    let tls = format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\ntls_client_ca_file = \"{}\"",
+        pki.path().join("server.crt").display(),
+        pki.path().join("server.key").display(),
+        client_ca_file.display()
+    );
+    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", &tls), &[]);
+    assert!(
+        host.log()
+            .contains(" with TLS (client certificates required) ("),
+        "{}",
+        host.log()
+    );
+    let http1: &[&[u8]] = &[b"http/1.1"];
+    let ingest = |id: &str| {
+        request(
+            "POST",
+            "/v1/events",
+            INGEST_TOKEN,
+            &format!(r#"{{"id":"{id}","name":"x"}}"#),
+        )
+    };
+
+    let ok = https_as(
+        Some(client_cert(&client_issuer)),
+        host.addr,
+        &server_ca,
+        http1,
+        &ingest("mtls-in-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    // The certificate does not replace the token.
+    let no_token = request("POST", "/v1/events", "wrong-token", r#"{"name":"x"}"#);
+    let got = https_as(
+        Some(client_cert(&client_issuer)),
+        host.addr,
+        &server_ca,
+        http1,
+        &no_token,
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.status, 401, "{}", got.body);
+
+    let none = https(host.addr, &server_ca, http1, &ingest("mtls-in-2")).await;
+    assert!(none.is_err(), "accepted without a client certificate");
+    let (_, stranger) = new_ca();
+    let other = https_as(
+        Some(client_cert(&stranger)),
+        host.addr,
+        &server_ca,
+        http1,
+        &ingest("mtls-in-3"),
+    )
+    .await;
+    assert!(other.is_err(), "accepted a certificate from another CA");
+
+    // A new client CA: written, picked up, and the old one's clients refused.
+    let (next_ca, next_issuer) = new_ca();
+    std::fs::write(&client_ca_file, next_ca.pem()).unwrap();
+    host.wait_for_log("wasmhook reloaded (a TLS file changed)", 30)
+        .await;
+    let ok = https_as(
+        Some(client_cert(&next_issuer)),
+        host.addr,
+        &server_ca,
+        http1,
+        &ingest("mtls-in-4"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    let old = https_as(
+        Some(client_cert(&client_issuer)),
+        host.addr,
+        &server_ca,
+        http1,
+        &ingest("mtls-in-5"),
+    )
+    .await;
+    assert!(old.is_err(), "the replaced CA's client was accepted");
+    rx.wait_for(2, 30).await;
+    assert_eq!(
+        rx.requests().len(),
+        2,
+        "only the two accepted events were delivered"
+    );
 }

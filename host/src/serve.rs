@@ -108,8 +108,17 @@ pub fn check(path: &Path, resolver: Arc<dyn Resolver>) -> anyhow::Result<String>
         config.destinations.len(),
         config.store.path.display(),
         config.server.listen,
-        if tls { " with TLS" } else { "" }
+        tls_note(&config, tls)
     ))
+}
+
+/// How the listener speaks, for the start-up line and the check.
+fn tls_note(config: &Config, tls: bool) -> &'static str {
+    match (tls, config.server.tls_client_ca_file.is_some()) {
+        (false, _) => "",
+        (true, false) => " with TLS",
+        (true, true) => " with TLS (client certificates required)",
+    }
 }
 
 /// Run the server until SIGTERM/SIGINT. `resolver` is the DNS resolver of
@@ -177,7 +186,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     logging::notice(&format!(
         "wasmhook listening on {}{} ({} plugins: {})",
         listener.local_addr()?,
-        if tls.is_some() { " with TLS" } else { "" },
+        tls_note(&config, tls.is_some()),
         config.plugins.len(),
         config
             .plugins
@@ -227,7 +236,8 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
 fn tls_acceptor(config: &Config) -> anyhow::Result<Option<TlsAcceptor>> {
     match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key)) => Ok(Some(
-            server::tls::acceptor(cert, key).context("[server] TLS certificate")?,
+            server::tls::acceptor(cert, key, config.server.tls_client_ca_file.as_deref())
+                .context("[server] TLS certificate")?,
         )),
         _ => Ok(None),
     }
@@ -308,11 +318,16 @@ fn watched(config: &Config) -> Vec<Watched> {
         let d = &p.delivery;
         [&d.ca_file, &d.client_cert_file, &d.client_key_file]
     });
-    let tls = [&config.server.tls_cert_file, &config.server.tls_key_file]
-        .into_iter()
-        .chain(delivery_tls)
-        .flatten()
-        .map(|f| ("TLS", f));
+    let server = &config.server;
+    let tls = [
+        &server.tls_cert_file,
+        &server.tls_key_file,
+        &server.tls_client_ca_file,
+    ]
+    .into_iter()
+    .chain(delivery_tls)
+    .flatten()
+    .map(|f| ("TLS", f));
     components
         .chain(secrets)
         .chain(tls)
@@ -402,6 +417,7 @@ fn reload(
     let without_tls = |server: &crate::config::ServerConfig| crate::config::ServerConfig {
         tls_cert_file: None,
         tls_key_file: None,
+        tls_client_ca_file: None,
         ..server.clone()
     };
     if acceptor.is_some() != tls.is_some() {

@@ -36,7 +36,8 @@ fn pair<'a>(
     }
 }
 
-/// `[server] tls_cert_file` and `tls_key_file`, at `path`.
+/// `[server] tls_cert_file`, `tls_key_file` and `tls_client_ca_file`, at
+/// `path`.
 pub(crate) fn check_server(server: &ServerConfig, path: &KeyPath) -> Result<(), Issue> {
     let names = ("tls_cert_file", "tls_key_file");
     let files = pair(
@@ -45,15 +46,32 @@ pub(crate) fn check_server(server: &ServerConfig, path: &KeyPath) -> Result<(), 
         names,
         path,
     )?;
+    let client_ca = server.tls_client_ca_file.as_deref();
+    let at_client_ca = path.key("tls_client_ca_file");
     let Some((cert, key)) = files else {
+        if client_ca.is_some() {
+            return Err(Issue::at(
+                at_client_ca,
+                "needs tls_cert_file and tls_key_file: client certificates are asked for in a TLS handshake",
+            ));
+        }
         return Ok(());
     };
     let at_cert = path.key(names.0);
     pem::certificates(cert).map_err(|e| Issue::at(at_cert.clone(), e.to_string()))?;
     pem::private_key(key).map_err(|e| Issue::at(path.key(names.1), e.to_string()))?;
-    crate::server::tls::acceptor(cert, key)
+    if let Some(ca) = client_ca {
+        pem::certificates(ca).map_err(|e| Issue::at(at_client_ca.clone(), e.to_string()))?;
+    }
+    crate::server::tls::acceptor(cert, key, client_ca)
         .map(drop)
-        .map_err(|e| Issue::at(at_cert, e.to_string()))
+        .map_err(|e| {
+            let at = match e {
+                crate::server::tls::TlsError::ClientCa(_) => at_client_ca,
+                _ => at_cert,
+            };
+            Issue::at(at, e.to_string())
+        })
 }
 
 /// A plugin's `ca_file`, `client_cert_file` and `client_key_file`, at

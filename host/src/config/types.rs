@@ -71,6 +71,10 @@ pub struct ServerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// The PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Mutual TLS: PEM CA certificates; every client must then present a
+    /// certificate one of them issued (on top of its bearer token). Needs
+    /// `tls_cert_file`. Re-read on every reload.
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +87,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             tls_cert_file: None,
             tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }

@@ -73,6 +73,7 @@ fn resolve_paths(config: &mut Config, base: &Path) {
     for file in [
         &mut config.server.tls_cert_file,
         &mut config.server.tls_key_file,
+        &mut config.server.tls_client_ca_file,
     ]
     .into_iter()
     .flatten()

@@ -1,8 +1,10 @@
 //! TLS for the listener (`[server] tls_cert_file` / `tls_key_file`): the
 //! certificate chain and key read from PEM files into a rustls acceptor
-//! offering HTTP/2 and HTTP/1.1. `serve` re-reads the files on every
-//! reload, so a renewed certificate is served without a restart; each new
-//! connection takes the acceptor current at its handshake.
+//! offering HTTP/2 and HTTP/1.1, and with `tls_client_ca_file`, mutual TLS:
+//! every client must present a certificate those CAs issued. `serve`
+//! re-reads the files on every reload, so a renewed certificate (or CA) is
+//! used without a restart; each new connection takes the acceptor current
+//! at its handshake.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,17 +22,42 @@ pub enum TlsError {
     /// The key does not go with the certificate, or rustls refused them.
     #[error("the certificate and key do not make a usable pair: {0}")]
     Pair(rustls::Error),
+    /// The client CA certificates cannot verify client certificates.
+    #[error("the client CA certificates are not usable: {0}")]
+    ClientCa(String),
 }
 
-/// An acceptor serving the chain in `cert_file` with the key in `key_file`.
-pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+/// An acceptor serving the chain in `cert_file` with the key in `key_file`;
+/// with `client_ca_file`, one that requires a client certificate issued
+/// by one of the CAs in it.
+pub fn acceptor(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: Option<&Path>,
+) -> Result<TlsAcceptor, TlsError> {
     let certs = pem::certificates(cert_file)?;
     let key = pem::private_key(key_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(TlsError::Pair)?
-        .with_no_client_auth()
+        .map_err(TlsError::Pair)?;
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in pem::certificates(file)? {
+                roots
+                    .add(ca)
+                    .map_err(|e| TlsError::ClientCa(format!("{}: {e}", file.display())))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| TlsError::ClientCa(format!("{}: {e}", file.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(TlsError::Pair)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -53,7 +80,7 @@ mod tests {
     }
 
     fn err(cert: &Path, key: &Path) -> String {
-        match acceptor(cert, key) {
+        match acceptor(cert, key, None) {
             Ok(_) => panic!("{} and {} loaded", cert.display(), key.display()),
             Err(e) => e.to_string(),
         }
@@ -63,7 +90,15 @@ mod tests {
     fn a_matching_pair_loads_and_bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = pair(dir.path(), "a");
-        assert!(acceptor(&cert, &key).is_ok());
+        assert!(acceptor(&cert, &key, None).is_ok());
+        // A client CA file: certificates required; a file without one is
+        // named.
+        assert!(acceptor(&cert, &key, Some(&cert)).is_ok());
+        let e = match acceptor(&cert, &key, Some(&key)) {
+            Ok(_) => panic!("a key file as client CA loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("no PEM certificate"), "{e}");
 
         let missing = dir.path().join("missing.pem");
         let e = err(&missing, &key);

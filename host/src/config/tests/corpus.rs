@@ -279,6 +279,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "2:17: server.tls_cert_file: {base}/plugin.wasm: no PEM certificate in it"
     ),
     case!(
+        "tls_client_ca_without_cert",
+        "2:22: server.tls_client_ca_file: needs tls_cert_file and tls_key_file: client certificates are asked for in a TLS handshake"
+    ),
+    case!(
         "tls_cert_without_key",
         "2:17: server.tls_cert_file: needs tls_key_file too (the certificate's private key)"
     ),
