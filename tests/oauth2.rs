@@ -285,3 +285,86 @@ async fn serve_check_fetches_each_token_and_names_a_refused_client() {
     assert!(!stdout.contains("sf-checked") && !stderr.contains("sf-checked"));
     assert!(rx.requests().is_empty(), "a check sends no webhook");
 }
+
+/// A Google service account (`service_account_file`): game-reward's push
+/// token comes from the JWT-bearer grant, the assertion signed with the
+/// account's key, as Firebase Cloud Messaging wants it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_account_token_is_fetched_with_a_signed_assertion() {
+    let rx = TestReceiver::start().await;
+    let tokens = TestReceiver::start().await;
+    tokens.set_default(token("ya29.fcm-token", 3600));
+    let dir = tempfile::tempdir().unwrap();
+    let account = dir.path().join("fcm-sa.json");
+    let key = include_str!("../host/src/tokens/testdata/test-only-rsa.pem");
+    let json = json!({
+        "type": "service_account",
+        "private_key_id": "k1",
+        "private_key": key,
+        "client_email": "pusher@my-game.iam.gserviceaccount.com",
+        "token_uri": format!("{}/token", tokens.url()),
+    });
+    std::fs::write(&account, json.to_string()).unwrap();
+    let config = format!(
+        r#"{head}
+[[plugins]]
+name = "game-reward"
+component = "{c}"
+events = ["level.*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+backend_url = "{url}/game"
+push_url = "{url}/push"
+min_level = "10"
+coins = "100"
+[plugins.secrets]
+GAME_API_KEY = {{ env = "GAME_KEY", hosts = ["127.0.0.1"] }}
+PUSH_TOKEN = {{ oauth2 = {{ service_account_file = "{sa}", scope = "https://www.googleapis.com/auth/firebase.messaging" }}, hosts = ["127.0.0.1"] }}
+[plugins.delivery]
+timeout_s = 5
+retry_schedule_s = [1]
+"#,
+        head = config_head(),
+        c = component("game-reward"),
+        url = rx.url(),
+        sa = account.display(),
+    );
+    let host = Host::start(&config, &[("GAME_KEY", "game-key-VALUE")]);
+    tokens.wait_for(1, 30).await;
+    let event = json!({"id": "lvl-1", "name": "level.reached", "user_id": "p-1",
+        "properties": {"level": 12, "player_id": "p-1", "push_token": "device-1"}});
+    assert_eq!(host.ingest(&event.to_string()).await.0, 202);
+    let seen = rx.wait_for(2, 30).await;
+    let push = seen.iter().find(|r| r.path == "/push").expect("push");
+    assert_eq!(push.header("authorization"), Some("Bearer ya29.fcm-token"));
+
+    let asked = tokens.requests();
+    let grant = form(&asked[0].body);
+    assert_eq!(
+        grant[0],
+        (
+            "grant_type".to_owned(),
+            "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()
+        )
+    );
+    let jwt = &grant[1].1;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        include_bytes!("../host/src/tokens/testdata/test-only-rsa.pkcs1.pub.der"),
+    )
+    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
+    .expect("signed with the service account's key");
+    let claims: Value =
+        serde_json::from_slice(&b64.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(claims["iss"], "pusher@my-game.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], format!("{}/token", tokens.url()));
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/firebase.messaging"
+    );
+    let log = host.log();
+    assert!(!log.contains("ya29.fcm-token") && !log.contains("PRIVATE KEY"));
+}

@@ -311,7 +311,7 @@ fn watched(config: &Config) -> Vec<Watched> {
     let secrets = config
         .plugins
         .iter()
-        .flat_map(|p| p.secrets.values().filter_map(|s| s.file.as_ref()))
+        .flat_map(|p| p.secrets.values().flat_map(secret_files))
         .chain(&config.watched_files)
         .map(|f| ("secret", f));
     let delivery_tls = config.plugins.iter().flat_map(|p| {
@@ -337,6 +337,20 @@ fn watched(config: &Config) -> Vec<Watched> {
             modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
         })
         .collect()
+}
+
+/// The files a secret's value is read from: its `file`, or its OAuth2
+/// grant's key files.
+fn secret_files(secret: &crate::config::SecretConfig) -> Vec<&PathBuf> {
+    let oauth = secret.oauth2.as_ref();
+    [
+        secret.file.as_ref(),
+        oauth.and_then(|o| o.service_account_file.as_ref()),
+        oauth.and_then(|o| o.private_key_file.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// What changed between two looks at the watched files, for the log: "a

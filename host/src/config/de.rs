@@ -57,11 +57,6 @@ pub(crate) fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>
     d.deserialize_seq(V)
 }
 
-/// A secret string.
-pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    Ok(SecretValue::deserialize(d)?.0)
-}
-
 /// An optional secret string.
 pub(crate) fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
     Ok(Option::<SecretValue>::deserialize(d)?.map(|s| s.0))

@@ -63,7 +63,9 @@ pub use dns::{ConfigIp, DnsConfig};
 pub use env::EnvLookup;
 pub use error::ConfigError;
 pub use glob::matches as event_pattern_matches;
-pub use plugin::{ClientAuth, DeliveryConfig, OAuth2Config, PluginConfig, SecretConfig};
+pub use plugin::{
+    ClientAuth, DeliveryConfig, OAuth2Config, OAuth2Grant, PluginConfig, SecretConfig,
+};
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
 
 use error::Issue;

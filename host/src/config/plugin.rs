@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use super::oauth2::{ClientAuth, OAuth2Config};
+pub use super::oauth2::{ClientAuth, OAuth2Config, OAuth2Grant};
 use super::{de, glob};
 use crate::model::{Method, Secret};
 

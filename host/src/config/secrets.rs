@@ -31,9 +31,10 @@ pub(crate) fn resolve(
             (None, Some(file), None) => {
                 read_file(file).map_err(|m| Issue::at(at.key("file"), m))?
             }
-            (None, None, Some(oauth)) => {
+            (None, None, Some(_)) => {
                 // Fetched while the host runs.
-                super::oauth2::check(oauth, &at.key("oauth2"))?;
+                let oauth = secret.oauth2.as_mut().expect("matched");
+                super::oauth2::resolve(oauth, &at.key("oauth2"))?;
                 continue;
             }
             (None, None, None) => {

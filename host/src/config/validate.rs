@@ -91,6 +91,18 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         for file in plugin.secrets.values_mut().filter_map(|s| s.file.as_mut()) {
             *file = base.join(&*file);
         }
+        for oauth in plugin
+            .secrets
+            .values_mut()
+            .filter_map(|s| s.oauth2.as_mut())
+        {
+            for file in [&mut oauth.service_account_file, &mut oauth.private_key_file]
+                .into_iter()
+                .flatten()
+            {
+                *file = base.join(&*file);
+            }
+        }
         let delivery = &mut plugin.delivery;
         for file in [
             &mut delivery.ca_file,

@@ -1,7 +1,7 @@
-//! One token request: the client-credentials grant (RFC 6749 §4.4) sent
-//! with the delivery client, and its answer read into a [`Token`] or a
-//! reason that names the endpoint and the provider's `error`, never a
-//! credential.
+//! One token request: the client-credentials grant (RFC 6749 §4.4) or the
+//! JWT-bearer grant (RFC 7523) sent with the delivery client, and its
+//! answer read into a [`Token`] or a reason that names the endpoint and the
+//! provider's `error`, never a credential.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use url::Url;
 
-use crate::config::{ClientAuth, OAuth2Config};
+use super::jwt::{Claims, JwtSigner};
+use crate::config::{ClientAuth, OAuth2Config, OAuth2Grant};
 use crate::delivery::{AddressDenied, AddressGuard, Deliverer, SendRequest};
 use crate::model::{Method, Secret};
 
@@ -50,16 +51,18 @@ pub(crate) fn guard() -> Arc<dyn AddressGuard> {
     Arc::new(OperatorChosen)
 }
 
-/// The form body and headers of the grant.
-pub(crate) fn grant(config: &OAuth2Config) -> (Vec<(String, String)>, Vec<u8>) {
+/// A token request's headers and form body.
+pub(crate) type Form = (Vec<(String, String)>, Vec<u8>);
+
+/// The form body and headers of the grant; `signer` signs a JWT grant's
+/// assertion, issued at `now_s`.
+pub(crate) fn grant(
+    config: &OAuth2Config,
+    grant: &OAuth2Grant,
+    signer: Option<&JwtSigner>,
+    now_s: u64,
+) -> Result<Form, String> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", "client_credentials");
-    if let Some(scope) = &config.scope {
-        form.append_pair("scope", scope);
-    }
-    for (k, v) in &config.params {
-        form.append_pair(k, v);
-    }
     let mut headers = vec![
         (
             "content-type".to_owned(),
@@ -67,25 +70,56 @@ pub(crate) fn grant(config: &OAuth2Config) -> (Vec<(String, String)>, Vec<u8>) {
         ),
         ("accept".to_owned(), "application/json".to_owned()),
     ];
-    match config.client_auth {
-        ClientAuth::Basic => {
-            // RFC 6749 §2.3.1: each part form-encoded, then Basic.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let pair = format!(
-                "{}:{}",
-                enc(&config.client_id),
-                enc(config.client_secret.expose())
-            );
-            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-            headers.push(("authorization".to_owned(), format!("Basic {basic}")));
+    match grant {
+        OAuth2Grant::ClientCredentials {
+            client_id,
+            client_secret,
+            auth,
+            ..
+        } => {
+            form.append_pair("grant_type", "client_credentials");
+            if let Some(scope) = &config.scope {
+                form.append_pair("scope", scope);
+            }
+            match auth {
+                ClientAuth::Basic => {
+                    // RFC 6749 §2.3.1: each part form-encoded, then Basic.
+                    let enc = |s: &str| {
+                        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                    };
+                    let pair = format!("{}:{}", enc(client_id), enc(client_secret.expose()));
+                    let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                    headers.push(("authorization".to_owned(), format!("Basic {basic}")));
+                }
+                ClientAuth::Post => {
+                    form.append_pair("client_id", client_id);
+                    form.append_pair("client_secret", client_secret.expose());
+                }
+            }
         }
-        ClientAuth::Post => {
-            form.append_pair("client_id", &config.client_id);
-            form.append_pair("client_secret", config.client_secret.expose());
+        OAuth2Grant::JwtBearer {
+            issuer,
+            subject,
+            audience,
+            key_id,
+            ..
+        } => {
+            let signer = signer.ok_or("no key to sign the assertion with")?;
+            let claims = Claims {
+                issuer,
+                subject: subject.as_deref(),
+                audience,
+                scope: config.scope.as_deref(),
+                key_id: key_id.as_deref(),
+            };
+            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
+            form.append_pair("assertion", &signer.assertion(claims, now_s)?);
         }
     }
-    (headers, form.finish().into_bytes())
+    for (k, v) in &config.params {
+        form.append_pair(k, v);
+    }
+    Ok((headers, form.finish().into_bytes()))
 }
 
 /// The endpoint as reasons show it: no query (it could hold anything).
@@ -97,12 +131,21 @@ pub(crate) fn shown(token_url: &str) -> String {
 }
 
 /// Ask `config.token_url` for a token.
-pub(crate) async fn fetch(client: &Deliverer, config: &OAuth2Config) -> Result<Token, String> {
-    let (headers, body) = grant(config);
+pub(crate) async fn fetch(
+    client: &Deliverer,
+    config: &OAuth2Config,
+    grant_: &OAuth2Grant,
+    signer: Option<&JwtSigner>,
+) -> Result<Token, String> {
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (headers, body) = grant(config, grant_, signer, now_s)?;
+    let token_url = grant_.token_url();
     let report = client
         .send(SendRequest {
             method: Method::Post,
-            url: &config.token_url,
+            url: token_url,
             headers: &headers,
             body: &body,
             webhook_id: "",
@@ -112,7 +155,7 @@ pub(crate) async fn fetch(client: &Deliverer, config: &OAuth2Config) -> Result<T
             redirects: None,
         })
         .await;
-    let endpoint = shown(&config.token_url);
+    let endpoint = shown(token_url);
     let result = match report.status_code {
         None => Err(format!(
             "token endpoint {endpoint} did not answer: {}",
@@ -128,11 +171,14 @@ pub(crate) async fn fetch(client: &Deliverer, config: &OAuth2Config) -> Result<T
     };
     // A provider that quotes the credentials back in its error text must
     // not put them in the log.
-    result.map_err(|reason| redact(reason, config))
+    result.map_err(|reason| redact(reason, grant_))
 }
 
-fn redact(reason: String, config: &OAuth2Config) -> String {
-    let secret = config.client_secret.expose();
+fn redact(reason: String, grant: &OAuth2Grant) -> String {
+    let OAuth2Grant::ClientCredentials { client_secret, .. } = grant else {
+        return reason;
+    };
+    let secret = client_secret.expose();
     if secret.is_empty() || !reason.contains(secret) {
         return reason;
     }

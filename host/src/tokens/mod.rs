@@ -11,10 +11,12 @@
 //! secret's settings unchanged, so a reload does not fetch again.
 
 mod fetch;
+mod jwt;
 #[cfg(test)]
 mod tests;
 
 pub use fetch::FETCH_TIMEOUT;
+pub use jwt::{Claims, JwtSigner};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{Notify, oneshot, watch};
 
-use crate::config::OAuth2Config;
+use crate::config::{OAuth2Config, OAuth2Grant};
 use crate::delivery::{ClientOptions, Deliverer, Resolver};
 use crate::model::Secret;
 use crate::policy::{LiveSecret, Unavailable};
@@ -111,10 +113,20 @@ impl TokenSource {
             },
         )
         .map_err(|e| format!("secrets.{secret}.oauth2: {e}"))?;
+        let grant = config
+            .grant
+            .clone()
+            .ok_or_else(|| format!("secrets.{secret}.oauth2: not checked at load"))?;
+        let signer = match &grant {
+            OAuth2Grant::JwtBearer { private_key, .. } => Some(
+                JwtSigner::new(private_key).map_err(|e| format!("secrets.{secret}.oauth2: {e}"))?,
+            ),
+            OAuth2Grant::ClientCredentials { .. } => None,
+        };
         let shared = Arc::new(Shared {
             plugin: plugin.to_owned(),
             secret: secret.to_owned(),
-            endpoint: fetch::shown(&config.token_url),
+            endpoint: fetch::shown(grant.token_url()),
             state: Mutex::new(State::default()),
             rejected: Notify::new(),
             fetched: watch::Sender::new(0),
@@ -122,7 +134,13 @@ impl TokenSource {
         let (stop, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Handle::try_current().ok();
         if let Some(runtime) = &runtime {
-            runtime.spawn(renew(shared.clone(), client, config.clone(), stopped));
+            let request = Request {
+                client,
+                config: config.clone(),
+                grant,
+                signer,
+            };
+            runtime.spawn(renew(shared.clone(), request, stopped));
         }
         Ok(Arc::new(Self {
             shared,
@@ -256,19 +274,28 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
 }
 
-/// The source's task: fetch, wait for the renewal time or a receiver's
-/// refusal, again, until the source is dropped.
-async fn renew(
-    shared: Arc<Shared>,
+/// What a fetch needs.
+struct Request {
     client: Deliverer,
     config: OAuth2Config,
-    mut stop: oneshot::Receiver<()>,
-) {
+    grant: OAuth2Grant,
+    signer: Option<JwtSigner>,
+}
+
+/// The source's task: fetch, wait for the renewal time or a receiver's
+/// refusal, again, until the source is dropped.
+async fn renew(shared: Arc<Shared>, request: Request, mut stop: oneshot::Receiver<()>) {
+    let Request {
+        client,
+        config,
+        grant,
+        signer,
+    } = &request;
     let mut failures = 0;
     loop {
         let started = Instant::now();
         let result = tokio::select! {
-            result = fetch::fetch(&client, &config) => result,
+            result = fetch::fetch(client, config, grant, signer.as_ref()) => result,
             _ = &mut stop => return,
         };
         let next = shared.settle(started, result, &mut failures);

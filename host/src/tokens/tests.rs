@@ -15,14 +15,26 @@ use crate::delivery::tests::fixtures::{Reply, TestServer};
 const CLIENT_SECRET: &str = "cs-very/secret:value&more";
 
 fn config(token_url: &str, auth: ClientAuth) -> OAuth2Config {
-    OAuth2Config {
-        token_url: token_url.to_owned(),
-        client_id: "app:one".to_owned(),
-        client_secret: Secret::new(CLIENT_SECRET),
-        scope: Some("api refresh".to_owned()),
-        client_auth: auth,
-        params: [("audience".to_owned(), "https://api.example.com".to_owned())].into(),
-    }
+    let auth = match auth {
+        ClientAuth::Basic => "basic",
+        ClientAuth::Post => "post",
+    };
+    OAuth2Config::from_toml(&format!(
+        r#"
+token_url = "{token_url}"
+client_id = "app:one"
+client_secret = "{CLIENT_SECRET}"
+scope = "api refresh"
+client_auth = "{auth}"
+params = {{ audience = "https://api.example.com" }}
+"#
+    ))
+    .unwrap()
+}
+
+/// The form and headers of `config`'s grant.
+fn grant_of(config: &OAuth2Config) -> (Vec<(String, String)>, Vec<u8>) {
+    grant(config, config.grant.as_ref().unwrap(), None, 0).unwrap()
 }
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
@@ -31,7 +43,7 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
-    let (headers, body) = grant(&config("https://id.example/token", ClientAuth::Basic));
+    let (headers, body) = grant_of(&config("https://id.example/token", ClientAuth::Basic));
     let header = |name: &str| {
         headers
             .iter()
@@ -61,7 +73,7 @@ fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
 
-    let (headers, body) = grant(&config("https://id.example/token", ClientAuth::Post));
+    let (headers, body) = grant_of(&config("https://id.example/token", ClientAuth::Post));
     assert!(headers.iter().all(|(k, _)| k != "authorization"));
     let fields = form(&body);
     assert!(fields.contains(&("client_id".into(), "app:one".into())));
@@ -227,4 +239,149 @@ async fn an_unreachable_endpoint_is_reported_and_dropping_the_source_stops_it() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the renewal task outlived its source");
+}
+
+const TEST_KEY: &str = include_str!("testdata/test-only-rsa.pem");
+const TEST_PUBLIC_KEY: &[u8] = include_bytes!("testdata/test-only-rsa.pkcs1.pub.der");
+
+/// A Google service account key file for the test key, its token
+/// endpoint at `token_uri`.
+fn service_account(dir: &std::path::Path, token_uri: &str) -> std::path::PathBuf {
+    let file = dir.join("sa.json");
+    let json = serde_json::json!({
+        "type": "service_account",
+        "project_id": "my-game",
+        "private_key_id": "key-42",
+        "private_key": TEST_KEY,
+        "client_email": "pusher@my-game.iam.gserviceaccount.com",
+        "token_uri": token_uri,
+    });
+    std::fs::write(&file, json.to_string()).unwrap();
+    file
+}
+
+/// The header and claims of `jwt`, after checking its RS256 signature
+/// with the test key's public half.
+fn verified(jwt: &str) -> (serde_json::Value, serde_json::Value) {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        TEST_PUBLIC_KEY,
+    )
+    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
+    .expect("the signature verifies");
+    let (header, claims) = input.split_once('.').unwrap();
+    let json = |part: &str| serde_json::from_slice(&b64.decode(part).unwrap()).unwrap();
+    (json(header), json(claims))
+}
+
+#[test]
+fn a_service_account_signs_a_jwt_assertion() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = service_account(dir.path(), "https://oauth2.googleapis.com/token");
+    let config = OAuth2Config::from_toml(&format!(
+        "service_account_file = \"{}\"\nscope = \"https://www.googleapis.com/auth/firebase.messaging\"",
+        file.display()
+    ))
+    .unwrap();
+    let grant_ = config.grant.clone().unwrap();
+    assert_eq!(grant_.token_url(), "https://oauth2.googleapis.com/token");
+    let OAuth2Grant::JwtBearer { private_key, .. } = &grant_ else {
+        panic!("{grant_:?}")
+    };
+    let signer = JwtSigner::new(private_key).unwrap();
+    let (headers, body) = grant(&config, &grant_, Some(&signer), 1_800_000_000).unwrap();
+    assert!(headers.iter().all(|(k, _)| k != "authorization"));
+    let fields = form(&body);
+    assert_eq!(
+        fields[0],
+        (
+            "grant_type".into(),
+            "urn:ietf:params:oauth:grant-type:jwt-bearer".into()
+        )
+    );
+    assert_eq!(fields[1].0, "assertion");
+    let (header, claims) = verified(&fields[1].1);
+    assert_eq!(
+        header,
+        serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "key-42"})
+    );
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "iss": "pusher@my-game.iam.gserviceaccount.com",
+            "aud": "https://oauth2.googleapis.com/token",
+            "scope": "https://www.googleapis.com/auth/firebase.messaging",
+            "iat": 1_800_000_000u64,
+            "exp": 1_800_000_180u64,
+        })
+    );
+    // The key never shows in the settings' debug output.
+    assert!(!format!("{config:?}").contains("PRIVATE KEY"));
+}
+
+#[test]
+fn a_private_key_file_with_issuer_subject_and_audience() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("sf.pem");
+    std::fs::write(&key, TEST_KEY).unwrap();
+    let config = OAuth2Config::from_toml(&format!(
+        r#"
+token_url = "https://login.salesforce.com/services/oauth2/token"
+private_key_file = "{}"
+issuer = "3MVG9-consumer-key"
+subject = "integration@acme.example"
+audience = "https://login.salesforce.com"
+"#,
+        key.display()
+    ))
+    .unwrap();
+    let grant_ = config.grant.clone().unwrap();
+    let OAuth2Grant::JwtBearer { private_key, .. } = &grant_ else {
+        panic!("{grant_:?}")
+    };
+    let signer = JwtSigner::new(private_key).unwrap();
+    let (_, body) = grant(&config, &grant_, Some(&signer), 1_000).unwrap();
+    let (header, claims) = verified(&form(&body)[1].1);
+    assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT"}));
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "iss": "3MVG9-consumer-key",
+            "sub": "integration@acme.example",
+            "aud": "https://login.salesforce.com",
+            "iat": 1_000,
+            "exp": 1_180,
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_source_fetches_with_a_service_account() {
+    let server = TestServer::start(
+        Reply::status(200).body(br#"{"access_token":"ya29.test","expires_in":3599}"#),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = service_account(dir.path(), &server.url("/token"));
+    let config = OAuth2Config::from_toml(&format!(
+        "service_account_file = \"{}\"\nscope = \"s\"",
+        file.display()
+    ))
+    .unwrap();
+    let source = TokenSource::start(
+        "game-reward",
+        "PUSH_TOKEN",
+        &config,
+        Vec::new(),
+        Arc::new(SystemResolver),
+    )
+    .unwrap();
+    source.first_fetch(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(source.current().ok().unwrap().expose(), "ya29.test");
+    let seen = server.requests();
+    let fields = form(&seen[0].body);
+    let (_, claims) = verified(&fields[1].1);
+    assert_eq!(claims["aud"], server.url("/token"));
 }

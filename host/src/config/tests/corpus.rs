@@ -230,12 +230,28 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:12: plugins[0].secrets.SF_TOKEN: sets more than one of env, file and oauth2; take the value from one of them"
     ),
     case!(
+        "oauth2_jwt_and_client",
+        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: mixes client_id/client_secret with a JWT key; use one grant"
+    ),
+    case!(
+        "oauth2_jwt_not_rsa",
+        "10:91: plugins[0].secrets.SF_TOKEN.oauth2.private_key_file: the private key is not an RSA key; the JWT grant signs with RS256"
+    ),
+    case!(
+        "oauth2_jwt_no_issuer",
+        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: needs issuer"
+    ),
+    case!(
+        "oauth2_not_a_service_account",
+        "10:49: plugins[0].secrets.FCM_TOKEN.oauth2.service_account_file: {base}/secrets/user.json is not a service account key file (its \"type\" is not \"service_account\")"
+    ),
+    case!(
         "oauth2_http_token_url",
-        "10:37: plugins[0].secrets.SF_TOKEN.oauth2.token_url: must be https: the client secret travels in the request (http is accepted only to a loopback address)"
+        "10:37: plugins[0].secrets.SF_TOKEN.oauth2.token_url: must be https: credentials travel in the request (http is accepted only to a loopback address)"
     ),
     case!(
         "oauth2_reserved_param",
-        "10:136: plugins[0].secrets.SF_TOKEN.oauth2.params.grant_type: cannot be set here: the grant sets grant_type, client_id, client_secret, scope"
+        "10:136: plugins[0].secrets.SF_TOKEN.oauth2.params.grant_type: cannot be set here: the grants set grant_type, client_id, client_secret, scope, assertion"
     ),
     case!(
         "oauth2_bad_client_auth",
@@ -243,7 +259,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "oauth2_missing_client_id",
-        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: missing field `client_id`"
+        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: needs client_id"
     ),
     case!(
         "secret_file_missing",

@@ -44,6 +44,19 @@ pub(super) fn base_dir() -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("secrets")).expect("create secrets");
     std::fs::write(dir.path().join("secrets/crm.token"), "crm-file-secret\n")
         .expect("write a secret file");
+    // Keys for `oauth2` JWT grants: RSA (usable), EC (not for RS256), and
+    // a Google credentials file that is not a service account's.
+    let rsa = include_str!("../../tokens/testdata/test-only-rsa.pem");
+    std::fs::write(dir.path().join("secrets/rsa.pem"), rsa).expect("write a key");
+    let ec = rcgen::KeyPair::generate()
+        .expect("an EC key")
+        .serialize_pem();
+    std::fs::write(dir.path().join("secrets/ec.pem"), ec).expect("write a key");
+    std::fs::write(
+        dir.path().join("secrets/user.json"),
+        r#"{"type": "authorized_user", "client_id": "x"}"#,
+    )
+    .expect("write a credentials file");
     dir
 }
 
@@ -417,18 +430,13 @@ fn the_shipped_example_config_is_valid() {
         .as_ref()
         .expect("the Salesforce token comes from OAuth2");
     assert_eq!(
-        (
-            oauth.token_url.as_str(),
-            oauth.client_id.as_str(),
-            oauth.client_secret.expose(),
-            oauth.client_auth,
-        ),
-        (
-            "https://acme.my.salesforce.com/services/oauth2/token",
-            "value-of-SF_CLIENT_ID",
-            "value-of-SF_CLIENT_SECRET",
-            crate::config::ClientAuth::Post,
-        )
+        oauth.grant,
+        Some(crate::config::OAuth2Grant::ClientCredentials {
+            token_url: "https://acme.my.salesforce.com/services/oauth2/token".into(),
+            client_id: "value-of-SF_CLIENT_ID".into(),
+            client_secret: crate::model::Secret::new("value-of-SF_CLIENT_SECRET"),
+            auth: crate::config::ClientAuth::Post,
+        })
     );
     assert_eq!(
         slack.component,
