@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::host::{Host, component, config_head};
+use support::host::{Host, component, config_head, game_config};
 use support::receiver::{Reply, TestReceiver};
 
 const CLIENT_SECRET: &str = "sf-client-secret-VALUE";
@@ -305,30 +305,15 @@ async fn a_service_account_token_is_fetched_with_a_signed_assertion() {
         "token_uri": format!("{}/token", tokens.url()),
     });
     std::fs::write(&account, json.to_string()).unwrap();
-    let config = format!(
-        r#"{head}
-[[plugins]]
-name = "game-reward"
-component = "{c}"
-events = ["level.*"]
-allowed_hosts = ["{url}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-backend_url = "{url}/game"
-push_url = "{url}/push"
-min_level = "10"
-coins = "100"
-[plugins.secrets]
-GAME_API_KEY = {{ env = "GAME_KEY", hosts = ["127.0.0.1"] }}
-PUSH_TOKEN = {{ oauth2 = {{ service_account_file = "{sa}", scope = "https://www.googleapis.com/auth/firebase.messaging" }}, hosts = ["127.0.0.1"] }}
-[plugins.delivery]
-timeout_s = 5
-retry_schedule_s = [1]
-"#,
-        head = config_head(),
-        c = component("game-reward"),
-        url = rx.url(),
-        sa = account.display(),
+    let from_env = r#"PUSH_TOKEN = { env = "PUSH_KEY", hosts = ["127.0.0.1"] }"#;
+    let config = game_config(&rx.url(), "[1]");
+    assert!(config.contains(from_env));
+    let config = config.replace(
+        from_env,
+        &format!(
+            r#"PUSH_TOKEN = {{ oauth2 = {{ service_account_file = "{}", scope = "https://www.googleapis.com/auth/firebase.messaging" }}, hosts = ["127.0.0.1"] }}"#,
+            account.display()
+        ),
     );
     let host = Host::start(&config, &[("GAME_KEY", "game-key-VALUE")]);
     tokens.wait_for(1, 30).await;

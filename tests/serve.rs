@@ -8,46 +8,18 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::host::{ADMIN_TOKEN, Host, SIGNING_SECRET, component, config_head, hostile_config};
+use support::host::{
+    ADMIN_TOKEN, Host, SIGNING_SECRET, component, config_head, game_config, hostile_config,
+};
 use support::receiver::{Reply, TestReceiver};
 use wasmhook::delivery::SigningKey;
 
 const GAME_KEY: &str = "s3cr3t-game-key-VALUE";
 const PUSH_KEY: &str = "s3cr3t-push-token-VALUE";
 
-/// game-reward (C) pointed at the receiver: two requests per event, both
-/// carrying a secret, signed.
-fn game_config(rx: &TestReceiver, schedule: &str) -> String {
-    format!(
-        r#"{head}
-[[plugins]]
-name = "game-reward"
-component = "{c}"
-events = ["level.*"]
-allowed_hosts = ["{url}"]
-allow_private_networks = ["127.0.0.1/32"]
-[plugins.config]
-backend_url = "{url}/game"
-push_url = "{url}/push"
-min_level = "10"
-coins = "100"
-[plugins.secrets]
-GAME_API_KEY = {{ env = "GAME_KEY", hosts = ["127.0.0.1"] }}
-PUSH_TOKEN = {{ env = "PUSH_KEY", hosts = ["127.0.0.1"] }}
-[plugins.delivery]
-timeout_s = 5
-retry_schedule_s = {schedule}
-signing_secret = "{SIGNING_SECRET}"
-"#,
-        head = config_head(),
-        c = component("game-reward"),
-        url = rx.url(),
-    )
-}
-
 fn game_host(rx: &TestReceiver, schedule: &str) -> Host {
     Host::start(
-        &game_config(rx, schedule),
+        &game_config(&rx.url(), schedule),
         &[("GAME_KEY", GAME_KEY), ("PUSH_KEY", PUSH_KEY)],
     )
 }
@@ -128,7 +100,7 @@ async fn a_rotated_secret_file_is_used_without_a_restart() {
     let key_file = secrets.path().join("game.key");
     std::fs::write(&key_file, format!("{V1}\n")).unwrap();
     let from_env = r#"GAME_API_KEY = { env = "GAME_KEY", hosts"#;
-    let config = game_config(&rx, "[1]");
+    let config = game_config(&rx.url(), "[1]");
     assert!(config.contains(from_env));
     let config = config.replace(
         from_env,

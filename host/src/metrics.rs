@@ -124,6 +124,12 @@ fn add(counter: &Mutex<BTreeMap<String, u64>>, plugin: &str, n: u64) {
 }
 
 /// Escape a label value.
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -274,15 +280,15 @@ impl Metrics {
                 load(&self.deliveries_cancelled),
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            family(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_plugin_invocations_total Plugin invocations by outcome."
+        family(
+            &mut out,
+            "wasmhook_plugin_invocations_total",
+            "counter",
+            "Plugin invocations by outcome.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_plugin_invocations_total counter");
         for ((plugin, outcome), n) in lock(&self.invocations).iter() {
             let _ = writeln!(
                 out,
@@ -291,11 +297,12 @@ impl Metrics {
                 esc(outcome)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_plugin_invocation_seconds Plugin invocation wall time."
+        family(
+            &mut out,
+            "wasmhook_plugin_invocation_seconds",
+            "histogram",
+            "Plugin invocation wall time.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_plugin_invocation_seconds histogram");
         for (plugin, h) in lock(&self.invocation_seconds).iter() {
             h.render(
                 &mut out,
@@ -340,17 +347,17 @@ impl Metrics {
                 &self.deliveries_rate_limited,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            family(&mut out, name, "counter", help);
             for (plugin, n) in lock(map).iter() {
                 let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {n}", esc(plugin));
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_deliveries_total Delivery attempt results by outcome."
+        family(
+            &mut out,
+            "wasmhook_deliveries_total",
+            "counter",
+            "Delivery attempt results by outcome.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_deliveries_total counter");
         for ((plugin, outcome), n) in lock(&self.deliveries).iter() {
             let _ = writeln!(
                 out,
@@ -359,11 +366,12 @@ impl Metrics {
                 esc(outcome)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_attempt_seconds Outbound HTTP attempt latency."
+        family(
+            &mut out,
+            "wasmhook_attempt_seconds",
+            "histogram",
+            "Outbound HTTP attempt latency.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_attempt_seconds histogram");
         lock(&self.attempt_seconds).render(&mut out, "wasmhook_attempt_seconds", "");
         let _ = writeln!(out, "# HELP wasmhook_queue_depth Work not yet finished.");
         let _ = writeln!(out, "# TYPE wasmhook_queue_depth gauge");
@@ -377,11 +385,12 @@ impl Metrics {
             "wasmhook_queue_depth{{queue=\"deliveries\"}} {}",
             depth.deliveries_pending
         );
-        let _ = writeln!(
-            out,
-            "# HELP wasmhook_plugin_paused_by_operator 1 while an operator has the plugin paused."
+        family(
+            &mut out,
+            "wasmhook_plugin_paused_by_operator",
+            "gauge",
+            "1 while an operator has the plugin paused.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_plugin_paused_by_operator gauge");
         for (plugin, held) in &depth.paused_by_operator {
             let _ = writeln!(
                 out,
@@ -398,11 +407,12 @@ impl Metrics {
     /// The `[[destinations]]` limits: requests in flight, deliveries held
     /// back.
     fn render_destinations(&self, out: &mut String, depth: &Depth) {
-        let _ = writeln!(
+        family(
             out,
-            "# HELP wasmhook_destination_in_flight Requests in flight to a [[destinations]] entry with max_in_flight, from all plugins."
+            "wasmhook_destination_in_flight",
+            "gauge",
+            "Requests in flight to a [[destinations]] entry with max_in_flight, from all plugins.",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_destination_in_flight gauge");
         for (destination, n) in &depth.destinations_in_flight {
             let _ = writeln!(
                 out,
@@ -410,11 +420,12 @@ impl Metrics {
                 esc(destination)
             );
         }
-        let _ = writeln!(
+        family(
             out,
-            "# HELP wasmhook_destination_limited_total Deliveries held back by a [[destinations]] limit shared by all plugins (put back in the queue)."
+            "wasmhook_destination_limited_total",
+            "counter",
+            "Deliveries held back by a [[destinations]] limit shared by all plugins (put back in the queue).",
         );
-        let _ = writeln!(out, "# TYPE wasmhook_destination_limited_total counter");
         for ((destination, limit), n) in lock(&self.destination_limited).iter() {
             let _ = writeln!(
                 out,
@@ -429,11 +440,12 @@ impl Metrics {
 /// The OAuth2 token sources: fetches by outcome, and whether a token is
 /// in hand.
 fn render_tokens(out: &mut String, depth: &Depth) {
-    let _ = writeln!(
+    family(
         out,
-        "# HELP wasmhook_oauth2_token_fetches_total Requests to an oauth2 secret's token endpoint, by outcome (since the secret's settings last changed)."
+        "wasmhook_oauth2_token_fetches_total",
+        "counter",
+        "Requests to an oauth2 secret's token endpoint, by outcome (since the secret's settings last changed).",
     );
-    let _ = writeln!(out, "# TYPE wasmhook_oauth2_token_fetches_total counter");
     for (plugin, secret, stats) in &depth.tokens {
         for (outcome, n) in [("ok", stats.fetches_ok), ("failed", stats.fetches_failed)] {
             let _ = writeln!(
@@ -444,11 +456,12 @@ fn render_tokens(out: &mut String, depth: &Depth) {
             );
         }
     }
-    let _ = writeln!(
+    family(
         out,
-        "# HELP wasmhook_oauth2_token_valid 1 while an oauth2 secret has an unexpired token in hand, else 0 (its deliveries wait)."
+        "wasmhook_oauth2_token_valid",
+        "gauge",
+        "1 while an oauth2 secret has an unexpired token in hand, else 0 (its deliveries wait).",
     );
-    let _ = writeln!(out, "# TYPE wasmhook_oauth2_token_valid gauge");
     for (plugin, secret, stats) in &depth.tokens {
         let _ = writeln!(
             out,

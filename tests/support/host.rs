@@ -79,6 +79,37 @@ pub fn component(name: &str) -> String {
     super::plugin_path(name).display().to_string()
 }
 
+/// game-reward (C) pointed at `receiver_url`: two requests per event, both
+/// carrying a secret (`GAME_API_KEY` from `GAME_KEY`, `PUSH_TOKEN` from
+/// `PUSH_KEY`), signed.
+pub fn game_config(receiver_url: &str, schedule: &str) -> String {
+    format!(
+        r#"{head}
+[[plugins]]
+name = "game-reward"
+component = "{c}"
+events = ["level.*"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+[plugins.config]
+backend_url = "{url}/game"
+push_url = "{url}/push"
+min_level = "10"
+coins = "100"
+[plugins.secrets]
+GAME_API_KEY = {{ env = "GAME_KEY", hosts = ["127.0.0.1"] }}
+PUSH_TOKEN = {{ env = "PUSH_KEY", hosts = ["127.0.0.1"] }}
+[plugins.delivery]
+timeout_s = 5
+retry_schedule_s = {schedule}
+signing_secret = "{SIGNING_SECRET}"
+"#,
+        head = config_head(),
+        c = component("game-reward"),
+        url = receiver_url,
+    )
+}
+
 /// How to spawn the process, beyond config and environment.
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
