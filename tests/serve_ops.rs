@@ -123,8 +123,19 @@ async fn a_token_read_from_a_file_rotates_when_the_file_changes() {
         .await;
     assert_eq!(ingest("ingest-token-v2", "rot-c").await, 202);
     assert_eq!(ingest("ingest-token-v1", "rot-d").await, 401);
-    rx.wait_for(2, 30).await;
-    for token in ["ingest-token-v1", "ingest-token-v2"] {
+
+    // Without a gap: the file lists the next token next to the current
+    // one (one per line) until every client has switched.
+    std::fs::write(&staged, "ingest-token-v3\ningest-token-v2\n").unwrap();
+    std::fs::rename(&staged, &token_file).unwrap();
+    support::eventually_async(30, || async {
+        (ingest("ingest-token-v3", "rot-e").await == 202).then_some(())
+    })
+    .await
+    .expect("the new token is accepted");
+    assert_eq!(ingest("ingest-token-v2", "rot-f").await, 202);
+    rx.wait_for(4, 30).await;
+    for token in ["ingest-token-v1", "ingest-token-v2", "ingest-token-v3"] {
         assert!(!host.log().contains(token), "{token} in the log");
     }
 }

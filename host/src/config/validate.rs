@@ -37,7 +37,7 @@ pub(crate) fn finish(
     }
     resolve_paths(config, base_dir);
     check_server(config, &root.key("server"))?;
-    check_auth(&config.auth, &root.key("auth"))?;
+    check_auth(&mut config.auth, &root.key("auth"))?;
     if let Some(mb) = config.runtime.cache_max_mb {
         in_range(
             mb,
@@ -133,7 +133,25 @@ fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
     super::tls_files::check_server(server, path)
 }
 
-fn check_auth(auth: &AuthConfig, path: &KeyPath) -> Result<(), Issue> {
+/// The tokens of a list, one per line of each entry (a token file may hold
+/// several, so a rotation can add the new token before the old one goes),
+/// each with the index of the entry it came from. Blank lines are skipped.
+fn token_lines(tokens: &[Secret]) -> Vec<(usize, Secret)> {
+    tokens
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            t.expose()
+                .split('\n')
+                .map(|line| line.strip_suffix('\r').unwrap_or(line))
+                .filter(|line| !line.trim().is_empty())
+                .map(move |line| (i, Secret::new(line)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn check_auth(auth: &mut AuthConfig, path: &KeyPath) -> Result<(), Issue> {
     let (ingest, admin) = (&auth.ingest_tokens, &auth.admin_tokens);
     if auth.insecure_no_auth {
         if !ingest.is_empty() || !admin.is_empty() {
@@ -161,19 +179,24 @@ fn check_auth(auth: &AuthConfig, path: &KeyPath) -> Result<(), Issue> {
                 format!("is empty, so nobody could call {what}; add a token"),
             ));
         }
-        for (i, token) in tokens.iter().enumerate() {
-            if token.expose().trim().is_empty() {
-                return Err(Issue::at(path.key(key).index(i), "token is empty"));
-            }
+        let lines = token_lines(tokens);
+        if let Some(i) = (0..tokens.len()).find(|i| !lines.iter().any(|(j, _)| j == i)) {
+            return Err(Issue::at(path.key(key).index(i), "token is empty"));
         }
     }
-    if let Some(i) = admin.iter().position(|t| ingest.contains(t)) {
+    let (ingest, admin) = (token_lines(ingest), token_lines(admin));
+    if let Some((i, _)) = admin
+        .iter()
+        .find(|(_, t)| ingest.iter().any(|(_, u)| u == t))
+    {
         return Err(Issue::at(
-            path.key("admin_tokens").index(i),
+            path.key("admin_tokens").index(*i),
             "this token is also an ingest token; use distinct tokens so ingest clients \
              cannot call the management API",
         ));
     }
+    auth.ingest_tokens = ingest.into_iter().map(|(_, t)| t).collect();
+    auth.admin_tokens = admin.into_iter().map(|(_, t)| t).collect();
     Ok(())
 }
 

@@ -308,6 +308,33 @@ fn insecure_no_auth_runs_without_tokens() {
     assert!(config.auth.ingest_tokens.is_empty() && config.plugins.is_empty());
 }
 
+/// A token entry with several lines (a token file listing the new token
+/// next to the old during a rotation) is one token per line.
+#[test]
+fn a_token_entry_holds_one_token_per_line() {
+    let text = "[auth]\ningest_tokens = [\"in-new\\r\\nin-old\\n\\n\", \"in-3\"]\nadmin_tokens = [\"ad-1\"]\n";
+    let config = parse(text, Path::new("")).expect("valid");
+    let shown: Vec<&str> = config
+        .auth
+        .ingest_tokens
+        .iter()
+        .map(|t| t.expose())
+        .collect();
+    assert_eq!(shown, ["in-new", "in-old", "in-3"]);
+
+    let blank = "[auth]\ningest_tokens = [\"a\", \"\\n \\n\"]\nadmin_tokens = [\"b\"]\n";
+    let e = parse(blank, Path::new("")).unwrap_err().to_string();
+    assert!(e.contains("auth.ingest_tokens[1]: token is empty"), "{e}");
+    let shared =
+        "[auth]\ningest_tokens = [\"a\\nshared\"]\nadmin_tokens = [\"b\", \"c\\nshared\"]\n";
+    let e = parse(shared, Path::new("")).unwrap_err().to_string();
+    assert!(
+        e.contains("auth.admin_tokens[1]: this token is also an ingest token"),
+        "{e}"
+    );
+    assert!(!e.contains("shared\""), "the token is not quoted: {e}");
+}
+
 #[test]
 fn variables_expand_in_any_string_value() {
     let env = |name: &str| match name {
