@@ -229,11 +229,27 @@ async fn deliveries_wait_while_the_token_endpoint_refuses_and_say_why() {
     assert!(rx.requests().is_empty());
     host.wait_for_log("fetching an OAuth2 token failed", 5)
         .await;
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    let state = &plugins["plugins"][0]["oauth2_tokens"][0];
+    assert_eq!(state["secret"], "SALESFORCE_TOKEN", "{plugins}");
+    assert_eq!(state["valid"], false, "{plugins}");
+    assert!(
+        state["last_error"]
+            .as_str()
+            .unwrap()
+            .ends_with("invalid_client (client identifier invalid)"),
+        "{plugins}"
+    );
 
     // The provider comes round (the next fetch is within 2 s).
     tokens.set_default(token("sf-late", 3600));
     rx.wait_for(1, 30).await;
     assert_eq!(bearers(&rx), ["Bearer sf-late"]);
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    let state = &plugins["plugins"][0]["oauth2_tokens"][0];
+    assert_eq!(state["valid"], true, "{plugins}");
+    assert_eq!(state["last_error"], Value::Null, "{plugins}");
+    assert!(state["expires_in_s"].as_u64().unwrap() > 3500, "{plugins}");
     assert_nothing_shown(&host, "login-wait", &["sf-late"]).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(CLIENT_SECRET);
     assert!(!host.log().contains(&basic));

@@ -500,6 +500,8 @@ mod tests {
                     fetches_ok: 2,
                     fetches_failed: 1,
                     valid: true,
+                    expires_in: None,
+                    last_error: None,
                 },
             )],
         });

@@ -152,9 +152,9 @@ pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// `GET /v1/plugins`: name, component hash, events, counts by outcome,
-/// whether the plugin is paused by its breaker, and which of its
-/// destinations are paused by theirs; then the `[[destinations]]` paused
-/// by their breaker, shared by all plugins.
+/// whether the plugin is paused by its breaker, which of its destinations
+/// are paused by theirs, and the state of its OAuth2 tokens; then the
+/// `[[destinations]]` paused by their breaker, shared by all plugins.
 pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
     let stats = app.store.plugin_stats().await?;
     let set = app.plugins();
@@ -174,6 +174,17 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "paused_by_operator": super::hold::hold_view(p.hold.get().as_ref()),
                 "breaker": views::breaker_health(p.runs.health(now)),
                 "unhealthy_destinations": unhealthy_view(p.health.unhealthy(now)),
+                "oauth2_tokens": p.tokens.iter().map(|(secret, source)| {
+                    let s = source.stats();
+                    json!({
+                        "secret": secret,
+                        "valid": s.valid,
+                        "expires_in_s": s.expires_in.map(|d| d.as_secs()),
+                        "fetches_ok": s.fetches_ok,
+                        "fetches_failed": s.fetches_failed,
+                        "last_error": s.last_error,
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

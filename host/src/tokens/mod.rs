@@ -90,6 +90,10 @@ pub struct TokenStats {
     pub fetches_failed: u64,
     /// Whether a token is in hand and unexpired.
     pub valid: bool,
+    /// How long the token in hand has left, when the provider said.
+    pub expires_in: Option<Duration>,
+    /// Why the last fetch failed, when it did (never a credential).
+    pub last_error: Option<String>,
 }
 
 impl TokenSource {
@@ -175,10 +179,17 @@ impl TokenSource {
     /// Its counters.
     pub fn stats(&self) -> TokenStats {
         let st = self.shared.lock();
+        let now = Instant::now();
         TokenStats {
             fetches_ok: st.fetches_ok,
             fetches_failed: st.fetches_failed,
-            valid: st.token.as_ref().is_some_and(|t| t.usable(Instant::now())),
+            valid: st.token.as_ref().is_some_and(|t| t.usable(now)),
+            expires_in: st
+                .token
+                .as_ref()
+                .and_then(|t| t.expires_at)
+                .map(|at| at.saturating_duration_since(now)),
+            last_error: st.error.clone(),
         }
     }
 }

@@ -164,14 +164,14 @@ async fn a_source_fetches_a_token_and_hands_it_out() {
             .unwrap()
             .starts_with("Basic ")
     );
+    let stats = source.stats();
     assert_eq!(
-        source.stats(),
-        TokenStats {
-            fetches_ok: 1,
-            fetches_failed: 0,
-            valid: true
-        }
+        (stats.fetches_ok, stats.fetches_failed, stats.valid),
+        (1, 0, true)
     );
+    let left = stats.expires_in.unwrap();
+    assert!(left <= Duration::from_secs(3600) && left > Duration::from_secs(3500));
+    assert_eq!(stats.last_error, None);
 }
 
 #[tokio::test]
@@ -194,8 +194,10 @@ async fn a_refused_grant_says_why_without_the_credentials() {
         )
     );
     assert!(!why.contains(CLIENT_SECRET) && !why.contains("tenant"));
-    assert!(!source.stats().valid);
-    assert_eq!(source.stats().fetches_failed, 1);
+    let stats = source.stats();
+    assert!(!stats.valid && stats.expires_in.is_none());
+    assert_eq!(stats.fetches_failed, 1);
+    assert!(stats.last_error.unwrap().contains("invalid_client"));
 }
 
 #[tokio::test]
