@@ -30,9 +30,11 @@ const BUSY_RETRY: Duration = Duration::from_millis(200);
 /// destination's `max_per_second_per_host`; a later turn is reserved and
 /// the delivery goes back to the queue until then.
 const RATE_WAIT: Duration = Duration::from_secs(1);
-/// How soon a delivery waiting for a token source's first token is tried
-/// again (no attempt is recorded).
-const TOKEN_ARRIVING_RETRY: Duration = Duration::from_millis(250);
+/// How long a delivery waits in memory for a token source's first token,
+/// and how soon it is tried again if that was not enough (no attempt is
+/// recorded either way).
+const TOKEN_WAIT: Duration = Duration::from_secs(2);
+const TOKEN_ARRIVING_RETRY: Duration = Duration::from_secs(1);
 
 /// Most deliveries leased in one store call.
 const LEASE_BATCH: usize = 128;
@@ -131,27 +133,38 @@ async fn deliver(app: &App, job: DeliveryJob) {
             return;
         }
     };
-    let filled = match plugin.policy.fill_secrets(&job.request, &dest) {
-        Ok(filled) => filled,
-        Err(PolicyDenied::SecretArriving { .. }) => {
-            // A token source just started (at start-up, or after its
-            // settings changed): its first fetch takes moments.
-            release(app, &job, now_ms() + ms(TOKEN_ARRIVING_RETRY)).await;
-            return;
-        }
-        Err(denied) if denied.is_transient() => {
-            // An OAuth2 token not in hand yet: retried on the schedule,
-            // nothing sent, the destination's health untouched.
-            app.metrics.delivery(&job.plugin, "retry", None);
-            let report = unsent_retry(denied.to_string());
-            let (attempt, next, _) = settle_report(&plugin, &job, now_ms(), &report);
-            record(app, &job, attempt, next).await;
-            return;
-        }
-        Err(denied) => {
-            app.metrics.delivery(&job.plugin, "denied", None);
-            fail_without_sending(app, &job, AttemptOutcome::Policy, denied.to_string()).await;
-            return;
+    let mut waited = false;
+    let filled = loop {
+        match plugin.policy.fill_secrets(&job.request, &dest) {
+            Ok(filled) => break filled,
+            Err(PolicyDenied::SecretArriving { secret }) if !waited => {
+                // A token source just started (at start-up, or after its
+                // settings changed): its first fetch takes moments. Wait
+                // for it here rather than cycle through the store.
+                waited = true;
+                if let Some(source) = plugin.tokens.get(&secret) {
+                    let _ = source.first_fetch(TOKEN_WAIT).await;
+                }
+            }
+            Err(PolicyDenied::SecretArriving { .. }) => {
+                // A slow token endpoint: back to the queue, no attempt.
+                release(app, &job, now_ms() + ms(TOKEN_ARRIVING_RETRY)).await;
+                return;
+            }
+            Err(denied) if denied.is_transient() => {
+                // An OAuth2 token not in hand yet: retried on the schedule,
+                // nothing sent, the destination's health untouched.
+                app.metrics.delivery(&job.plugin, "retry", None);
+                let report = unsent_retry(denied.to_string());
+                let (attempt, next, _) = settle_report(&plugin, &job, now_ms(), &report);
+                record(app, &job, attempt, next).await;
+                return;
+            }
+            Err(denied) => {
+                app.metrics.delivery(&job.plugin, "denied", None);
+                fail_without_sending(app, &job, AttemptOutcome::Policy, denied.to_string()).await;
+                return;
+            }
         }
     };
     let key = destination_key(dest.url()).unwrap_or_default();
