@@ -178,13 +178,13 @@ fn printable(value: Option<&str>, key: &str, at: &KeyPath) -> Result<String, Iss
 }
 
 fn client_credentials(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> {
-    for key in ["issuer", "subject", "audience"] {
-        let set = match key {
-            "issuer" => oauth.issuer.is_some(),
-            "subject" => oauth.subject.is_some(),
-            _ => oauth.audience.is_some(),
-        };
-        if set {
+    let jwt_keys = [
+        ("issuer", &oauth.issuer),
+        ("subject", &oauth.subject),
+        ("audience", &oauth.audience),
+    ];
+    for (key, value) in jwt_keys {
+        if value.is_some() {
             return Err(Issue::at(
                 at.key(key),
                 "belongs to the JWT grant; client credentials send client_id and client_secret",

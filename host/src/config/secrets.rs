@@ -24,16 +24,15 @@ pub(crate) fn resolve(
 ) -> Result<(), Issue> {
     for (name, secret) in &mut plugin.secrets {
         let at = path.key("secrets").key(name.as_str());
-        let value = match (&secret.env, &secret.file, &secret.oauth2) {
+        let value = match (&secret.env, &secret.file, secret.oauth2.as_mut()) {
             (Some(var), None, None) => {
                 from_env(var, env).map_err(|m| Issue::at(at.key("env"), m))?
             }
             (None, Some(file), None) => {
                 read_file(file).map_err(|m| Issue::at(at.key("file"), m))?
             }
-            (None, None, Some(_)) => {
+            (None, None, Some(oauth)) => {
                 // Fetched while the host runs.
-                let oauth = secret.oauth2.as_mut().expect("matched");
                 super::oauth2::resolve(oauth, &at.key("oauth2"))?;
                 continue;
             }

@@ -231,7 +231,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
     probe.started();
     let started_ms = now_ms();
     let redirects = PolicyRedirects::new(&plugin.policy, &job.request);
-    let report = plugin
+    let mut report = plugin
         .deliverer
         .send(SendRequest {
             method: filled.method,
@@ -264,7 +264,6 @@ async fn deliver(app: &App, job: DeliveryJob) {
             "destination paused: its deliveries keep failing (connection errors, timeouts, 408, 429 or 5xx); they wait in the queue"
         );
     }
-    let mut report = report;
     if report.status_code == Some(401) && plugin.policy.report_rejected(&job.request) {
         // The request carried an OAuth2 token, which may have been revoked
         // or expired early: a new one is on its way, and the next attempt
