@@ -369,3 +369,103 @@ async fn a_service_account_token_is_fetched_with_a_signed_assertion() {
     let log = host.log();
     assert!(!log.contains("ya29.fcm-token") && !log.contains("PRIVATE KEY"));
 }
+
+/// LINE's v2.1 channel access token: the messenger plugin's
+/// `LINE_CHANNEL_TOKEN` comes from a client-credentials grant whose client
+/// proves itself with an assertion signed by the channel's JSON Web Key
+/// (`client_auth = "private_key_jwt"`), carrying the `kid` LINE assigned
+/// and LINE's own `token_exp` claim.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_channel_token_is_fetched_with_private_key_jwt() {
+    let rx = TestReceiver::start().await;
+    let tokens = TestReceiver::start().await;
+    tokens.set_default(token("line-v21-channel-token", 2_592_000));
+    let dir = tempfile::tempdir().unwrap();
+    let jwk = dir.path().join("line-assertion-key.json");
+    std::fs::copy(
+        support::repo_root().join("host/src/tokens/testdata/test-only-rsa.jwk.json"),
+        &jwk,
+    )
+    .unwrap();
+    let config = format!(
+        r#"{head}
+[[plugins]]
+name = "messenger-transactional"
+component = "{c}"
+events = ["order.shipped"]
+allowed_hosts = ["{url}"]
+allow_private_networks = ["127.0.0.1/32"]
+instance_reuse = 4
+timeout_ms = 1000
+[plugins.config]
+line_push_url = "{url}/v2/bot/message/push"
+[plugins.secrets]
+MESSENGER_PAGE_TOKEN = {{ env = "PAGE_TOKEN", hosts = ["graph.facebook.com"] }}
+[plugins.secrets.LINE_CHANNEL_TOKEN]
+hosts = ["127.0.0.1"]
+oauth2 = {{ token_url = "{token_url}/oauth2/v2.1/token", client_id = "1657000000", client_auth = "private_key_jwt", private_key_file = "{key}", key_id = "line-kid-1", audience = "https://api.line.me/", claims = {{ token_exp = 2592000 }} }}
+[plugins.delivery]
+retry_schedule_s = [1]
+"#,
+        head = config_head(),
+        c = component("messenger-transactional"),
+        url = rx.url(),
+        token_url = tokens.url(),
+        key = jwk.display(),
+    );
+    let host = Host::start(&config, &[("PAGE_TOKEN", "page-VALUE")]);
+    let event = std::fs::read_to_string(
+        support::repo_root().join("examples/events/messenger-transactional.json"),
+    )
+    .unwrap();
+    assert_eq!(host.ingest(&event).await.0, 202);
+    let seen = rx.wait_for(1, 30).await;
+    assert_eq!(seen[0].path, "/v2/bot/message/push");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some("Bearer line-v21-channel-token")
+    );
+
+    let asked = tokens.requests();
+    assert_eq!(asked[0].path, "/oauth2/v2.1/token");
+    assert_eq!(asked[0].header("authorization"), None);
+    let grant = form(&asked[0].body);
+    let field = |name: &str| {
+        grant
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} in {grant:?}"))
+    };
+    assert_eq!(field("grant_type"), "client_credentials");
+    assert_eq!(
+        field("client_assertion_type"),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    let jwt = field("client_assertion");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        include_bytes!("../host/src/tokens/testdata/test-only-rsa.pkcs1.pub.der"),
+    )
+    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
+    .expect("signed with the channel's key");
+    let part = |i: usize| -> Value {
+        serde_json::from_slice(&b64.decode(input.split('.').nth(i).unwrap()).unwrap()).unwrap()
+    };
+    assert_eq!(part(0)["kid"], "line-kid-1");
+    let claims = part(1);
+    assert_eq!(claims["iss"], "1657000000");
+    assert_eq!(claims["sub"], "1657000000");
+    assert_eq!(claims["aud"], "https://api.line.me/");
+    assert_eq!(claims["token_exp"], 2_592_000);
+    assert!(claims["exp"].as_u64().unwrap() <= claims["iat"].as_u64().unwrap() + 30 * 60);
+
+    let v = host.settled_event("evt-ship-0001", 30).await;
+    let shown = format!("{v}{}{}", host.log(), host.metrics().await);
+    assert!(shown.contains("{{secret:LINE_CHANNEL_TOKEN}}"), "{v}");
+    for secret in ["line-v21-channel-token", jwt, "\"d\":"] {
+        assert!(!shown.contains(secret), "{secret} shown");
+    }
+}

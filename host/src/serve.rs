@@ -340,13 +340,14 @@ fn watched(config: &Config) -> Vec<Watched> {
 }
 
 /// The files a secret's value is read from: its `file`, or its OAuth2
-/// grant's key files.
+/// grant's key and certificate files.
 fn secret_files(secret: &crate::config::SecretConfig) -> Vec<&PathBuf> {
     let oauth = secret.oauth2.as_ref();
     [
         secret.file.as_ref(),
         oauth.and_then(|o| o.service_account_file.as_ref()),
         oauth.and_then(|o| o.private_key_file.as_ref()),
+        oauth.and_then(|o| o.certificate_file.as_ref()),
     ]
     .into_iter()
     .flatten()

@@ -64,7 +64,8 @@ pub use env::EnvLookup;
 pub use error::ConfigError;
 pub use glob::matches as event_pattern_matches;
 pub use plugin::{
-    ClientAuth, DeliveryConfig, OAuth2Config, OAuth2Grant, PluginConfig, SecretConfig,
+    AssertionKey, ClientAuth, DeliveryConfig, OAuth2Config, OAuth2Grant, PluginConfig,
+    SecretConfig, SigningAlg,
 };
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
 

@@ -5,6 +5,9 @@
 //! - client credentials (RFC 6749 §4.4): `client_id` and `client_secret`.
 //!   Salesforce, LINE's short-lived channel tokens, Microsoft Graph, Auth0
 //!   and most CRMs hand out tokens this way.
+//!   With `client_auth = "private_key_jwt"` the client proves itself with
+//!   an assertion signed by `private_key_file` instead of a secret (LINE's
+//!   v2.1 channel tokens, Microsoft Entra's certificate credentials).
 //! - JWT bearer (RFC 7523): an assertion signed with an RSA key, from a
 //!   Google service account file (`service_account_file`: Firebase Cloud
 //!   Messaging, Google APIs) or from `private_key_file` with `issuer`
@@ -30,6 +33,8 @@ const RESERVED_PARAMS: &[&str] = &[
     "client_secret",
     "scope",
     "assertion",
+    "client_assertion",
+    "client_assertion_type",
 ];
 
 /// How to fetch the token, as written.
@@ -52,13 +57,26 @@ pub struct OAuth2Config {
     /// JWT bearer: a Google service account key file (JSON), which names
     /// the issuer, the key and the token endpoint.
     pub service_account_file: Option<PathBuf>,
-    /// JWT bearer: the PEM RSA private key that signs the assertion.
+    /// JWT bearer and `private_key_jwt`: the RSA private key that signs
+    /// the assertion, PEM or a JSON Web Key.
     pub private_key_file: Option<PathBuf>,
+    /// The `kid` of that key, when the provider names its keys (LINE).
+    pub key_id: Option<String>,
+    /// The key's X.509 certificate (PEM), whose thumbprints the assertion's
+    /// header carries as `x5t` and `x5t#S256` (Microsoft Entra).
+    pub certificate_file: Option<PathBuf>,
+    /// `RS256` (the default) or `PS256`.
+    #[serde(default)]
+    pub signing_alg: SigningAlg,
+    /// Further claims of the assertion (LINE's `token_exp`).
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_json::Value>,
     /// JWT bearer: the assertion's `iss` (with `private_key_file`).
     pub issuer: Option<String>,
     /// JWT bearer: the assertion's `sub`, when the provider acts for a user.
     pub subject: Option<String>,
-    /// JWT bearer: the assertion's `aud`; the token endpoint by default.
+    /// JWT bearer and `private_key_jwt`: the assertion's `aud`; the token
+    /// endpoint by default.
     pub audience: Option<String>,
     /// Space-separated scopes to ask for, when the provider wants them
     /// (in the form for client credentials, in the assertion for JWT).
@@ -85,6 +103,35 @@ pub enum ClientAuth {
     /// (`client_secret_post`), for providers that want them there
     /// (Salesforce, LINE).
     Post,
+    /// No secret: `client_id` and a `client_assertion` signed with
+    /// `private_key_file` (RFC 7523 §2.2, OpenID Connect's
+    /// `private_key_jwt`).
+    PrivateKeyJwt,
+}
+
+/// How assertions are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (what Microsoft Entra asks for now).
+    #[serde(rename = "PS256")]
+    Ps256,
+}
+
+/// A key that signs assertions, read at load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertionKey {
+    /// The private key: PEM, or an RSA JSON Web Key.
+    pub private_key: Secret,
+    /// `kid` in the header.
+    pub key_id: Option<String>,
+    /// The DER of the key's certificate, for the thumbprints.
+    pub certificate: Option<Vec<u8>>,
+    /// The algorithm.
+    pub alg: SigningAlg,
 }
 
 /// A grant, checked and with its files read.
@@ -101,6 +148,18 @@ pub enum OAuth2Grant {
         /// Where the credentials go.
         auth: ClientAuth,
     },
+    /// Client credentials with a signed `client_assertion` instead of a
+    /// secret (`private_key_jwt`): `iss` and `sub` are the client's id.
+    ClientAssertion {
+        /// The token endpoint.
+        token_url: String,
+        /// The client's id.
+        client_id: String,
+        /// `aud`.
+        audience: String,
+        /// What signs the assertion.
+        key: AssertionKey,
+    },
     /// JWT bearer.
     JwtBearer {
         /// The token endpoint.
@@ -111,10 +170,8 @@ pub enum OAuth2Grant {
         subject: Option<String>,
         /// `aud`.
         audience: String,
-        /// `kid`, from a service account file.
-        key_id: Option<String>,
-        /// The PEM private key.
-        private_key: Secret,
+        /// What signs the assertion.
+        key: AssertionKey,
     },
 }
 
@@ -123,7 +180,18 @@ impl OAuth2Grant {
     pub fn token_url(&self) -> &str {
         match self {
             OAuth2Grant::ClientCredentials { token_url, .. }
+            | OAuth2Grant::ClientAssertion { token_url, .. }
             | OAuth2Grant::JwtBearer { token_url, .. } => token_url,
+        }
+    }
+
+    /// The key that signs its assertions, if it signs any.
+    pub fn assertion_key(&self) -> Option<&AssertionKey> {
+        match self {
+            OAuth2Grant::ClientCredentials { .. } => None,
+            OAuth2Grant::ClientAssertion { key, .. } | OAuth2Grant::JwtBearer { key, .. } => {
+                Some(key)
+            }
         }
     }
 }
@@ -134,10 +202,11 @@ pub(crate) fn resolve(oauth: &mut OAuth2Config, at: &KeyPath) -> Result<(), Issu
     let client = oauth.client_id.is_some() || oauth.client_secret.is_some();
     let jwt = oauth.service_account_file.is_some() || oauth.private_key_file.is_some();
     let grant = match (client, jwt) {
+        _ if oauth.client_auth == ClientAuth::PrivateKeyJwt => client_assertion(oauth, at)?,
         (true, true) => {
             return Err(Issue::at(
                 at.clone(),
-                "mixes client_id/client_secret with a JWT key; use one grant",
+                "mixes client_id/client_secret with a JWT key; use one grant (or client_auth = \"private_key_jwt\" to send client_id with a signed assertion)",
             ));
         }
         (false, false) => {
@@ -150,6 +219,17 @@ pub(crate) fn resolve(oauth: &mut OAuth2Config, at: &KeyPath) -> Result<(), Issu
         (false, true) => jwt_bearer(oauth, at)?,
     };
     check_url(grant.token_url(), oauth.token_url.is_some(), at)?;
+    for key in oauth.claims.keys() {
+        if crate::tokens::RESERVED_CLAIMS.contains(&key.as_str()) {
+            return Err(Issue::at(
+                at.key("claims").key(key),
+                format!(
+                    "cannot be set here: the host sets {}",
+                    crate::tokens::RESERVED_CLAIMS.join(", ")
+                ),
+            ));
+        }
+    }
     for key in oauth.params.keys() {
         if key.is_empty() || RESERVED_PARAMS.contains(&key.as_str()) {
             return Err(Issue::at(
@@ -179,15 +259,19 @@ fn printable(value: Option<&str>, key: &str, at: &KeyPath) -> Result<String, Iss
 
 fn client_credentials(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> {
     let jwt_keys = [
-        ("issuer", &oauth.issuer),
-        ("subject", &oauth.subject),
-        ("audience", &oauth.audience),
+        ("issuer", oauth.issuer.is_some()),
+        ("subject", oauth.subject.is_some()),
+        ("audience", oauth.audience.is_some()),
+        ("key_id", oauth.key_id.is_some()),
+        ("certificate_file", oauth.certificate_file.is_some()),
+        ("signing_alg", oauth.signing_alg != SigningAlg::default()),
+        ("claims", !oauth.claims.is_empty()),
     ];
-    for (key, value) in jwt_keys {
-        if value.is_some() {
+    for (key, set) in jwt_keys {
+        if set {
             return Err(Issue::at(
                 at.key(key),
-                "belongs to the JWT grant; client credentials send client_id and client_secret",
+                "belongs to grants signed with a key; client credentials send client_id and client_secret (set client_auth = \"private_key_jwt\" to sign instead)",
             ));
         }
     }
@@ -202,6 +286,54 @@ fn client_credentials(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant,
     })
 }
 
+/// `private_key_jwt`: client credentials proven with a signed assertion.
+fn client_assertion(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> {
+    let misplaced = [
+        (
+            "client_secret",
+            oauth.client_secret.is_some(),
+            "is not sent with private_key_jwt: the signed assertion proves the client",
+        ),
+        (
+            "service_account_file",
+            oauth.service_account_file.is_some(),
+            "belongs to the JWT-bearer grant; private_key_jwt signs with private_key_file",
+        ),
+        (
+            "issuer",
+            oauth.issuer.is_some(),
+            "is the client_id with private_key_jwt",
+        ),
+        (
+            "subject",
+            oauth.subject.is_some(),
+            "is the client_id with private_key_jwt",
+        ),
+    ];
+    for (key, set, why) in misplaced {
+        if set {
+            return Err(Issue::at(at.key(key), why));
+        }
+    }
+    let client_id = printable(oauth.client_id.as_deref(), "client_id", at)?;
+    let Some(file) = &oauth.private_key_file else {
+        return Err(Issue::at(
+            at.clone(),
+            "needs private_key_file: private_key_jwt signs its assertion with it",
+        ));
+    };
+    let pem =
+        super::secrets::read_file(file).map_err(|m| Issue::at(at.key("private_key_file"), m))?;
+    let key = assertion_key(oauth, Secret::new(pem), oauth.key_id.clone(), at)?;
+    let token_url = printable(oauth.token_url.as_deref(), "token_url", at)?;
+    Ok(OAuth2Grant::ClientAssertion {
+        audience: audience(oauth, &token_url, at)?,
+        token_url,
+        client_id,
+        key,
+    })
+}
+
 fn jwt_bearer(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> {
     if oauth.client_auth != ClientAuth::default() {
         return Err(Issue::at(
@@ -209,65 +341,120 @@ fn jwt_bearer(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> 
             "belongs to client credentials; the JWT grant authenticates with its assertion",
         ));
     }
-    let (issuer, key_id, private_key, file_url) =
-        match (&oauth.service_account_file, &oauth.private_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(Issue::at(
-                    at.key("private_key_file"),
-                    "the service account file holds the key already; set one of the two",
-                ));
-            }
-            (Some(file), None) => {
-                if oauth.issuer.is_some() {
-                    return Err(Issue::at(
-                        at.key("issuer"),
-                        "comes from the service account file (client_email)",
-                    ));
-                }
-                let account = service_account(file)
-                    .map_err(|m| Issue::at(at.key("service_account_file"), m))?;
+    let (issuer, key_id, private_key, file_url) = match (
+        &oauth.service_account_file,
+        &oauth.private_key_file,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(Issue::at(
+                at.key("private_key_file"),
+                "the service account file holds the key already; set one of the two",
+            ));
+        }
+        (Some(file), None) => {
+            let from_file = [
                 (
-                    account.client_email,
-                    account.private_key_id,
-                    account.private_key,
-                    account.token_uri,
-                )
+                    "issuer",
+                    oauth.issuer.is_some(),
+                    "comes from the service account file (client_email)",
+                ),
+                (
+                    "key_id",
+                    oauth.key_id.is_some(),
+                    "comes from the service account file (private_key_id)",
+                ),
+                (
+                    "certificate_file",
+                    oauth.certificate_file.is_some(),
+                    "goes with private_key_file; a service account's assertion names its key by private_key_id",
+                ),
+            ];
+            for (key, set, why) in from_file {
+                if set {
+                    return Err(Issue::at(at.key(key), why));
+                }
             }
-            (None, Some(file)) => {
-                let pem = super::secrets::read_file(file)
-                    .map_err(|m| Issue::at(at.key("private_key_file"), m))?;
-                let issuer = printable(oauth.issuer.as_deref(), "issuer", at)?;
-                (issuer, None, Secret::new(pem), None)
-            }
-            (None, None) => unreachable!("a JWT key is set"),
-        };
-    let key_at = if oauth.service_account_file.is_some() {
-        at.key("service_account_file")
-    } else {
-        at.key("private_key_file")
+            let account =
+                service_account(file).map_err(|m| Issue::at(at.key("service_account_file"), m))?;
+            (
+                account.client_email,
+                account.private_key_id,
+                account.private_key,
+                account.token_uri,
+            )
+        }
+        (None, Some(file)) => {
+            let pem = super::secrets::read_file(file)
+                .map_err(|m| Issue::at(at.key("private_key_file"), m))?;
+            let issuer = printable(oauth.issuer.as_deref(), "issuer", at)?;
+            (issuer, oauth.key_id.clone(), Secret::new(pem), None)
+        }
+        (None, None) => unreachable!("a JWT key is set"),
     };
-    crate::tokens::JwtSigner::new(&private_key).map_err(|m| Issue::at(key_at, m))?;
+    let key = assertion_key(oauth, private_key, key_id, at)?;
     let token_url = match (&oauth.token_url, file_url) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url,
         (None, None) => return Err(Issue::at(at.clone(), "needs token_url")),
-    };
-    let audience = match &oauth.audience {
-        Some(a) => printable(Some(a), "audience", at)?,
-        None => token_url.clone(),
     };
     let subject = match &oauth.subject {
         Some(s) => Some(printable(Some(s), "subject", at)?),
         None => None,
     };
     Ok(OAuth2Grant::JwtBearer {
+        audience: audience(oauth, &token_url, at)?,
         token_url,
         issuer,
         subject,
-        audience,
-        key_id,
-        private_key,
+        key,
     })
+}
+
+/// The assertion's `aud`: as written, or the token endpoint.
+fn audience(oauth: &OAuth2Config, token_url: &str, at: &KeyPath) -> Result<String, Issue> {
+    match &oauth.audience {
+        Some(a) => printable(Some(a), "audience", at),
+        None => Ok(token_url.to_owned()),
+    }
+}
+
+/// The signing key with its `kid` and certificate, checked by building
+/// the signer that will use it.
+fn assertion_key(
+    oauth: &OAuth2Config,
+    private_key: Secret,
+    key_id: Option<String>,
+    at: &KeyPath,
+) -> Result<AssertionKey, Issue> {
+    let key_id = match key_id {
+        Some(kid) => Some(printable(Some(&kid), "key_id", at)?),
+        None => None,
+    };
+    let certificate = match &oauth.certificate_file {
+        Some(file) => {
+            let mut certs = crate::pem::certificates(file)
+                .map_err(|e| Issue::at(at.key("certificate_file"), e.to_string()))?;
+            Some(certs.swap_remove(0).to_vec())
+        }
+        None => None,
+    };
+    let key = AssertionKey {
+        private_key,
+        key_id,
+        certificate,
+        alg: oauth.signing_alg,
+    };
+    crate::tokens::JwtSigner::new(&key).map_err(|m| {
+        let blame = if m.contains("certificate") {
+            "certificate_file"
+        } else if oauth.service_account_file.is_some() {
+            "service_account_file"
+        } else {
+            "private_key_file"
+        };
+        Issue::at(at.key(blame), m)
+    })?;
+    Ok(key)
 }
 
 /// What a Google service account key file says.

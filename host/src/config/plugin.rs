@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-pub use super::oauth2::{ClientAuth, OAuth2Config, OAuth2Grant};
+pub use super::oauth2::{AssertionKey, ClientAuth, OAuth2Config, OAuth2Grant, SigningAlg};
 use super::{de, glob};
 use crate::model::{Method, Secret};
 

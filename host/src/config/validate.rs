@@ -96,9 +96,13 @@ fn resolve_paths(config: &mut Config, base: &Path) {
             .values_mut()
             .filter_map(|s| s.oauth2.as_mut())
         {
-            for file in [&mut oauth.service_account_file, &mut oauth.private_key_file]
-                .into_iter()
-                .flatten()
+            for file in [
+                &mut oauth.service_account_file,
+                &mut oauth.private_key_file,
+                &mut oauth.certificate_file,
+            ]
+            .into_iter()
+            .flatten()
             {
                 *file = base.join(&*file);
             }

@@ -1,5 +1,6 @@
-//! One token request: the client-credentials grant (RFC 6749 §4.4) or the
-//! JWT-bearer grant (RFC 7523) sent with the delivery client, and its
+//! One token request: the client-credentials grant (RFC 6749 §4.4, the
+//! client proven by its secret or by a signed assertion) or the JWT-bearer
+//! grant (RFC 7523) sent with the delivery client, and its
 //! answer read into a [`Token`] or a reason that names the endpoint and the
 //! provider's `error`, never a credential.
 
@@ -95,13 +96,42 @@ pub(crate) fn grant(
                     form.append_pair("client_id", client_id);
                     form.append_pair("client_secret", client_secret.expose());
                 }
+                ClientAuth::PrivateKeyJwt => {
+                    return Err("private_key_jwt has no client secret to send".into());
+                }
             }
+        }
+        OAuth2Grant::ClientAssertion {
+            client_id,
+            audience,
+            ..
+        } => {
+            let signer = signer.ok_or("no key to sign the assertion with")?;
+            // A fresh `jti` each time: Microsoft Entra refuses a replay.
+            let jwt_id = uuid::Uuid::new_v4().to_string();
+            let claims = Claims {
+                issuer: client_id,
+                subject: Some(client_id),
+                audience,
+                scope: None,
+                jwt_id: Some(&jwt_id),
+                extra: &config.claims,
+            };
+            form.append_pair("grant_type", "client_credentials");
+            if let Some(scope) = &config.scope {
+                form.append_pair("scope", scope);
+            }
+            form.append_pair("client_id", client_id);
+            form.append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            );
+            form.append_pair("client_assertion", &signer.assertion(claims, now_s)?);
         }
         OAuth2Grant::JwtBearer {
             issuer,
             subject,
             audience,
-            key_id,
             ..
         } => {
             let signer = signer.ok_or("no key to sign the assertion with")?;
@@ -110,7 +140,8 @@ pub(crate) fn grant(
                 subject: subject.as_deref(),
                 audience,
                 scope: config.scope.as_deref(),
-                key_id: key_id.as_deref(),
+                jwt_id: None,
+                extra: &config.claims,
             };
             form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
             form.append_pair("assertion", &signer.assertion(claims, now_s)?);
@@ -171,18 +202,25 @@ pub(crate) async fn fetch(
     };
     // A provider that quotes the credentials back in its error text must
     // not put them in the log.
-    result.map_err(|reason| redact(reason, grant_))
+    result.map_err(|reason| redact(reason, grant_, &body))
 }
 
-fn redact(reason: String, grant: &OAuth2Grant) -> String {
-    let OAuth2Grant::ClientCredentials { client_secret, .. } = grant else {
-        return reason;
-    };
-    let secret = client_secret.expose();
-    if secret.is_empty() || !reason.contains(secret) {
-        return reason;
+/// `reason` without the client secret or the signed assertion the
+/// request `body` sent.
+pub(super) fn redact(mut reason: String, grant: &OAuth2Grant, body: &[u8]) -> String {
+    let mut credentials: Vec<String> = url::form_urlencoded::parse(body)
+        .filter(|(k, _)| k == "assertion" || k == "client_assertion")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if let OAuth2Grant::ClientCredentials { client_secret, .. } = grant {
+        credentials.push(client_secret.expose().to_owned());
     }
-    reason.replace(secret, "***")
+    for credential in credentials {
+        if !credential.is_empty() && reason.contains(&credential) {
+            reason = reason.replace(&credential, "***");
+        }
+    }
+    reason
 }
 
 /// A successful answer: `access_token` and `expires_in` (a number, or a

@@ -1,6 +1,7 @@
 //! OAuth2 access tokens that secrets stand for (`oauth2 = { … }` in
 //! `[plugins.secrets]`). One [`TokenSource`] per such secret fetches a
-//! token with the client-credentials grant, keeps it, and renews it on its
+//! token (client credentials, with a secret or a signed assertion, or the
+//! JWT-bearer grant), keeps it, and renews it on its
 //! own task when three quarters of its lifetime have passed, backing off
 //! while the endpoint fails (the token in hand stays in use until it
 //! expires). The egress policy reads the current token through
@@ -16,7 +17,7 @@ mod jwt;
 mod tests;
 
 pub use fetch::FETCH_TIMEOUT;
-pub use jwt::{Claims, JwtSigner};
+pub use jwt::{Claims, JwtSigner, RESERVED_CLAIMS};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,8 +38,12 @@ const MIN_RENEW: Duration = Duration::from_secs(1);
 const UNKNOWN_LIFETIME_RENEW: Duration = Duration::from_secs(3600);
 /// After a receiver's 401, the earliest next fetch after the last one: a
 /// token that every receiver refuses (a wrong scope) is not fetched in a
-/// loop.
+/// loop. The gap doubles each time the token a refusal brought is refused
+/// in turn, up to [`MAX_REJECTED_GAP`].
 const REJECTED_GAP: Duration = Duration::from_secs(5);
+/// Longest gap between fetches that refusals ask for; a token refused
+/// only after living this long starts again from [`REJECTED_GAP`].
+const MAX_REJECTED_GAP: Duration = Duration::from_secs(300);
 /// Longest wait between failed fetches (1 s, doubling).
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -121,11 +126,11 @@ impl TokenSource {
             .grant
             .clone()
             .ok_or_else(|| format!("secrets.{secret}.oauth2: not checked at load"))?;
-        let signer = match &grant {
-            OAuth2Grant::JwtBearer { private_key, .. } => Some(
-                JwtSigner::new(private_key).map_err(|e| format!("secrets.{secret}.oauth2: {e}"))?,
-            ),
-            OAuth2Grant::ClientCredentials { .. } => None,
+        let signer = match grant.assertion_key() {
+            Some(key) => {
+                Some(JwtSigner::new(key).map_err(|e| format!("secrets.{secret}.oauth2: {e}"))?)
+            }
+            None => None,
         };
         let shared = Arc::new(Shared {
             plugin: plugin.to_owned(),
@@ -280,6 +285,32 @@ fn renew_after(lifetime: Option<Duration>) -> Duration {
     })
 }
 
+/// Receivers' refusals of the tokens a source fetched: how soon they may
+/// bring the next fetch.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// Fetches in a row that a refusal brought.
+    streak: u32,
+}
+
+impl Refusals {
+    /// A receiver refused the token fetched `since` ago: the earliest
+    /// next fetch, counted from that fetch.
+    fn gap(&mut self, since: Duration) -> Duration {
+        if since >= MAX_REJECTED_GAP {
+            self.streak = 0;
+        }
+        REJECTED_GAP
+            .saturating_mul(1 << self.streak.min(16))
+            .min(MAX_REJECTED_GAP)
+    }
+
+    /// A fetch is starting: whether a refusal brought it.
+    fn fetching(&mut self, by_refusal: bool) {
+        self.streak = if by_refusal { self.streak + 1 } else { 0 };
+    }
+}
+
 /// The wait after the `failures`th failed fetch in a row.
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(MAX_BACKOFF)
@@ -303,7 +334,11 @@ async fn renew(shared: Arc<Shared>, request: Request, mut stop: oneshot::Receive
         signer,
     } = &request;
     let mut failures = 0;
+    let mut refusals = Refusals::default();
+    let mut by_refusal = false;
     loop {
+        refusals.fetching(by_refusal);
+        by_refusal = false;
         let started = Instant::now();
         let result = tokio::select! {
             result = fetch::fetch(client, config, grant, signer.as_ref()) => result,
@@ -315,8 +350,15 @@ async fn renew(shared: Arc<Shared>, request: Request, mut stop: oneshot::Receive
             tokio::select! {
                 () = tokio::time::sleep_until(until) => break,
                 () = shared.rejected.notified() => {
-                    let earliest = tokio::time::Instant::from_std(started + REJECTED_GAP);
-                    until = until.min(earliest);
+                    let gap = refusals.gap(started.elapsed());
+                    let earliest = tokio::time::Instant::from_std(started + gap);
+                    if earliest < until {
+                        let (plugin, secret) = (&shared.plugin, &shared.secret);
+                        let in_s = earliest.saturating_duration_since(tokio::time::Instant::now()).as_secs();
+                        tracing::info!(%plugin, %secret, in_s, "a receiver refused the OAuth2 token; fetching a new one");
+                        until = earliest;
+                        by_refusal = true;
+                    }
                 }
                 _ = &mut stop => return,
             }

@@ -6,19 +6,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::fetch::{grant, parse};
+use super::fetch::{grant, parse, redact};
 use super::*;
-use crate::config::ClientAuth;
 use crate::delivery::SystemResolver;
 use crate::delivery::tests::fixtures::{Reply, TestServer};
 
 const CLIENT_SECRET: &str = "cs-very/secret:value&more";
 
-fn config(token_url: &str, auth: ClientAuth) -> OAuth2Config {
-    let auth = match auth {
-        ClientAuth::Basic => "basic",
-        ClientAuth::Post => "post",
-    };
+fn config(token_url: &str, auth: &str) -> OAuth2Config {
     OAuth2Config::from_toml(&format!(
         r#"
 token_url = "{token_url}"
@@ -43,7 +38,7 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 
 #[test]
 fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
-    let (headers, body) = grant_of(&config("https://id.example/token", ClientAuth::Basic));
+    let (headers, body) = grant_of(&config("https://id.example/token", "basic"));
     let header = |name: &str| {
         headers
             .iter()
@@ -73,7 +68,7 @@ fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
 
-    let (headers, body) = grant_of(&config("https://id.example/token", ClientAuth::Post));
+    let (headers, body) = grant_of(&config("https://id.example/token", "post"));
     assert!(headers.iter().all(|(k, _)| k != "authorization"));
     let fields = form(&body);
     assert!(fields.contains(&("client_id".into(), "app:one".into())));
@@ -122,6 +117,29 @@ fn answers_are_read_strictly() {
 }
 
 #[test]
+fn refusals_of_fresh_tokens_space_the_fetches_they_bring_further_apart() {
+    let mut refusals = Refusals::default();
+    let secs = |s| Duration::from_secs(s);
+    // A refusal of a token fetched on schedule: 5 s after that fetch.
+    refusals.fetching(false);
+    assert_eq!(refusals.gap(secs(1)), secs(5));
+    // Each token such a fetch brings, refused again, waits twice as long.
+    let mut gaps = Vec::new();
+    for _ in 0..8 {
+        refusals.fetching(true);
+        gaps.push(refusals.gap(secs(1)).as_secs());
+    }
+    assert_eq!(gaps, [10, 20, 40, 80, 160, 300, 300, 300]);
+    // A token that lived 5 minutes before its refusal starts again at 5 s,
+    // as does a fetch on schedule.
+    assert_eq!(refusals.gap(secs(300)), secs(5));
+    refusals.fetching(true);
+    assert_eq!(refusals.gap(secs(2)), secs(10));
+    refusals.fetching(false);
+    assert_eq!(refusals.gap(secs(2)), secs(5));
+}
+
+#[test]
 fn tokens_are_renewed_at_three_quarters_of_their_life_and_failures_back_off() {
     assert_eq!(
         renew_after(Some(Duration::from_secs(3600))),
@@ -137,7 +155,7 @@ fn start(url: &str) -> Arc<TokenSource> {
     TokenSource::start(
         "crm",
         "SF_TOKEN",
-        &config(url, ClientAuth::Basic),
+        &config(url, "basic"),
         Vec::new(),
         Arc::new(SystemResolver),
     )
@@ -265,14 +283,19 @@ fn service_account(dir: &std::path::Path, token_uri: &str) -> std::path::PathBuf
 /// The header and claims of `jwt`, after checking its RS256 signature
 /// with the test key's public half.
 fn verified(jwt: &str) -> (serde_json::Value, serde_json::Value) {
+    verified_with(jwt, &ring::signature::RSA_PKCS1_2048_8192_SHA256)
+}
+
+/// The same, for an `alg` of RS256 or PS256.
+fn verified_with(
+    jwt: &str,
+    alg: &'static ring::signature::RsaParameters,
+) -> (serde_json::Value, serde_json::Value) {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let (input, signature) = jwt.rsplit_once('.').unwrap();
-    ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        TEST_PUBLIC_KEY,
-    )
-    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
-    .expect("the signature verifies");
+    ring::signature::UnparsedPublicKey::new(alg, TEST_PUBLIC_KEY)
+        .verify(input.as_bytes(), &b64.decode(signature).unwrap())
+        .expect("the signature verifies");
     let (header, claims) = input.split_once('.').unwrap();
     let json = |part: &str| serde_json::from_slice(&b64.decode(part).unwrap()).unwrap();
     (json(header), json(claims))
@@ -289,10 +312,7 @@ fn a_service_account_signs_a_jwt_assertion() {
     .unwrap();
     let grant_ = config.grant.clone().unwrap();
     assert_eq!(grant_.token_url(), "https://oauth2.googleapis.com/token");
-    let OAuth2Grant::JwtBearer { private_key, .. } = &grant_ else {
-        panic!("{grant_:?}")
-    };
-    let signer = JwtSigner::new(private_key).unwrap();
+    let signer = JwtSigner::new(grant_.assertion_key().unwrap()).unwrap();
     let (headers, body) = grant(&config, &grant_, Some(&signer), 1_800_000_000).unwrap();
     assert!(headers.iter().all(|(k, _)| k != "authorization"));
     let fields = form(&body);
@@ -340,10 +360,7 @@ audience = "https://login.salesforce.com"
     ))
     .unwrap();
     let grant_ = config.grant.clone().unwrap();
-    let OAuth2Grant::JwtBearer { private_key, .. } = &grant_ else {
-        panic!("{grant_:?}")
-    };
-    let signer = JwtSigner::new(private_key).unwrap();
+    let signer = JwtSigner::new(grant_.assertion_key().unwrap()).unwrap();
     let (_, body) = grant(&config, &grant_, Some(&signer), 1_000).unwrap();
     let (header, claims) = verified(&form(&body)[1].1);
     assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT"}));
@@ -386,4 +403,219 @@ async fn a_source_fetches_with_a_service_account() {
     let fields = form(&seen[0].body);
     let (_, claims) = verified(&fields[1].1);
     assert_eq!(claims["aud"], server.url("/token"));
+}
+
+const TEST_JWK: &str = include_str!("testdata/test-only-rsa.jwk.json");
+
+/// The fields of a form body, by name.
+fn field(fields: &[(String, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+#[test]
+fn private_key_jwt_sends_client_id_and_an_assertion_signed_with_a_jwk() {
+    // LINE's v2.1 channel token: the key as the JWK the console takes, the
+    // kid LINE assigned, aud of its own, and a token_exp claim.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("line.jwk.json");
+    std::fs::write(&key, TEST_JWK).unwrap();
+    let config = OAuth2Config::from_toml(&format!(
+        r#"
+token_url = "https://api.line.me/oauth2/v2.1/token"
+client_id = "1657000000"
+client_auth = "private_key_jwt"
+private_key_file = "{}"
+key_id = "line-kid-1"
+audience = "https://api.line.me/"
+claims = {{ token_exp = 2592000 }}
+"#,
+        key.display()
+    ))
+    .unwrap();
+    let grant_ = config.grant.clone().unwrap();
+    let signer = JwtSigner::new(grant_.assertion_key().unwrap()).unwrap();
+    let (headers, body) = grant(&config, &grant_, Some(&signer), 1_700_000_000).unwrap();
+    assert!(headers.iter().all(|(k, _)| k != "authorization"));
+    let fields = form(&body);
+    assert_eq!(
+        fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        [
+            "grant_type",
+            "client_id",
+            "client_assertion_type",
+            "client_assertion"
+        ]
+    );
+    assert_eq!(field(&fields, "grant_type").unwrap(), "client_credentials");
+    assert_eq!(field(&fields, "client_id").unwrap(), "1657000000");
+    assert_eq!(
+        field(&fields, "client_assertion_type").unwrap(),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    // Signed by the JWK: the PEM key's public half verifies it.
+    let (header, mut claims) = verified(&field(&fields, "client_assertion").unwrap());
+    assert_eq!(
+        header,
+        serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "line-kid-1"})
+    );
+    let jti = claims.as_object_mut().unwrap().remove("jti").unwrap();
+    assert!(
+        uuid::Uuid::parse_str(jti.as_str().unwrap()).is_ok(),
+        "{jti}"
+    );
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "iss": "1657000000",
+            "sub": "1657000000",
+            "aud": "https://api.line.me/",
+            "iat": 1_700_000_000u64,
+            "exp": 1_700_000_180u64,
+            "token_exp": 2_592_000,
+        })
+    );
+    // Each assertion has its own id.
+    let (_, again) = grant(&config, &grant_, Some(&signer), 1_700_000_000).unwrap();
+    let (_, again) = verified(&field(&form(&again), "client_assertion").unwrap());
+    assert_ne!(again["jti"], jti);
+}
+
+#[test]
+fn a_certificate_puts_its_thumbprints_in_the_header_and_ps256_signs() {
+    // Microsoft Entra's certificate credential: x5t / x5t#S256, PS256, the
+    // token endpoint as aud, a scope in the form.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("app.key");
+    std::fs::write(&key_file, TEST_KEY).unwrap();
+    let key_pair = rcgen::KeyPair::from_pem(TEST_KEY).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["wasmhook-app".into()])
+        .unwrap()
+        .self_signed(&key_pair)
+        .unwrap();
+    let cert_file = dir.path().join("app.crt");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    let settings = |cert_file: &std::path::Path| {
+        format!(
+            r#"
+token_url = "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
+client_id = "6731de76-14a6-49ae-97bc-6eba6914391e"
+client_auth = "private_key_jwt"
+private_key_file = "{}"
+certificate_file = "{}"
+signing_alg = "PS256"
+scope = "https://graph.microsoft.com/.default"
+"#,
+            key_file.display(),
+            cert_file.display()
+        )
+    };
+    let config = OAuth2Config::from_toml(&settings(&cert_file)).unwrap();
+    let grant_ = config.grant.clone().unwrap();
+    let signer = JwtSigner::new(grant_.assertion_key().unwrap()).unwrap();
+    let (_, body) = grant(&config, &grant_, Some(&signer), 1_000).unwrap();
+    let fields = form(&body);
+    assert_eq!(
+        field(&fields, "scope").unwrap(),
+        "https://graph.microsoft.com/.default"
+    );
+    let assertion = field(&fields, "client_assertion").unwrap();
+    let (header, claims) = verified_with(&assertion, &ring::signature::RSA_PSS_2048_8192_SHA256);
+    let b64 = |d: ring::digest::Digest| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+    };
+    let der = cert.der();
+    assert_eq!(
+        header,
+        serde_json::json!({
+            "alg": "PS256",
+            "typ": "JWT",
+            "x5t": b64(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)),
+            "x5t#S256": b64(ring::digest::digest(&ring::digest::SHA256, der)),
+        })
+    );
+    assert_eq!(
+        claims["aud"],
+        "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
+    );
+    // An RS256 signature would not verify as PS256.
+    let pkcs1 = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        TEST_PUBLIC_KEY,
+    );
+    let (input, signature) = assertion.rsplit_once('.').unwrap();
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .unwrap();
+    assert!(pkcs1.verify(input.as_bytes(), &signature).is_err());
+
+    // A certificate of another key is refused at load.
+    let other = rcgen::CertificateParams::new(vec!["other".into()])
+        .unwrap()
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let other_file = dir.path().join("other.crt");
+    std::fs::write(&other_file, other.pem()).unwrap();
+    let err = OAuth2Config::from_toml(&settings(&other_file)).unwrap_err();
+    assert!(
+        err.contains("certificate_file")
+            && err.contains("the certificate is not for this private key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_web_keys_that_cannot_sign_are_named() {
+    let key = |jwk: serde_json::Value| {
+        JwtSigner::new(&crate::config::AssertionKey {
+            private_key: crate::model::Secret::new(jwk.to_string()),
+            key_id: None,
+            certificate: None,
+            alg: crate::config::SigningAlg::Rs256,
+        })
+        .err()
+        .unwrap()
+    };
+    let full: serde_json::Value = serde_json::from_str(TEST_JWK).unwrap();
+    let mut public = full.clone();
+    for name in ["d", "p", "q", "dp", "dq", "qi"] {
+        public.as_object_mut().unwrap().remove(name);
+    }
+    assert_eq!(
+        key(public),
+        "holds a public JSON Web Key; the private key (with \"d\") signs"
+    );
+    let mut no_crt = full.clone();
+    no_crt.as_object_mut().unwrap().remove("qi");
+    assert!(key(no_crt).contains("has no \"qi\""));
+    let mut wrong = full.clone();
+    wrong["d"] = full["p"].clone();
+    assert_eq!(key(wrong), "the private key cannot be read");
+    assert!(key(serde_json::json!({"kty": "EC", "crv": "P-256", "d": "x"})).contains("\"EC\""));
+    assert!(key(serde_json::json!({"keys": [full]})).contains("JWK set"));
+}
+
+#[test]
+fn an_assertion_quoted_back_is_redacted() {
+    // Provider error texts are cut to 200 characters, shorter than any
+    // assertion; a reason that holds one whole still never shows it.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    std::fs::write(&key, TEST_KEY).unwrap();
+    let config = OAuth2Config::from_toml(&format!(
+        "token_url = \"https://id.example/token\"\nclient_id = \"c\"\nclient_auth = \"private_key_jwt\"\nprivate_key_file = \"{}\"",
+        key.display()
+    ))
+    .unwrap();
+    let grant_ = config.grant.clone().unwrap();
+    let signer = JwtSigner::new(grant_.assertion_key().unwrap()).unwrap();
+    let (_, body) = grant(&config, &grant_, Some(&signer), 1_000).unwrap();
+    let assertion = field(&form(&body), "client_assertion").unwrap();
+    let reason = format!("token endpoint answered HTTP 400: invalid_client ({assertion} expired)");
+    assert_eq!(
+        redact(reason, &grant_, &body),
+        "token endpoint answered HTTP 400: invalid_client (*** expired)"
+    );
 }

@@ -231,11 +231,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "oauth2_jwt_and_client",
-        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: mixes client_id/client_secret with a JWT key; use one grant"
+        "10:23: plugins[0].secrets.SF_TOKEN.oauth2: mixes client_id/client_secret with a JWT key; use one grant (or client_auth = \"private_key_jwt\" to send client_id with a signed assertion)"
     ),
     case!(
         "oauth2_jwt_not_rsa",
-        "10:91: plugins[0].secrets.SF_TOKEN.oauth2.private_key_file: the private key is not an RSA key; the JWT grant signs with RS256"
+        "10:91: plugins[0].secrets.SF_TOKEN.oauth2.private_key_file: the private key is not an RSA key; JWT assertions are signed with RS256"
     ),
     case!(
         "oauth2_jwt_no_issuer",
@@ -251,11 +251,31 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "oauth2_reserved_param",
-        "10:136: plugins[0].secrets.SF_TOKEN.oauth2.params.grant_type: cannot be set here: the grants set grant_type, client_id, client_secret, scope, assertion"
+        "10:136: plugins[0].secrets.SF_TOKEN.oauth2.params.grant_type: cannot be set here: the grants set grant_type, client_id, client_secret, scope, assertion, client_assertion, client_assertion_type"
     ),
     case!(
         "oauth2_bad_client_auth",
-        "10:126: plugins[0].secrets.SF_TOKEN.oauth2.client_auth: unknown variant `jwt`, expected `basic` or `post`"
+        "10:126: plugins[0].secrets.SF_TOKEN.oauth2.client_auth: unknown variant `jwt`, expected one of `basic`, `post`, `private_key_jwt`"
+    ),
+    case!(
+        "oauth2_private_key_jwt_no_key",
+        "10:25: plugins[0].secrets.LINE_TOKEN.oauth2: needs private_key_file: private_key_jwt signs its assertion with it"
+    ),
+    case!(
+        "oauth2_private_key_jwt_with_secret",
+        "10:122: plugins[0].secrets.LINE_TOKEN.oauth2.client_secret: is not sent with private_key_jwt: the signed assertion proves the client"
+    ),
+    case!(
+        "oauth2_reserved_claim",
+        "10:213: plugins[0].secrets.LINE_TOKEN.oauth2.claims.exp: cannot be set here: the host sets iss, sub, aud, iat, exp, nbf, jti, scope"
+    ),
+    case!(
+        "oauth2_key_id_with_secret",
+        "10:119: plugins[0].secrets.SF_TOKEN.oauth2.key_id: belongs to grants signed with a key; client credentials send client_id and client_secret (set client_auth = \"private_key_jwt\" to sign instead)"
+    ),
+    case!(
+        "oauth2_certificate_of_another_key",
+        "10:201: plugins[0].secrets.MS_TOKEN.oauth2.certificate_file: the certificate is not for this private key"
     ),
     case!(
         "oauth2_missing_client_id",

@@ -52,6 +52,11 @@ pub(super) fn base_dir() -> tempfile::TempDir {
         .expect("an EC key")
         .serialize_pem();
     std::fs::write(dir.path().join("secrets/ec.pem"), ec).expect("write a key");
+    // A certificate of another key than rsa.pem.
+    let other = rcgen::CertificateParams::new(vec!["other".into()])
+        .and_then(|p| p.self_signed(&rcgen::KeyPair::generate()?))
+        .expect("a certificate");
+    std::fs::write(dir.path().join("secrets/other.crt"), other.pem()).expect("write a certificate");
     std::fs::write(
         dir.path().join("secrets/user.json"),
         r#"{"type": "authorized_user", "client_id": "x"}"#,
@@ -395,8 +400,9 @@ fn load_reads_the_file_and_resolves_paths_next_to_it() {
     );
 }
 
-#[test]
-fn the_shipped_example_config_is_valid() {
+/// A directory laid out like the repository for `examples/wasmhook.toml`
+/// (its components in `target/plugins/`), and the `examples` directory.
+fn example_root() -> (tempfile::TempDir, std::path::PathBuf) {
     // Components resolve relative to the config file: ../target/plugins/.
     let root = tempfile::tempdir().expect("temp dir");
     let plugins = root.path().join("target/plugins");
@@ -414,24 +420,74 @@ fn the_shipped_example_config_is_valid() {
     }
     let examples = root.path().join("examples");
     std::fs::create_dir(&examples).unwrap();
-    let env = |name: &str| -> Option<String> {
-        match name {
-            "WASMHOOK_SIGNING_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-            "WASMHOOK_INGEST_TOKEN"
-            | "WASMHOOK_ADMIN_TOKEN"
-            | "SLACK_WEBHOOK_PATH"
-            | "LINE_CHANNEL_TOKEN"
-            | "MESSENGER_PAGE_TOKEN"
-            | "GAME_API_KEY"
-            | "FCM_ACCESS_TOKEN"
-            | "LOB_API_KEY_BASIC"
-            | "SF_CLIENT_ID"
-            | "SF_CLIENT_SECRET"
-            | "HUBSPOT_TOKEN"
-            | "LOYALTY_API_KEY" => Some(format!("value-of-{name}")),
-            _ => None,
-        }
-    };
+    (root, examples)
+}
+
+/// The environment `examples/wasmhook.toml` reads.
+fn example_env(name: &str) -> Option<String> {
+    match name {
+        "WASMHOOK_SIGNING_SECRET" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        "WASMHOOK_INGEST_TOKEN"
+        | "WASMHOOK_ADMIN_TOKEN"
+        | "SLACK_WEBHOOK_PATH"
+        | "LINE_CHANNEL_TOKEN"
+        | "MESSENGER_PAGE_TOKEN"
+        | "GAME_API_KEY"
+        | "FCM_ACCESS_TOKEN"
+        | "LOB_API_KEY_BASIC"
+        | "SF_CLIENT_ID"
+        | "SF_CLIENT_SECRET"
+        | "HUBSPOT_TOKEN"
+        | "LOYALTY_API_KEY"
+        // Only the commented-out alternatives read these two.
+        | "LINE_CHANNEL_ID"
+        | "LINE_KEY_ID" => Some(format!("value-of-{name}")),
+        _ => None,
+    }
+}
+
+/// The commented-out alternatives of `examples/wasmhook.toml`'s secrets
+/// (`# NAME = { … oauth2 = … }`) use keys that exist: each, put in place
+/// of the secret it stands for, passes every check up to reading the key
+/// file it names, which does not exist here.
+#[test]
+fn the_example_configs_commented_oauth2_secrets_are_well_formed() {
+    let (_root, examples) = example_root();
+    let text = include_str!("../../../../examples/wasmhook.toml");
+    let alternatives: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains("oauth2 = {") && l.contains(" = { "))
+        .collect();
+    assert!(alternatives.len() >= 2, "{alternatives:?}");
+    for alternative in alternatives {
+        let name = alternative.split(" = ").next().unwrap();
+        let current = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("no secret {name} to stand in for"));
+        let edited = text.replacen(current, alternative, 1);
+        let err = Config::parse(
+            &edited,
+            Path::new("examples/wasmhook.toml"),
+            &examples,
+            &example_env,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{name}: loads without its key file"))
+        .to_string();
+        assert!(
+            err.contains(&format!("secrets.{name}.oauth2."))
+                && err.contains("cannot read /run/secrets/"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let (_root, examples) = example_root();
+    let env = example_env;
     let text = include_str!("../../../../examples/wasmhook.toml");
     let config = Config::parse(text, Path::new("examples/wasmhook.toml"), &examples, &env)
         .unwrap_or_else(|e| panic!("{e}"));
