@@ -5,10 +5,13 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use std::sync::Arc;
+
 use serde_json::json;
 use support::{TestPlugin, event};
 use wasmhook::model::{Decision, LogSource};
 use wasmhook::runtime::{ErrorKind, Invocation, PluginError};
+use wasmhook::store::{KvStore, MemoryKv};
 
 fn run(plugin: TestPlugin) -> Invocation {
     plugin.load().invoke(&event("x", json!({})))
@@ -173,6 +176,64 @@ fn a_kv_loop_is_stopped_by_the_operation_budget() {
         "{:?}",
         inv.outcome
     );
+}
+
+#[test]
+fn a_plugin_filling_its_kv_store_stops_at_its_quota() {
+    // 1 MiB quota, 300 KiB values: three fit, the fourth traps and is not
+    // stored; another plugin's namespace is not touched.
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::new());
+    kv.set("other", "k", b"v", u64::MAX).unwrap();
+    let fill = |count: &str| {
+        TestPlugin::hostile("kv-fill")
+            .config("count", count)
+            .config("bytes", &(300 * 1024).to_string())
+            .limits(|l| l.kv_max_bytes = 1024 * 1024)
+            .kv(kv.clone())
+            .load()
+            .invoke(&event("x", json!({})))
+    };
+    let inv = fill("3");
+    assert!(
+        matches!(&inv.outcome, Ok(Decision::Skip { reason }) if reason == "stored=3"),
+        "{:?}",
+        inv.outcome
+    );
+    let inv = fill("4");
+    assert_eq!(kind(&inv), ErrorKind::Trap);
+    let message = inv.outcome.unwrap_err().to_string();
+    assert!(
+        message.contains("the plugin's kv store is full")
+            && message.contains("of its 1048576 bytes (kv_max_mb)"),
+        "{message}"
+    );
+    let usage = kv.usage("hostile").unwrap();
+    assert_eq!(usage.keys, 3);
+    assert!(usage.bytes <= 1024 * 1024, "{usage:?}");
+    assert_eq!(kv.get("other", "k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn one_invocation_cannot_rewrite_kv_without_end() {
+    // Ten 1 MiB writes to one key never grow the namespace past 1 MiB,
+    // but one invocation may write at most 8 MiB.
+    let inv = run(TestPlugin::hostile("kv-fill")
+        .config("count", "10")
+        .config("keys", "1")
+        .config("bytes", &(1024 * 1024).to_string())
+        .limits(|l| l.timeout_ms = 10_000));
+    assert_eq!(kind(&inv), ErrorKind::Trap);
+    let message = inv.outcome.unwrap_err().to_string();
+    assert!(
+        message.contains("more than 8388608 bytes written in one invocation"),
+        "{message}"
+    );
+    let inv = run(TestPlugin::hostile("kv-fill")
+        .config("count", "7")
+        .config("keys", "1")
+        .config("bytes", &(1024 * 1024).to_string())
+        .limits(|l| l.timeout_ms = 10_000));
+    assert!(inv.outcome.is_ok(), "{:?}", inv.outcome);
 }
 
 #[test]

@@ -274,7 +274,7 @@ fn kv_persists_across_fresh_instances_and_is_namespaced_per_plugin() {
     assert_eq!(skip_reason(&a.invoke(&ev).outcome), "count=1");
     assert_eq!(skip_reason(&a.invoke(&ev).outcome), "count=2");
     assert_eq!(skip_reason(&b.invoke(&ev).outcome), "count=1");
-    assert_eq!(kv.increment("a", "count", 0).unwrap(), 2);
+    assert_eq!(kv.increment("a", "count", 0, u64::MAX).unwrap(), 2);
 }
 
 #[test]

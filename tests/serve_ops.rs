@@ -1236,3 +1236,99 @@ async fn an_event_older_than_max_event_age_when_its_turn_comes_is_not_run() {
         "{metrics}"
     );
 }
+
+/// A plugin's `kv` store is capped (`kv_max_mb`): the write that would
+/// take it over traps that invocation only, naming the quota;
+/// `GET /v1/plugins` shows what the store holds; `DELETE
+/// /v1/plugins/{name}/kv` clears it (by prefix or whole), after which the
+/// plugin stores again. A dry run's writes count against the quota but
+/// are never stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_kv_store_fails_only_the_writes_over_it_and_can_be_cleared() {
+    let rx = TestReceiver::start().await;
+    // Two 300 KiB values per event, 1 MiB quota: one event's fit, a
+    // second's do not.
+    let config = hostile_config(&rx.url(), "kv-fill", "[1]", "").replace(
+        "[plugins.config]",
+        "kv_max_mb = 1\ntimeout_ms = 5000\n[plugins.config]\ncount = \"2\"\nbytes = \"307200\"",
+    );
+    let host = Host::start(&config, &[]);
+    let kv = |v: &serde_json::Value| plugin_view(v, "hostile")["kv"].clone();
+    let event = |id: &str, prefix: &str| {
+        json!({"id": id, "name": "fill", "properties": {"prefix": prefix}}).to_string()
+    };
+
+    let (status, v) = host
+        .admin("POST", "/v1/plugins/hostile/dry-run", &event("dry", "dry:"))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["decision"], "skip", "{v}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(
+        kv(&plugins),
+        json!({"keys": 0, "bytes": 0, "max_bytes": 1_048_576}),
+        "a dry run stores nothing"
+    );
+
+    assert_eq!(host.ingest(&event("e1", "a:")).await.0, 202);
+    let e1 = host.settled_event("e1", 30).await;
+    assert_eq!(e1["plugins"][0]["decision"], "skip", "{e1}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    let one = 2 * ("a:0".len() + 307_200);
+    assert_eq!(
+        kv(&plugins),
+        json!({"keys": 2, "bytes": one, "max_bytes": 1_048_576})
+    );
+
+    assert_eq!(host.ingest(&event("e2", "b:")).await.0, 202);
+    let e2 = host.settled_event("e2", 30).await;
+    let decided = &e2["plugins"][0];
+    assert_eq!(decided["decision"], "error", "{e2}");
+    assert!(
+        decided["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the plugin's kv store is full"),
+        "{e2}"
+    );
+    // The dry run sees the same quota.
+    let (_, v) = host
+        .admin("POST", "/v1/plugins/hostile/dry-run", &event("dry2", "c:"))
+        .await;
+    assert_eq!(v["decision"], "error", "{v}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(
+        kv(&plugins)["keys"],
+        3,
+        "the write before the full one stays"
+    );
+
+    let (status, v) = host
+        .admin("DELETE", "/v1/plugins/hostile/kv?prefix=a%3A", "")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"plugin": "hostile", "prefix": "a:", "deleted": 2})
+    );
+    assert_eq!(host.ingest(&event("e3", "c:")).await.0, 202);
+    let e3 = host.settled_event("e3", 30).await;
+    assert_eq!(e3["plugins"][0]["decision"], "skip", "{e3}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(kv(&plugins)["keys"], 3);
+
+    let (status, v) = host.admin("DELETE", "/v1/plugins/hostile/kv", "").await;
+    assert_eq!((status, &v["deleted"]), (200, &json!(3)), "{v}");
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(kv(&plugins)["bytes"], 0);
+    let (status, v) = host
+        .admin("DELETE", "/v1/plugins/hostile/kv?key=x", "")
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("\"key\""), "{v}");
+    let (status, v) = host.admin("DELETE", "/v1/plugins/No%20Such/kv", "").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, _) = host.admin("GET", "/v1/plugins/hostile/kv", "").await;
+    assert_eq!(status, 405);
+    assert!(rx.requests().is_empty());
+}

@@ -269,6 +269,7 @@ impl Builder<'_> {
                 instance_reuse: pc.instance_reuse,
                 max_requests: pc.max_requests,
                 max_body_bytes: pc.max_body_bytes,
+                kv_max_bytes: pc.kv_max_mb * 1024 * 1024,
                 ..PluginLimits::default()
             },
             kv: self.kv.clone(),

@@ -171,6 +171,7 @@ pub async fn list_plugins(app: &App) -> Result<Value, ApiError> {
                 "events": p.events,
                 "invocations": {"pending": s.invocations.pending, "parked": s.invocations.parked, "fire": s.invocations.fire, "skip": s.invocations.skip, "error": s.invocations.error, "expired": s.invocations.expired},
                 "deliveries": {"pending": s.deliveries.pending, "succeeded": s.deliveries.succeeded, "failed": s.deliveries.failed},
+                "kv": {"keys": s.kv.keys, "bytes": s.kv.bytes, "max_bytes": p.plugin.limits().kv_max_bytes},
                 "paused_by_operator": super::hold::hold_view(p.hold.get().as_ref()),
                 "breaker": views::breaker_health(p.runs.health(now)),
                 "unhealthy_destinations": unhealthy_view(p.health.unhealthy(now)),

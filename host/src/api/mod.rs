@@ -1,5 +1,5 @@
-//! The management API: event status, deliveries, replay, plugins and
-//! dry-run, as functions from requests to JSON values.
+//! The management API: event status, deliveries, replay, plugins, their
+//! kv stores and dry-run, as functions from requests to JSON values.
 //!
 //! Handlers here know the store's records and the app state, not HTTP:
 //! they return [`ApiError`], which the HTTP edge (`server/`) maps to a
@@ -9,6 +9,7 @@ mod cancel;
 mod events;
 mod handlers;
 mod hold;
+mod kv;
 mod replay;
 pub mod views;
 
@@ -19,6 +20,7 @@ pub use handlers::{
     retry_one,
 };
 pub use hold::{pause, resume};
+pub use kv::clear_kv;
 pub use replay::replay;
 
 /// Why a management request failed. Messages are safe to show to the

@@ -68,6 +68,7 @@ pub use plugin::{
     SecretConfig, SigningAlg,
 };
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
+pub use validate::is_plugin_name;
 
 use error::Issue;
 

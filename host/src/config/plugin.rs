@@ -43,6 +43,10 @@ pub struct PluginConfig {
     /// Linear-memory cap per instance, 1..=4096 MiB.
     #[serde(default = "defaults::memory_mb")]
     pub memory_mb: u64,
+    /// Most MiB its `kv` store may hold (keys and values), 1..=1048576: a
+    /// plugin storing without end fills its own namespace, not the disk.
+    #[serde(default = "defaults::kv_max_mb")]
+    pub kv_max_mb: u64,
     /// Fuel budget per invocation, for deterministic CPU limits; needs
     /// `runtime.fuel = true`. `None`: no metering for this plugin.
     #[serde(default)]
@@ -104,6 +108,7 @@ impl Default for PluginConfig {
             allow_private_networks: Vec::new(),
             timeout_ms: defaults::timeout_ms(),
             memory_mb: defaults::memory_mb(),
+            kv_max_mb: defaults::kv_max_mb(),
             fuel: None,
             instance_reuse: 0,
             max_requests: defaults::max_requests(),
@@ -206,6 +211,9 @@ mod defaults {
         100
     }
     pub(super) fn memory_mb() -> u64 {
+        64
+    }
+    pub(super) fn kv_max_mb() -> u64 {
         64
     }
     pub(super) fn max_requests() -> usize {

@@ -241,6 +241,7 @@ fn check_plugin(plugin: &PluginConfig, engine_fuel: bool, path: &KeyPath) -> Res
     }
     in_range(plugin.timeout_ms, 1..=60_000, &path.key("timeout_ms"))?;
     in_range(plugin.memory_mb, 1..=4096, &path.key("memory_mb"))?;
+    in_range(plugin.kv_max_mb, 1..=1 << 20, &path.key("kv_max_mb"))?;
     if let Some(fuel) = plugin.fuel {
         at_least(fuel, 1, &path.key("fuel"))?;
         if !engine_fuel {
@@ -311,7 +312,8 @@ fn check_signing_secret(secret: &Secret) -> Result<(), &'static str> {
 }
 
 /// `[a-z0-9][a-z0-9_-]*`, at most 64 characters.
-fn is_plugin_name(name: &str) -> bool {
+/// Whether `name` may name a plugin (and so a `kv` namespace).
+pub fn is_plugin_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 64
         && matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())

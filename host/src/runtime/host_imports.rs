@@ -1,7 +1,8 @@
 //! The host side of the plugin imports: `log`, `config` and `kv`.
 //!
-//! Failures of the backing store, oversized keys or values, and runaway
-//! `kv` loops trap the calling instance; they never reach the host.
+//! Failures of the backing store, oversized keys or values, runaway `kv`
+//! loops, and writes past the plugin's quota trap the calling instance;
+//! they never reach the host.
 
 use super::bindings::{config, kv, log, types};
 use super::state::State;
@@ -51,19 +52,33 @@ impl State {
         }
         Ok(())
     }
+
+    /// Count the bytes a write stores; traps past the per-invocation cap,
+    /// so that one invocation cannot rewrite the store without end.
+    fn kv_write(&mut self, key: &str, value_len: usize) -> wasmtime::Result<()> {
+        self.kv_written = self
+            .kv_written
+            .saturating_add(crate::store::kv_entry_bytes(key, value_len));
+        let max = self.shared.limits.max_kv_written_bytes;
+        if self.kv_written > max {
+            wasmtime::bail!(
+                "kv: more than {max} bytes written in one invocation (keys and values of every set and increment)"
+            );
+        }
+        Ok(())
+    }
 }
 
-fn store_failed(e: crate::store::StoreError) -> wasmtime::Error {
+fn store_failed(e: impl std::fmt::Display) -> wasmtime::Error {
     wasmtime::Error::msg(format!("kv: {e}"))
 }
 
+// Every call goes to `self.kv`: the plugin's store, or a dry run's
+// overlay.
 impl kv::Host for State {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         self.kv_op(&key)?;
-        self.shared
-            .kv
-            .get(&self.shared.name, &key)
-            .map_err(store_failed)
+        self.kv.get(&self.shared.name, &key).map_err(store_failed)
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
@@ -74,25 +89,26 @@ impl kv::Host for State {
                 value.len()
             );
         }
-        self.shared
-            .kv
-            .set(&self.shared.name, &key, &value)
+        self.kv_write(&key, value.len())?;
+        let limit = self.shared.limits.kv_max_bytes;
+        self.kv
+            .set(&self.shared.name, &key, &value, limit)
             .map_err(store_failed)
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         self.kv_op(&key)?;
-        self.shared
-            .kv
+        self.kv
             .delete(&self.shared.name, &key)
             .map_err(store_failed)
     }
 
     fn increment(&mut self, key: String, delta: i64) -> wasmtime::Result<i64> {
         self.kv_op(&key)?;
-        self.shared
-            .kv
-            .increment(&self.shared.name, &key, delta)
+        self.kv_write(&key, 8)?;
+        let limit = self.shared.limits.kv_max_bytes;
+        self.kv
+            .increment(&self.shared.name, &key, delta, limit)
             .map_err(store_failed)
     }
 }

@@ -31,6 +31,12 @@ pub struct PluginLimits {
     pub max_stdio_bytes: usize,
     /// Most `kv` calls per invocation; one more traps the plugin.
     pub max_kv_ops: u32,
+    /// Most bytes (keys and values) the plugin's `kv` namespace may hold;
+    /// a write that would grow it further traps the plugin.
+    pub kv_max_bytes: u64,
+    /// Most bytes (keys and values) `kv` writes may store in one
+    /// invocation; one more traps the plugin.
+    pub max_kv_written_bytes: u64,
 }
 
 impl Default for PluginLimits {
@@ -48,6 +54,8 @@ impl Default for PluginLimits {
             max_log_line_bytes: 2048,
             max_stdio_bytes: 64 * 1024,
             max_kv_ops: 10_000,
+            kv_max_bytes: 64 * 1024 * 1024,
+            max_kv_written_bytes: 8 * 1024 * 1024,
         }
     }
 }

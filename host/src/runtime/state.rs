@@ -76,6 +76,8 @@ pub(crate) struct State {
     pub(crate) stderr: Captured,
     /// Operations on `kv` in the current invocation.
     pub(crate) kv_ops: u32,
+    /// Bytes `kv` writes stored in the current invocation.
+    pub(crate) kv_written: u64,
     /// The `kv` backend of the current invocation: the plugin's own store,
     /// or an overlay for dry runs (writes kept apart, nothing persisted).
     pub(crate) kv: Arc<dyn KvStore>,
@@ -98,6 +100,7 @@ impl State {
             stdout,
             stderr,
             kv_ops: 0,
+            kv_written: 0,
         }
     }
 
@@ -106,6 +109,7 @@ impl State {
         self.kv = kv.unwrap_or(&self.shared.kv).clone();
         self.logs = LogCollector::default();
         self.kv_ops = 0;
+        self.kv_written = 0;
         self.limiter.denied = false;
         let _ = self.stdout.take();
         let _ = self.stderr.take();

@@ -227,6 +227,7 @@ async fn admin_route(
             | ["v1", "plugins", _, "replay"]
             | ["v1", "plugins", _, "pause"]
             | ["v1", "plugins", _, "resume"]
+            | ["v1", "plugins", _, "kv"]
     );
     if !known {
         return reply::error(
@@ -297,6 +298,9 @@ async fn admin_route(
             }
         }
         (&Method::POST, ["v1", "plugins", name, "resume"]) => api::resume(app, name).await,
+        (&Method::DELETE, ["v1", "plugins", name, "kv"]) => {
+            api::clear_kv(app, name, query.as_deref()).await
+        }
         (&Method::POST, ["v1", "plugins", name, "replay"]) => {
             let name = (*name).to_owned();
             match read_body(req, ADMIN_BODY_LIMIT).await {

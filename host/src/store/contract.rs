@@ -274,6 +274,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every operator's pause kept, by plugin.
     async fn plugin_holds(&self) -> Result<BTreeMap<String, PluginHold>, StoreError>;
 
+    // ---- plugin kv ---------------------------------------------------------
+
+    /// Delete up to `limit` of `plugin`'s kv entries whose key starts with
+    /// `prefix` (`""`: every entry), in one transaction. Returns how many
+    /// were deleted; fewer than `limit` means none is left.
+    async fn clear_kv(&self, plugin: &str, prefix: &str, limit: usize) -> Result<u64, StoreError>;
+
     // ---- retention ---------------------------------------------------------
 
     /// Delete up to `limit` events received before `received_before_ms`

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::StoreError;
-use super::kv::{KvStore, decode_counter};
+use super::kv::{KvError, KvStore, KvUsage, admit, decode_counter, entry_bytes};
 
 /// (namespace, key) → value written in the overlay; `None` = deleted.
 type Writes = HashMap<(String, String), Option<Vec<u8>>>;
 
-/// Writes kept apart from a base store.
+/// Writes kept apart from a base store, held to the same quota as if they
+/// had been made there.
 pub struct OverlayKv {
     base: Arc<dyn KvStore>,
     writes: Mutex<Writes>,
@@ -28,6 +29,40 @@ impl OverlayKv {
     fn lock(&self) -> std::sync::MutexGuard<'_, Writes> {
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The bytes `key`'s entry counts for, as the overlay sees it.
+    fn entry(&self, writes: &Writes, ns: &str, key: &str) -> Result<u64, StoreError> {
+        let value = match writes.get(&(ns.to_owned(), key.to_owned())) {
+            Some(v) => v.clone(),
+            None => self.base.get(ns, key)?,
+        };
+        Ok(value.map_or(0, |v| entry_bytes(key, v.len())))
+    }
+
+    fn put(&self, ns: &str, key: &str, value: Vec<u8>, limit: u64) -> Result<(), KvError> {
+        let mut writes = self.lock();
+        let used = self.usage_with(&writes, ns)?.bytes;
+        let old = self.entry(&writes, ns, key)?;
+        admit(used, old, entry_bytes(key, value.len()), limit)?;
+        writes.insert((ns.to_owned(), key.to_owned()), Some(value));
+        Ok(())
+    }
+
+    /// The base's usage of `ns` with the overlay's writes applied.
+    fn usage_with(&self, writes: &Writes, ns: &str) -> Result<KvUsage, StoreError> {
+        let mut usage = self.base.usage(ns)?;
+        for ((n, key), value) in writes.iter().filter(|((n, _), _)| n == ns) {
+            if let Some(before) = self.base.get(n, key)? {
+                usage.keys -= 1;
+                usage.bytes -= entry_bytes(key, before.len());
+            }
+            if let Some(after) = value {
+                usage.keys += 1;
+                usage.bytes += entry_bytes(key, after.len());
+            }
+        }
+        Ok(usage)
+    }
 }
 
 impl KvStore for OverlayKv {
@@ -38,10 +73,8 @@ impl KvStore for OverlayKv {
         self.base.get(ns, key)
     }
 
-    fn set(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.lock()
-            .insert((ns.to_owned(), key.to_owned()), Some(value.to_vec()));
-        Ok(())
+    fn set(&self, ns: &str, key: &str, value: &[u8], limit: u64) -> Result<(), KvError> {
+        self.put(ns, key, value.to_vec(), limit)
     }
 
     fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
@@ -49,11 +82,15 @@ impl KvStore for OverlayKv {
         Ok(())
     }
 
-    fn increment(&self, ns: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
+    fn increment(&self, ns: &str, key: &str, delta: i64, limit: u64) -> Result<i64, KvError> {
         let current = self.get(ns, key)?.map_or(0, |v| decode_counter(&v));
         let next = current.wrapping_add(delta);
-        self.set(ns, key, &next.to_le_bytes())?;
+        self.put(ns, key, next.to_le_bytes().to_vec(), limit)?;
         Ok(next)
+    }
+
+    fn usage(&self, ns: &str) -> Result<KvUsage, StoreError> {
+        self.usage_with(&self.lock(), ns)
     }
 }
 
@@ -65,13 +102,29 @@ mod tests {
     #[test]
     fn writes_never_reach_the_base() {
         let base = Arc::new(MemoryKv::new());
-        base.increment("p", "n", 5).unwrap();
-        base.set("p", "k", b"v").unwrap();
+        base.increment("p", "n", 5, u64::MAX).unwrap();
+        base.set("p", "k", b"v", u64::MAX).unwrap();
         let overlay = OverlayKv::new(base.clone());
-        assert_eq!(overlay.increment("p", "n", 1).unwrap(), 6);
+        assert_eq!(overlay.increment("p", "n", 1, u64::MAX).unwrap(), 6);
         overlay.delete("p", "k").unwrap();
         assert_eq!(overlay.get("p", "k").unwrap(), None);
-        assert_eq!(base.increment("p", "n", 0).unwrap(), 5);
+        assert_eq!(base.increment("p", "n", 0, u64::MAX).unwrap(), 5);
         assert_eq!(base.get("p", "k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn the_quota_counts_the_base_and_the_overlay_together() {
+        let base = Arc::new(MemoryKv::new());
+        base.set("p", "a", b"1234", u64::MAX).unwrap();
+        let overlay = OverlayKv::new(base.clone());
+        overlay.set("p", "b", b"1234", 10).unwrap();
+        assert!(matches!(
+            overlay.set("p", "c", b"1234", 10),
+            Err(KvError::Full { used: 10, .. })
+        ));
+        overlay.delete("p", "a").unwrap();
+        overlay.set("p", "c", b"1234", 10).unwrap();
+        assert_eq!(overlay.usage("p").unwrap(), KvUsage { keys: 2, bytes: 10 });
+        assert_eq!(base.usage("p").unwrap(), KvUsage { keys: 1, bytes: 5 });
     }
 }

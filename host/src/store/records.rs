@@ -305,6 +305,8 @@ pub struct PluginStats {
     pub invocations: InvocationStats,
     /// Its deliveries by status.
     pub deliveries: StatusCounts,
+    /// What its `kv` namespace holds.
+    pub kv: super::KvUsage,
 }
 
 /// A plugin's pause, kept by the store so that a restart resumes it

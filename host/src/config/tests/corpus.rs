@@ -278,6 +278,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:201: plugins[0].secrets.MS_TOKEN.oauth2.certificate_file: the certificate is not for this private key"
     ),
     case!(
+        "kv_quota_zero",
+        "9:13: plugins[0].kv_max_mb: 0 is out of range; expected 1 to 1048576"
+    ),
+    case!(
         "oauth2_missing_client_id",
         "10:23: plugins[0].secrets.SF_TOKEN.oauth2: needs client_id"
     ),
@@ -332,7 +336,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_plugin_key",
-        "9:1: plugins[0].timeot_ms: unknown field `timeot_ms`, expected one of `name`, `component`, `events`, `allowed_hosts`, `allowed_methods`, `allow_private_networks`, `timeout_ms`, `memory_mb`, `fuel`, `instance_reuse`, `max_requests`, `max_body_bytes`, `assets`, `follow_redirects`, `max_event_age_s`, `config`, `secrets`, `delivery`"
+        "9:1: plugins[0].timeot_ms: unknown field `timeot_ms`, expected one of `name`, `component`, `events`, `allowed_hosts`, `allowed_methods`, `allow_private_networks`, `timeout_ms`, `memory_mb`, `kv_max_mb`, `fuel`, `instance_reuse`, `max_requests`, `max_body_bytes`, `assets`, `follow_redirects`, `max_event_age_s`, `config`, `secrets`, `delivery`"
     ),
     case!(
         "unknown_section",

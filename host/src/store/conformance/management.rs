@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::runtime::ErrorKind;
 use crate::store::{
     AckResult, DeliveryQuery, DeliveryStatus, EventQuery, InvocationOutcome, InvocationStats,
-    NextStep, PluginStats, QueueDepth, StatusCounts, Store, StoreError, Verdict,
+    KvUsage, NextStep, PluginStats, QueueDepth, StatusCounts, Store, StoreError, Verdict,
 };
 
 use super::{LEASE, T0, deliveries_for, fire, lease_all, new_event, request};
@@ -236,6 +236,7 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
                     succeeded: 1,
                     failed: 0,
                 },
+                kv: KvUsage::default(),
             },
         ),
         (
@@ -247,9 +248,26 @@ pub async fn stats_and_queue_depth(new_store: impl Fn() -> Arc<dyn Store>) {
                     ..InvocationStats::default()
                 },
                 deliveries: StatusCounts::default(),
+                kv: KvUsage { keys: 2, bytes: 13 },
+            },
+        ),
+        (
+            // A plugin with kv entries only.
+            "c".to_owned(),
+            PluginStats {
+                kv: KvUsage { keys: 1, bytes: 2 },
+                ..PluginStats::default()
             },
         ),
     ]);
+    let kv = store.kv();
+    tokio::task::spawn_blocking(move || {
+        kv.set("b", "k", b"abc", u64::MAX).unwrap();
+        kv.increment("b", "n", 1, u64::MAX).unwrap();
+        kv.set("c", "x", b"y", u64::MAX).unwrap();
+    })
+    .await
+    .unwrap();
     assert_eq!(store.plugin_stats().await.unwrap(), expected);
 
     let at = |now| store.queue_depth(now);

@@ -25,35 +25,48 @@ pub async fn kv_is_namespaced_and_atomic(new_store: impl Fn() -> Arc<dyn Store>)
     // host imports do.
     tokio::task::spawn_blocking(move || {
         assert_eq!(kv.get("a", "k").unwrap(), None);
-        kv.set("a", "k", b"one").unwrap();
-        kv.set("a", "empty", b"").unwrap();
-        kv.set("a", "ключ", &[0, 255, 7]).unwrap();
+        kv.set("a", "k", b"one", u64::MAX).unwrap();
+        kv.set("a", "empty", b"", u64::MAX).unwrap();
+        kv.set("a", "ключ", &[0, 255, 7], u64::MAX).unwrap();
         assert_eq!(kv.get("a", "k").unwrap(), Some(b"one".to_vec()));
         assert_eq!(kv.get("b", "k").unwrap(), None, "namespaces are isolated");
         assert_eq!(kv.get("a", "empty").unwrap(), Some(vec![]));
         assert_eq!(kv.get("a", "ключ").unwrap(), Some(vec![0, 255, 7]));
-        kv.set("a", "k", b"two").unwrap();
+        kv.set("a", "k", b"two", u64::MAX).unwrap();
         assert_eq!(kv.get("a", "k").unwrap(), Some(b"two".to_vec()));
         kv.delete("a", "k").unwrap();
         kv.delete("a", "never-set").unwrap();
         assert_eq!(kv.get("a", "k").unwrap(), None);
 
-        kv.set("a", "n", b"hello").unwrap();
-        assert_eq!(kv.increment("a", "n", 3).unwrap(), 3, "non-counter → 0");
-        assert_eq!(kv.increment("a", "n", -10).unwrap(), -7);
-        assert_eq!(kv.increment("b", "n", 1).unwrap(), 1, "separate counter");
+        kv.set("a", "n", b"hello", u64::MAX).unwrap();
+        assert_eq!(
+            kv.increment("a", "n", 3, u64::MAX).unwrap(),
+            3,
+            "non-counter → 0"
+        );
+        assert_eq!(kv.increment("a", "n", -10, u64::MAX).unwrap(), -7);
+        assert_eq!(
+            kv.increment("b", "n", 1, u64::MAX).unwrap(),
+            1,
+            "separate counter"
+        );
         assert_eq!(
             kv.get("a", "n").unwrap(),
             Some((-7i64).to_le_bytes().to_vec())
         );
-        kv.set("a", "max", &i64::MAX.to_le_bytes()).unwrap();
-        assert_eq!(kv.increment("a", "max", 1).unwrap(), i64::MIN, "wraps");
+        kv.set("a", "max", &i64::MAX.to_le_bytes(), u64::MAX)
+            .unwrap();
+        assert_eq!(
+            kv.increment("a", "max", 1, u64::MAX).unwrap(),
+            i64::MIN,
+            "wraps"
+        );
 
         std::thread::scope(|s| {
             for _ in 0..THREADS {
                 s.spawn(|| {
                     for _ in 0..INCREMENTS {
-                        kv.increment("hot", "counter", 1).unwrap();
+                        kv.increment("hot", "counter", 1, u64::MAX).unwrap();
                     }
                 });
             }
@@ -63,10 +76,72 @@ pub async fn kv_is_namespaced_and_atomic(new_store: impl Fn() -> Arc<dyn Store>)
             kv.get("hot", "counter").unwrap(),
             Some(total.to_le_bytes().to_vec())
         );
-        assert_eq!(kv.increment("hot", "counter", 0).unwrap(), total);
+        assert_eq!(kv.increment("hot", "counter", 0, u64::MAX).unwrap(), total);
     })
     .await
     .expect("kv scenario panicked");
+}
+
+/// Each namespace's usage follows every set, overwrite, increment and
+/// delete; a write that would take a namespace over its quota is refused
+/// whole (nothing written), while one that does not grow it goes ahead;
+/// `clear_kv` deletes by prefix, at most `limit` at a time, in one
+/// namespace only.
+pub async fn kv_quota_and_clearing(new_store: impl Fn() -> Arc<dyn Store>) {
+    use crate::store::{KvError, KvUsage};
+    let store = new_store();
+    let kv = store.kv();
+    tokio::task::spawn_blocking(move || {
+        let usage = |ns: &str| kv.usage(ns).unwrap();
+        assert_eq!(usage("p"), KvUsage::default());
+        kv.set("p", "seen:a", b"1", 40).unwrap(); // 6 + 1
+        kv.set("p", "seen:b", b"1", 40).unwrap(); // 6 + 1
+        kv.increment("p", "n", 5, 40).unwrap(); // 1 + 8
+        kv.set("p", "ключ", b"12", 40).unwrap(); // 8 (UTF-8) + 2
+        assert_eq!(usage("p"), KvUsage { keys: 4, bytes: 33 });
+        kv.set("p", "seen:a", b"1234", 40).unwrap(); // +3
+        assert_eq!(usage("p"), KvUsage { keys: 4, bytes: 36 });
+        // 36 + 10 > 40: refused, and nothing written.
+        match kv.set("p", "seen:c", b"1234", 40) {
+            Err(KvError::Full {
+                used: 36,
+                limit: 40,
+                needed: 10,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(kv.get("p", "seen:c").unwrap(), None);
+        assert!(matches!(
+            kv.increment("p", "m", 1, 40),
+            Err(KvError::Full { .. })
+        ));
+        assert_eq!(kv.get("p", "m").unwrap(), None);
+        // An existing counter stays 8 bytes: it may still count.
+        assert_eq!(kv.increment("p", "n", 1, 40).unwrap(), 6);
+        // Shrinking is allowed over a lowered quota; others are unaffected.
+        kv.set("p", "seen:a", b"", 10).unwrap();
+        kv.set("q", "seen:a", b"1234", 40).unwrap();
+        kv.delete("p", "ключ").unwrap();
+        assert_eq!(usage("p"), KvUsage { keys: 3, bytes: 22 });
+        assert_eq!(usage("q"), KvUsage { keys: 1, bytes: 10 });
+    })
+    .await
+    .expect("kv scenario panicked");
+
+    assert_eq!(store.clear_kv("p", "seen:", 1).await.unwrap(), 1);
+    assert_eq!(store.clear_kv("p", "seen:", 10).await.unwrap(), 1);
+    assert_eq!(store.clear_kv("p", "seen:", 10).await.unwrap(), 0);
+    let stats = store.plugin_stats().await.unwrap();
+    assert_eq!(stats["p"].kv, KvUsage { keys: 1, bytes: 9 });
+    assert_eq!(stats["q"].kv, KvUsage { keys: 1, bytes: 10 });
+    assert_eq!(store.clear_kv("p", "", 10).await.unwrap(), 1);
+    let stats = store.plugin_stats().await.unwrap();
+    assert!(stats.get("p").is_none_or(|s| s.kv == KvUsage::default()));
+    let kv = store.kv();
+    let q = tokio::task::spawn_blocking(move || kv.get("q", "seen:a").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(q, Some(b"1234".to_vec()));
 }
 
 /// Everything acknowledged survives closing and reopening the storage:
@@ -120,8 +195,8 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     assert_eq!(ack, AckResult::Applied);
     let kv = first.kv();
     tokio::task::spawn_blocking(move || {
-        kv.set("a", "k", b"v").unwrap();
-        kv.increment("a", "n", 5).unwrap();
+        kv.set("a", "k", b"v", u64::MAX).unwrap();
+        kv.increment("a", "n", 5, u64::MAX).unwrap();
     })
     .await
     .unwrap();
@@ -212,7 +287,7 @@ pub async fn survives_restart(open: impl Fn() -> Arc<dyn Store>) {
     let kv = second.kv();
     tokio::task::spawn_blocking(move || {
         assert_eq!(kv.get("a", "k").unwrap(), Some(b"v".to_vec()));
-        assert_eq!(kv.increment("a", "n", 1).unwrap(), 6);
+        assert_eq!(kv.increment("a", "n", 1, u64::MAX).unwrap(), 6);
     })
     .await
     .unwrap();

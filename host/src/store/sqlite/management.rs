@@ -126,6 +126,32 @@ pub(super) fn plugin_stats(conn: &Connection) -> Result<BTreeMap<String, PluginS
             .map_err(|_| StoreError::Corrupt(format!("count of {kind:?} is {n}")))?;
     }
 
+    let mut stmt = conn
+        .prepare_cached("SELECT namespace, keys, bytes FROM kv_usage WHERE keys <> 0")
+        .db()?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .db()?;
+    for row in rows {
+        let (plugin, keys, bytes) = row.db()?;
+        let corrupt = || {
+            StoreError::Corrupt(format!(
+                "kv usage of {plugin:?}: {keys} keys, {bytes} bytes"
+            ))
+        };
+        let usage = crate::store::KvUsage {
+            keys: u64::try_from(keys).map_err(|_| corrupt())?,
+            bytes: u64::try_from(bytes).map_err(|_| corrupt())?,
+        };
+        stats.entry(plugin).or_default().kv = usage;
+    }
+
     // Parked jobs sit at the far end of the due-queue index.
     let mut stmt = conn
         .prepare_cached(

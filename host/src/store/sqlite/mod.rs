@@ -450,6 +450,12 @@ impl Store for SqliteStore {
         self.read(pauses::holds).await
     }
 
+    async fn clear_kv(&self, plugin: &str, prefix: &str, limit: usize) -> Result<u64, StoreError> {
+        let (plugin, prefix) = (plugin.to_owned(), prefix.to_owned());
+        self.write(move |conn| kv::clear(conn, &plugin, &prefix, limit))
+            .await
+    }
+
     async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError> {
         if limit == 0 {
             return Ok(0);

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -196,6 +196,35 @@ CREATE TABLE plugin_holds (
     since_ms INTEGER NOT NULL,
     reason   TEXT
 ) WITHOUT ROWID;
+"#;
+
+/// Version 5: how much each plugin's `kv` namespace holds (entries, and
+/// their keys' and values' bytes), kept by triggers like `plugin_counts`,
+/// so that a write can check the plugin's quota (`kv_max_mb`) without a
+/// scan and `GET /v1/plugins` can show it. An upsert's `DO UPDATE` fires
+/// the update trigger.
+const V5: &str = r#"
+CREATE TABLE kv_usage (
+    namespace TEXT    PRIMARY KEY,
+    keys      INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO kv_usage (namespace, keys, bytes)
+    SELECT namespace, COUNT(*), SUM(octet_length(key) + length(value)) FROM kv GROUP BY 1;
+
+CREATE TRIGGER kv_usage_insert AFTER INSERT ON kv BEGIN
+    INSERT INTO kv_usage (namespace, keys, bytes)
+        VALUES (NEW.namespace, 1, octet_length(NEW.key) + length(NEW.value))
+        ON CONFLICT DO UPDATE SET keys = keys + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER kv_usage_update AFTER UPDATE OF value ON kv BEGIN
+    UPDATE kv_usage SET bytes = bytes - length(OLD.value) + length(NEW.value)
+        WHERE namespace = NEW.namespace;
+END;
+CREATE TRIGGER kv_usage_delete AFTER DELETE ON kv BEGIN
+    UPDATE kv_usage SET keys = keys - 1, bytes = bytes - octet_length(OLD.key) - length(OLD.value)
+        WHERE namespace = OLD.namespace;
+END;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].

@@ -83,6 +83,7 @@ conformance_tests!(
     pagination_is_stable,
     events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,
+    kv_quota_and_clearing,
     plugin_pauses_are_remembered,
     stats_and_queue_depth,
     jobs_leased_by_their_creating_write,
@@ -378,7 +379,7 @@ fn abort_child(path: &Path) -> ! {
         let kv = store.kv();
         tokio::task::spawn_blocking(move || {
             for _ in 0..10 {
-                kv.increment("p", "n", 1).unwrap();
+                kv.increment("p", "n", 1, u64::MAX).unwrap();
             }
         })
         .await
@@ -506,17 +507,26 @@ async fn a_version_1_database_is_migrated_with_its_queued_work_and_counts() {
                                  body, status, visible_ms, next_attempt_ms, created_ms,
                                  updated_ms)
               VALUES ('msg_1', 1, 1, 'p', 'POST', 'https://a.example/', '[]', x'', 'pending',
-                      5, 5, 1, 1);",
+                      5, 5, 1, 1);
+         INSERT INTO kv (namespace, key, value) VALUES ('p', 'seen:ада', x'01'),
+                                                       ('p', 'n', x'0500000000000000');",
     )
     .unwrap();
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    // The counts start from the rows already there.
+    // The counts, and the kv usage, start from the rows already there.
     let stats = store.plugin_stats().await.unwrap();
     assert_eq!(
         (stats["p"].invocations.fire, stats["p"].deliveries.pending),
         (1, 1)
+    );
+    assert_eq!(
+        stats["p"].kv,
+        crate::store::KvUsage {
+            keys: 2,
+            bytes: (11 + 1) + (1 + 8)
+        }
     );
     let due = store.lease_deliveries(10, 1000, 10).await.unwrap();
     assert_eq!(due.len(), 1, "the pending delivery is still due");
