@@ -1279,6 +1279,12 @@ async fn a_full_kv_store_fails_only_the_writes_over_it_and_can_be_cleared() {
         kv(&plugins),
         json!({"keys": 2, "bytes": one, "max_bytes": 1_048_576})
     );
+    let metrics = host.metrics().await;
+    assert!(
+        metrics.contains(&format!("wasmhook_kv_bytes{{plugin=\"hostile\"}} {one}\n"))
+            && metrics.contains("wasmhook_kv_max_bytes{plugin=\"hostile\"} 1048576\n"),
+        "{metrics}"
+    );
 
     assert_eq!(host.ingest(&event("e2", "b:")).await.0, 202);
     let e2 = host.settled_event("e2", 30).await;

@@ -74,6 +74,8 @@ pub struct Depth {
     pub destinations_in_flight: Vec<(String, usize)>,
     /// Each `oauth2` secret (plugin, secret) and its token's counters.
     pub tokens: Vec<(String, String, TokenStats)>,
+    /// Each configured plugin's kv store: bytes held, and its quota.
+    pub kv: Vec<(String, u64, u64)>,
 }
 
 /// An open connection, counted in `wasmhook_connections_open` until
@@ -128,6 +130,36 @@ fn add(counter: &Mutex<BTreeMap<String, u64>>, plugin: &str, n: u64) {
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Each plugin's kv store against its quota, for an alert before it fills.
+fn render_kv(out: &mut String, depth: &Depth) {
+    family(
+        out,
+        "wasmhook_kv_bytes",
+        "gauge",
+        "Bytes (keys and values) a plugin's kv store holds.",
+    );
+    for (plugin, bytes, _) in &depth.kv {
+        let _ = writeln!(
+            out,
+            "wasmhook_kv_bytes{{plugin=\"{}\"}} {bytes}",
+            esc(plugin)
+        );
+    }
+    family(
+        out,
+        "wasmhook_kv_max_bytes",
+        "gauge",
+        "A plugin's kv quota (kv_max_mb); a write past it traps the invocation.",
+    );
+    for (plugin, _, max) in &depth.kv {
+        let _ = writeln!(
+            out,
+            "wasmhook_kv_max_bytes{{plugin=\"{}\"}} {max}",
+            esc(plugin)
+        );
+    }
 }
 
 fn esc(v: &str) -> String {
@@ -401,6 +433,7 @@ impl Metrics {
         }
         self.render_destinations(&mut out, &depth);
         render_tokens(&mut out, &depth);
+        render_kv(&mut out, &depth);
         out
     }
 
@@ -504,7 +537,13 @@ mod tests {
                     last_error: None,
                 },
             )],
+            kv: vec![("crm".into(), 2048, 67_108_864)],
         });
+        assert!(
+            text.contains("wasmhook_kv_bytes{plugin=\"crm\"} 2048\n")
+                && text.contains("wasmhook_kv_max_bytes{plugin=\"crm\"} 67108864\n"),
+            "{text}"
+        );
         assert!(
             text.contains("wasmhook_oauth2_token_fetches_total{plugin=\"crm\",secret=\"SF_TOKEN\",outcome=\"ok\"} 2\n")
                 && text.contains("wasmhook_oauth2_token_fetches_total{plugin=\"crm\",secret=\"SF_TOKEN\",outcome=\"failed\"} 1\n")

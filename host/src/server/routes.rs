@@ -247,6 +247,7 @@ async fn admin_route(
                 .await
                 .unwrap_or_default();
             let plugins = app.plugins();
+            let stats = app.store.plugin_stats().await.unwrap_or_default();
             let text = app.metrics.render(Depth {
                 invocations_pending: depth.invocations_pending,
                 deliveries_pending: depth.deliveries_pending,
@@ -257,6 +258,14 @@ async fn admin_route(
                     .collect(),
                 destinations_in_flight: plugins.destinations.in_flight(),
                 tokens: plugins.token_stats(),
+                kv: plugins
+                    .plugins
+                    .values()
+                    .map(|p| {
+                        let bytes = stats.get(&p.name).map_or(0, |s| s.kv.bytes);
+                        (p.name.clone(), bytes, p.plugin.limits().kv_max_bytes)
+                    })
+                    .collect(),
             });
             return reply::text(StatusCode::OK, text, "text/plain; version=0.0.4");
         }
