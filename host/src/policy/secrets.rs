@@ -9,6 +9,14 @@
 //! Substitution is a single pass: a value that itself contains
 //! `{{secret:…}}` is not expanded again. A body that is not UTF-8 is left
 //! as it is.
+//!
+//! A value is written so that it stays one value where it lands: in the
+//! URL's path `%`, `?`, `#` and `\` are percent-encoded (`/` is kept: a
+//! Slack webhook path is a secret), in its query `%`, `#`, `&` and `+` (a
+//! base64 token's `+` would otherwise arrive as a space); in a body whose
+//! `content-type` is JSON it is escaped as JSON string content (a `"` or
+//! `\` in a password cannot break the document), in a form body it is
+//! form-encoded. Header values and other bodies get it as it is.
 
 use std::borrow::Cow;
 
@@ -29,7 +37,39 @@ const CLOSE: &str = "}}";
 enum Place<'a> {
     Url,
     Header(&'a str),
-    Body,
+    Body(BodyKind),
+}
+
+/// How a body is encoded, from its `content-type`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+impl BodyKind {
+    fn of(headers: &[(String, String)]) -> Self {
+        let Some((_, value)) = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        else {
+            return BodyKind::Other;
+        };
+        let media = value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media == "application/json" || media.ends_with("+json") {
+            BodyKind::Json
+        } else if media == "application/x-www-form-urlencoded" {
+            BodyKind::Form
+        } else {
+            BodyKind::Other
+        }
+    }
 }
 
 impl Place<'_> {
@@ -37,9 +77,43 @@ impl Place<'_> {
         match self {
             Place::Url => "the URL".into(),
             Place::Header(name) => format!("header {name:?}"),
-            Place::Body => "the body".into(),
+            Place::Body(_) => "the body".into(),
         }
     }
+}
+
+/// `value` written so that it stays one value at `place`; `in_query`:
+/// the placeholder is after the URL's `?`.
+fn encoded<'v>(value: &'v str, place: Place<'_>, in_query: bool) -> Cow<'v, str> {
+    match place {
+        Place::Url if in_query => percent_escaped(value, &['%', '#', '&', '+']),
+        // WHATWG URLs read `\` in an http(s) path as `/`.
+        Place::Url => percent_escaped(value, &['%', '?', '#', '\\']),
+        Place::Body(BodyKind::Json) => {
+            let quoted = serde_json::Value::from(value).to_string();
+            Cow::Owned(quoted[1..quoted.len() - 1].to_owned())
+        }
+        Place::Body(BodyKind::Form) => {
+            Cow::Owned(url::form_urlencoded::byte_serialize(value.as_bytes()).collect())
+        }
+        Place::Header(_) | Place::Body(BodyKind::Other) => Cow::Borrowed(value),
+    }
+}
+
+/// `value` with each of the ASCII `special` characters as `%XX`.
+fn percent_escaped<'v>(value: &'v str, special: &[char]) -> Cow<'v, str> {
+    if !value.contains(special) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if special.contains(&c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// What to put in place of a placeholder.
@@ -140,7 +214,13 @@ impl EgressPolicy {
         }
         let body = match std::str::from_utf8(&req.body) {
             Ok(text) => self
-                .substitute(text, Place::Body, dest, mode, |_| None)?
+                .substitute(
+                    text,
+                    Place::Body(BodyKind::of(&req.headers)),
+                    dest,
+                    mode,
+                    |_| None,
+                )?
                 .into_owned()
                 .into_bytes(),
             Err(_) => req.body.clone(),
@@ -210,7 +290,7 @@ impl EgressPolicy {
                 },
             };
             if let Some(value) = &value
-                && !matches!(place, Place::Body)
+                && !matches!(place, Place::Body(_))
                 && has_control(value.expose())
             {
                 return Err(PolicyDenied::SecretValueInvalid {
@@ -220,7 +300,11 @@ impl EgressPolicy {
             }
             match (override_with(name), mode, value) {
                 (Some(replacement), _, _) => out.push_str(&replacement),
-                (None, Mode::Fill, Some(value)) => out.push_str(value.expose()),
+                (None, Mode::Fill, Some(value)) => {
+                    // The template's own `?` (values cannot add one before it).
+                    let in_query = text[..text.len() - rest.len() + at].contains('?');
+                    out.push_str(&encoded(value.expose(), place, in_query));
+                }
                 (None, _, _) => out.push_str(&rest[at..at + OPEN.len() + name_len + CLOSE.len()]),
             }
             rest = &after[name_len + CLOSE.len()..];

@@ -76,6 +76,104 @@ fn placeholders_are_filled_in_path_query_headers_and_body() {
 }
 
 #[test]
+fn values_stay_one_value_in_paths_queries_json_and_form_bodies() {
+    // A password with every character that means something somewhere.
+    const ODD: &str = r#"p+q/r?s#t&u=v"w\x y%41"#;
+    const LINES: &str = "line1\nline2 \"quoted\"\u{7}";
+    let policy = EgressPolicy::new(PolicySpec {
+        allowed_hosts: vec!["https://api.allowed.com".into()],
+        secrets: secrets(&[
+            ("ODD", ODD, &["api.allowed.com"]),
+            ("LINES", LINES, &["api.allowed.com"]),
+        ]),
+        ..PolicySpec::default()
+    })
+    .unwrap();
+    let fill = |req: &OutboundRequest| {
+        let dest = checked(&policy, req);
+        policy.fill_secrets(req, &dest).unwrap()
+    };
+    let decode = |s: &str| percent_encoding_decode(s);
+
+    // The path keeps `/` (it may be meant, as in a Slack webhook path);
+    // nothing else of the value escapes its place.
+    let filled = fill(&post(
+        "https://api.allowed.com/a/{{secret:ODD}}/z?k={{secret:ODD}}&n=1",
+    ));
+    let url = url::Url::parse(&filled.url).unwrap();
+    let segments: Vec<&str> = url.path_segments().unwrap().collect();
+    assert_eq!(segments.len(), 4, "{}", filled.url);
+    assert_eq!(decode(&segments[1..3].join("/")), ODD, "{}", filled.url);
+    assert_eq!(segments[3], "z");
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs,
+        [("k".into(), ODD.into()), ("n".into(), "1".into())],
+        "{}",
+        filled.url
+    );
+    assert_eq!(url.fragment(), None);
+
+    // JSON bodies (any +json type, any parameters) stay JSON.
+    for content_type in [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/vnd.api+json",
+    ] {
+        let mut req = post("https://api.allowed.com/");
+        req.headers = vec![("Content-Type".into(), content_type.into())];
+        req.body = br#"{"password":"{{secret:ODD}}","note":"{{secret:LINES}}"}"#.to_vec();
+        let body: serde_json::Value = serde_json::from_slice(&fill(&req).body)
+            .unwrap_or_else(|e| panic!("{content_type}: {e}"));
+        assert_eq!(body, serde_json::json!({"password": ODD, "note": LINES}));
+    }
+
+    // Form bodies stay forms.
+    let mut req = post("https://api.allowed.com/");
+    req.headers = vec![(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )];
+    req.body = b"user=ada&pass={{secret:ODD}}".to_vec();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&fill(&req).body)
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form,
+        [("user".into(), "ada".into()), ("pass".into(), ODD.into())]
+    );
+
+    // Headers and other bodies get the value as it is.
+    let mut req = post("https://api.allowed.com/");
+    req.headers = vec![
+        ("content-type".into(), "text/plain".into()),
+        ("x-key".into(), "{{secret:ODD}}".into()),
+    ];
+    req.body = b"{{secret:LINES}}".to_vec();
+    let filled = fill(&req);
+    assert_eq!(filled.headers[1].1, ODD);
+    assert_eq!(filled.body, LINES.as_bytes());
+}
+
+/// `s` with `%XX` escapes decoded.
+fn percent_encoding_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
 fn filling_is_single_pass_and_leaves_binary_bodies_alone() {
     let policy = secret_policy();
     let mut req = post("https://api.allowed.com/");
