@@ -496,6 +496,49 @@ async fn a_410_fails_permanently_after_one_attempt() {
     assert!(d["failure"].as_str().unwrap().contains("410"));
 }
 
+/// A receiver's refusal keeps the start of its answer in the delivery
+/// log (`attempts[].response`), so the log says why; an answer that
+/// quotes the request's key back shows the placeholder instead, and a
+/// success keeps nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusals_answer_is_in_the_log_with_its_secrets_redacted() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::json(
+        422,
+        json!({"error": "unknown key", "got": format!("Bearer {GAME_KEY}"),
+               "hint": "x".repeat(3000)}),
+    ));
+    let host = game_host(&rx, "[1]");
+    assert_eq!(host.ingest(&level_event("evt-422", 12)).await.0, 202);
+    let v = host.settled_event("evt-422", 30).await;
+    let coins = v["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["request"]["url"].as_str().unwrap().contains("/coins"))
+        .unwrap();
+    assert_eq!(coins["status"], "failed", "{v}");
+    let response = coins["attempts"][0]["response"].as_str().unwrap();
+    assert!(
+        response.starts_with(
+            r#"{"error":"unknown key","got":"Bearer {{secret:GAME_API_KEY}}","hint":"xxx"#
+        ),
+        "{response}"
+    );
+    assert!(response.ends_with("x…"), "cut at 2 KiB: {response}");
+    assert!(response.len() < 2100, "{}", response.len());
+    let shown = format!("{v}{}", host.log());
+    assert!(!shown.contains(GAME_KEY) && !shown.contains(PUSH_KEY));
+
+    rx.set_default(Reply::status(200));
+    assert_eq!(host.ingest(&level_event("evt-200", 12)).await.0, 202);
+    let v = host.settled_event("evt-200", 30).await;
+    for d in v["deliveries"].as_array().unwrap() {
+        assert_eq!(d["status"], "succeeded", "{v}");
+        assert_eq!(d["attempts"][0]["response"], Value::Null, "{v}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn exhausted_retries_dead_letter_and_a_manual_retry_replays() {
     let rx = TestReceiver::start().await;

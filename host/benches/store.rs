@@ -84,6 +84,7 @@ fn success() -> (Attempt, NextStep) {
         status_code: Some(200),
         error: None,
         outcome: AttemptOutcome::Success,
+        response: None,
     };
     (attempt, NextStep::Succeeded)
 }

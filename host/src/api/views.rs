@@ -75,6 +75,7 @@ pub fn attempt(a: &Attempt) -> Value {
         "status_code": a.status_code,
         "outcome": a.outcome.as_str(),
         "error": a.error,
+        "response": a.response,
     })
 }
 

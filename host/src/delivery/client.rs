@@ -309,6 +309,11 @@ async fn finish(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let remote_addr = response.extensions().get::<RemoteAddr>().map(|r| r.0);
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut body = response.into_body();
     let mut bytes = Vec::new();
     let mut truncated = false;
@@ -346,6 +351,7 @@ async fn finish(
         outcome: classify_status(status, retry_after),
         response_bytes: bytes,
         response_truncated: truncated,
+        response_content_type: content_type,
         remote_addr,
         redirects: 0,
         denied_by_policy: false,
@@ -366,6 +372,7 @@ fn failure(failure: TransportFailure, redirects: u32) -> AttemptReport {
         outcome: classify_failure(&failure),
         response_bytes: Vec::new(),
         response_truncated: false,
+        response_content_type: None,
         remote_addr: None,
         redirects,
         denied_by_policy: denied,

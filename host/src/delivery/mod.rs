@@ -16,7 +16,8 @@
 //! # Layout
 //! - [`sign`]: Standard Webhooks signing and verification.
 //! - [`retry`]: the jittered schedule and `Retry-After` parsing.
-//! - [`outcome`]: classifying an attempt; the [`AttemptReport`].
+//! - [`outcome`]: classifying an attempt; the [`AttemptReport`];
+//!   [`excerpt`]: what the delivery log keeps of a refusal's answer.
 //! - [`guard`]: the guard and resolver seams; `policy_guard` implements
 //!   them for [`crate::policy::EgressPolicy`] ([`PolicyRedirects`]).
 //! - [`connect`]: the vetting connector (resolve → guard → TCP → TLS).
@@ -27,6 +28,7 @@
 
 pub mod client;
 pub mod connect;
+pub mod excerpt;
 pub mod guard;
 pub mod limits;
 pub mod outcome;

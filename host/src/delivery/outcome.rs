@@ -116,6 +116,8 @@ pub struct AttemptReport {
     /// True when the response body was longer than the limit (or did not
     /// finish within the timeout) and was cut.
     pub response_truncated: bool,
+    /// The final response's `content-type`, when it had one.
+    pub response_content_type: Option<String>,
     /// The address the final request was sent to (after the guard's check).
     pub remote_addr: Option<SocketAddr>,
     /// Redirect hops followed.

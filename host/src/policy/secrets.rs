@@ -164,16 +164,58 @@ impl EgressPolicy {
             let SecretValue::Live(live) = &secret.value else {
                 continue;
             };
-            let placeholder = format!("{OPEN}{name}{CLOSE}");
-            let named = req.url.contains(&placeholder)
-                || req.headers.iter().any(|(_, v)| v.contains(&placeholder))
-                || std::str::from_utf8(&req.body).is_ok_and(|b| b.contains(&placeholder));
-            if named {
+            if names(req, &format!("{OPEN}{name}{CLOSE}")) {
                 live.rejected();
                 any = true;
             }
         }
         any
+    }
+
+    /// `text`, a receiver's answer, with the value of every secret of the
+    /// plugin replaced by its placeholder, in each form filling may have
+    /// written it (as it is, percent-, JSON- or form-encoded): an API that
+    /// quotes a request back in its error must not put a secret in the
+    /// delivery log. Every secret, not only those of the request answered:
+    /// the same host may have been sent another in an earlier request.
+    /// `cut`: `text` was cut short, so an end that begins one of those
+    /// forms goes too.
+    pub fn redact_secrets(&self, text: &str, cut: bool) -> String {
+        let mut forms: Vec<(String, String)> = Vec::new();
+        for (name, secret) in &self.secrets {
+            let placeholder = format!("{OPEN}{name}{CLOSE}");
+            let Ok(value) = secret.value.current() else {
+                continue;
+            };
+            let value = value.expose();
+            if value.is_empty() {
+                continue;
+            }
+            for form in written_forms(value) {
+                forms.push((form, placeholder.clone()));
+            }
+        }
+        // Longest first: a value is not left half-replaced by a shorter
+        // one it contains.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
+        forms.dedup();
+        let mut out = text.to_owned();
+        for (form, placeholder) in &forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), placeholder);
+            }
+        }
+        if cut {
+            for (form, _) in &forms {
+                let longest = (1..form.len())
+                    .rev()
+                    .find(|&n| form.is_char_boundary(n) && out.ends_with(&form[..n]));
+                if let Some(n) = longest {
+                    out.truncate(out.len() - n);
+                }
+            }
+        }
+        out
     }
 
     fn render(
@@ -312,6 +354,38 @@ impl EgressPolicy {
         out.push_str(rest);
         Ok(Cow::Owned(out))
     }
+}
+
+/// Every form in which filling may have written `value`: as it is,
+/// JSON-escaped, form-encoded, and in a URL's path and query as the URL
+/// parser normalises them (it encodes further characters, such as `"`).
+fn written_forms(value: &str) -> Vec<String> {
+    let (path, query) = (
+        encoded(value, Place::Url, false),
+        encoded(value, Place::Url, true),
+    );
+    let mut forms = vec![
+        value.to_owned(),
+        encoded(value, Place::Body(BodyKind::Json), false).into_owned(),
+        encoded(value, Place::Body(BodyKind::Form), false).into_owned(),
+    ];
+    if let Ok(url) = Url::parse(&format!("https://h.invalid/p/{path}?q={query}")) {
+        if let Some(p) = url.path().strip_prefix("/p/") {
+            forms.push(p.to_owned());
+        }
+        if let Some(q) = url.query().and_then(|q| q.strip_prefix("q=")) {
+            forms.push(q.to_owned());
+        }
+    }
+    forms.extend([path.into_owned(), query.into_owned()]);
+    forms
+}
+
+/// Whether `req` holds `placeholder` anywhere a secret is filled in.
+fn names(req: &OutboundRequest, placeholder: &str) -> bool {
+    req.url.contains(placeholder)
+        || req.headers.iter().any(|(_, v)| v.contains(placeholder))
+        || std::str::from_utf8(&req.body).is_ok_and(|b| b.contains(placeholder))
 }
 
 /// A URL-safe stand-in for a placeholder while a masked URL is normalised.

@@ -247,6 +247,10 @@ pub struct Attempt {
     pub error: Option<String>,
     /// The attempt's classification.
     pub outcome: AttemptOutcome,
+    /// The start of the receiver's answer when it was not a success (why
+    /// a CRM refused the request), at most a few KiB. Must not contain
+    /// secret values.
+    pub response: Option<String>,
 }
 
 /// What the delivery becomes after an attempt (decided by the delivery

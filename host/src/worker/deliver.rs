@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use super::{IDLE_POLL, feed};
 use crate::app::App;
 use crate::breaker::Admission;
+use crate::delivery::excerpt::response_excerpt;
 use crate::delivery::rate::Turn;
 use crate::delivery::{
     AttemptOutcome as Outcome, AttemptReport, DEFAULT_JITTER, PolicyRedirects, SendRequest,
@@ -328,12 +329,14 @@ fn settle_report(
             }
         }
     };
+    let response = response_excerpt(report, |text, cut| plugin.policy.redact_secrets(text, cut));
     let attempt = Attempt {
         started_ms,
         duration_ms: ms(report.duration),
         status_code: report.status_code,
         error: report.error.clone(),
         outcome: kind,
+        response,
     };
     (attempt, next, label)
 }
@@ -350,6 +353,7 @@ fn unsent_retry(reason: String) -> AttemptReport {
         },
         response_bytes: Vec::new(),
         response_truncated: false,
+        response_content_type: None,
         remote_addr: None,
         redirects: 0,
         denied_by_policy: true,
@@ -369,6 +373,7 @@ async fn fail_without_sending(
         status_code: None,
         error: Some(reason.clone()),
         outcome,
+        response: None,
     };
     record(app, job, attempt, NextStep::Failed(reason)).await;
 }
@@ -411,6 +416,7 @@ mod tests {
             outcome: Outcome::Failed { reason: "x".into() },
             response_bytes: Vec::new(),
             response_truncated: false,
+            response_content_type: None,
             remote_addr: None,
             redirects: 0,
             denied_by_policy: denied,

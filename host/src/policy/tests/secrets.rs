@@ -155,6 +155,40 @@ fn values_stay_one_value_in_paths_queries_json_and_form_bodies() {
     assert_eq!(filled.body, LINES.as_bytes());
 }
 
+#[test]
+fn an_answer_quoting_the_request_back_is_redacted_in_every_form() {
+    const ODD: &str = r#"p+q/r?s#"w"#;
+    let policy = EgressPolicy::new(PolicySpec {
+        allowed_hosts: vec!["https://api.allowed.com".into()],
+        secrets: secrets(&[
+            ("TOKEN", TOKEN, &["api.allowed.com"]),
+            ("ODD", ODD, &["api.allowed.com"]),
+            ("UNUSED", WILD, &["api.allowed.com"]),
+        ]),
+        ..PolicySpec::default()
+    })
+    .unwrap();
+    let mut req = post("https://api.allowed.com/x?k={{secret:ODD}}");
+    req.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
+    let dest = checked(&policy, &req);
+    let filled = policy.fill_secrets(&req, &dest).unwrap();
+    let json_odd = serde_json::Value::from(ODD).to_string();
+    let answer = format!(
+        "bad token Bearer {TOKEN} for {} (parsed {}), {json_odd}, other {WILD}",
+        filled.url, ODD
+    );
+    let redacted = policy.redact_secrets(&answer, false);
+    // Every secret of the plugin, the request's or not.
+    assert_eq!(
+        redacted,
+        "bad token Bearer {{secret:TOKEN}} for https://api.allowed.com/x?k={{secret:ODD}} (parsed {{secret:ODD}}), \"{{secret:ODD}}\", other {{secret:UNUSED}}"
+    );
+    // An answer cut inside a secret loses the part shown.
+    let cut = format!("token {}", &TOKEN[..7]);
+    assert_eq!(policy.redact_secrets(&cut, true), "token ");
+    assert_eq!(policy.redact_secrets(&cut, false), cut);
+}
+
 /// `s` with `%XX` escapes decoded.
 fn percent_encoding_decode(s: &str) -> String {
     let bytes = s.as_bytes();

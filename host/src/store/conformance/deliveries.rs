@@ -16,6 +16,9 @@ pub(super) fn attempt(started_ms: u64, code: Option<u16>, outcome: AttemptOutcom
         duration_ms: 12,
         status_code: code,
         error: (outcome != AttemptOutcome::Success).then(|| format!("{outcome:?} at {started_ms}")),
+        // A receiver's refusal keeps its answer, in any script.
+        response: (code.is_some() && outcome != AttemptOutcome::Success)
+            .then(|| format!(r#"{{"error":"{outcome:?}","détail":"ошибка"}}"#)),
         outcome,
     }
 }

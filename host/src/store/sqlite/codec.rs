@@ -192,7 +192,7 @@ impl RawDelivery {
 fn attempts_of(conn: &Connection, delivery_seq: i64) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT started_ms, duration_ms, status_code, error, outcome
+            "SELECT started_ms, duration_ms, status_code, error, outcome, response
                FROM attempts WHERE delivery_seq = ?1 ORDER BY id",
         )
         .db()?;
@@ -204,12 +204,13 @@ fn attempts_of(conn: &Connection, delivery_seq: i64) -> Result<Vec<Attempt>, Sto
                 row.get::<_, Option<i64>>(2)?,
                 row.get::<_, Option<String>>(3)?,
                 row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
             ))
         })
         .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (started, duration, code, error, outcome) = row.db()?;
+        let (started, duration, code, error, outcome, response) = row.db()?;
         out.push(Attempt {
             started_ms: uint(started),
             duration_ms: uint(duration),
@@ -217,6 +218,7 @@ fn attempts_of(conn: &Connection, delivery_seq: i64) -> Result<Vec<Attempt>, Sto
             error,
             outcome: AttemptOutcome::parse(&outcome)
                 .ok_or_else(|| corrupt("attempt outcome", &outcome))?,
+            response,
         });
     }
     Ok(out)

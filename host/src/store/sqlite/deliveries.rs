@@ -149,8 +149,9 @@ pub(super) fn record_attempt(
         }
     };
     conn.prepare_cached(
-        "INSERT INTO attempts (delivery_seq, started_ms, duration_ms, status_code, error, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO attempts (delivery_seq, started_ms, duration_ms, status_code, error, outcome,
+                               response)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .db()?
     .execute(params![
@@ -160,6 +161,7 @@ pub(super) fn record_attempt(
         attempt.status_code,
         attempt.error,
         attempt.outcome.as_str(),
+        attempt.response,
     ])
     .db()?;
     Ok(result)

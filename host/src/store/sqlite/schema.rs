@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -225,6 +225,12 @@ CREATE TRIGGER kv_usage_delete AFTER DELETE ON kv BEGIN
     UPDATE kv_usage SET keys = keys - 1, bytes = bytes - octet_length(OLD.key) - length(OLD.value)
         WHERE namespace = OLD.namespace;
 END;
+"#;
+
+/// Version 6: the start of a receiver's answer to a failed attempt (its
+/// secrets redacted), so the delivery log says why a request was refused.
+const V6: &str = r#"
+ALTER TABLE attempts ADD COLUMN response TEXT;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].

@@ -370,6 +370,7 @@ fn abort_child(path: &Path) -> ! {
             status_code: Some(503),
             error: None,
             outcome: crate::store::AttemptOutcome::Status,
+            response: None,
         };
         let next = crate::store::NextStep::RetryAt(T0 + 60_000);
         store
