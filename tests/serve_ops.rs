@@ -1239,7 +1239,8 @@ async fn an_event_older_than_max_event_age_when_its_turn_comes_is_not_run() {
 
 /// A plugin's `kv` store is capped (`kv_max_mb`): the write that would
 /// take it over traps that invocation only, naming the quota;
-/// `GET /v1/plugins` shows what the store holds; `DELETE
+/// `GET /v1/plugins` shows what the store holds, `GET
+/// /v1/plugins/{name}/kv` lists it page by page; `DELETE
 /// /v1/plugins/{name}/kv` clears it (by prefix or whole), after which the
 /// plugin stores again. A dry run's writes count against the quota but
 /// are never stored.
@@ -1309,6 +1310,39 @@ async fn a_full_kv_store_fails_only_the_writes_over_it_and_can_be_cleared() {
         "the write before the full one stays"
     );
 
+    // The listing shows what is stored, a page at a time.
+    let (status, page) = host
+        .admin("GET", "/v1/plugins/hostile/kv?limit=2", "")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let keys = |page: &serde_json::Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(&page), ["a:0", "a:1"]);
+    let first = &page["entries"][0];
+    assert_eq!(first["bytes"], 307_200);
+    assert_eq!(first["truncated"], true);
+    assert_eq!(first["value"], "x".repeat(1024));
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = host
+        .admin(
+            "GET",
+            &format!("/v1/plugins/hostile/kv?limit=2&cursor={cursor}"),
+            "",
+        )
+        .await;
+    assert_eq!(keys(&rest), ["b:0"]);
+    assert_eq!(rest["next_cursor"], serde_json::Value::Null);
+    let (_, only_b) = host
+        .admin("GET", "/v1/plugins/hostile/kv?prefix=b%3A", "")
+        .await;
+    assert_eq!(keys(&only_b), ["b:0"]);
+
     let (status, v) = host
         .admin("DELETE", "/v1/plugins/hostile/kv?prefix=a%3A", "")
         .await;
@@ -1334,7 +1368,11 @@ async fn a_full_kv_store_fails_only_the_writes_over_it_and_can_be_cleared() {
     assert!(v["error"].as_str().unwrap().contains("\"key\""), "{v}");
     let (status, v) = host.admin("DELETE", "/v1/plugins/No%20Such/kv", "").await;
     assert_eq!(status, 404, "{v}");
-    let (status, _) = host.admin("GET", "/v1/plugins/hostile/kv", "").await;
+    let (status, _) = host.admin("PUT", "/v1/plugins/hostile/kv", "").await;
     assert_eq!(status, 405);
+    let (status, v) = host
+        .admin("GET", "/v1/plugins/hostile/kv?limit=0", "")
+        .await;
+    assert_eq!(status, 400, "{v}");
     assert!(rx.requests().is_empty());
 }

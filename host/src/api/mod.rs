@@ -20,7 +20,7 @@ pub use handlers::{
     retry_one,
 };
 pub use hold::{pause, resume};
-pub use kv::clear_kv;
+pub use kv::{clear_kv, list_kv};
 pub use replay::replay;
 
 /// Why a management request failed. Messages are safe to show to the

@@ -307,6 +307,9 @@ async fn admin_route(
             }
         }
         (&Method::POST, ["v1", "plugins", name, "resume"]) => api::resume(app, name).await,
+        (&Method::GET, ["v1", "plugins", name, "kv"]) => {
+            api::list_kv(app, name, query.as_deref()).await
+        }
         (&Method::DELETE, ["v1", "plugins", name, "kv"]) => {
             api::clear_kv(app, name, query.as_deref()).await
         }

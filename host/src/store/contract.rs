@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::model::OutboundRequest;
 
 use super::StoreError;
-use super::kv::KvStore;
+use super::kv::{KvEntry, KvStore};
 use super::queue::{
     AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
     JobLease, LeaseToken, NewEvent, NextStep,
@@ -275,6 +275,18 @@ pub trait Store: Send + Sync + 'static {
     async fn plugin_holds(&self) -> Result<BTreeMap<String, PluginHold>, StoreError>;
 
     // ---- plugin kv ---------------------------------------------------------
+
+    /// Up to `limit` of `plugin`'s kv entries whose key starts with
+    /// `prefix`, in key order, after the key `after` when given: each with
+    /// its value's size and at most its first `head` bytes.
+    async fn list_kv(
+        &self,
+        plugin: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        head: usize,
+    ) -> Result<Vec<KvEntry>, StoreError>;
 
     /// Delete up to `limit` of `plugin`'s kv entries whose key starts with
     /// `prefix` (`""`: every entry), in one transaction. Returns how many

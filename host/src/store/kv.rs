@@ -23,6 +23,17 @@ pub struct KvUsage {
     pub bytes: u64,
 }
 
+/// One entry, as the management API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    /// Its key.
+    pub key: String,
+    /// Its value's size in bytes.
+    pub value_bytes: u64,
+    /// The start of its value.
+    pub head: Vec<u8>,
+}
+
 /// A `kv` write failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KvError {

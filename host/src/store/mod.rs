@@ -61,7 +61,7 @@ mod records;
 mod sqlite;
 
 pub use contract::Store;
-pub use kv::{KvError, KvStore, KvUsage, MemoryKv, entry_bytes as kv_entry_bytes};
+pub use kv::{KvEntry, KvError, KvStore, KvUsage, MemoryKv, entry_bytes as kv_entry_bytes};
 pub use overlay::OverlayKv;
 pub use queue::{
     AckResult, Attempt, AttemptOutcome, Completion, DeliveryJob, Inserted, InvocationJob,

@@ -17,6 +17,7 @@
 //! [`cancelled_deliveries_are_failed_and_fenced`],
 //! [`pagination_is_stable`], [`events_list_newest_first_with_their_status`],
 //! [`kv_is_namespaced_and_atomic`], [`kv_quota_and_clearing`],
+//! [`kv_is_listed_by_prefix_in_pages`],
 //! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
 //! [`prune_deletes_only_finished_old_events`],
@@ -51,8 +52,8 @@ pub use management::{
     events_list_newest_first_with_their_status, pagination_is_stable, stats_and_queue_depth,
 };
 pub use persistence::{
-    kv_is_namespaced_and_atomic, kv_quota_and_clearing, plugin_pauses_are_remembered,
-    survives_restart,
+    kv_is_listed_by_prefix_in_pages, kv_is_namespaced_and_atomic, kv_quota_and_clearing,
+    plugin_pauses_are_remembered, survives_restart,
 };
 pub use replay::replayed_decisions_run_again;
 pub use retention::prune_deletes_only_finished_old_events;

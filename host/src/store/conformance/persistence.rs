@@ -144,6 +144,62 @@ pub async fn kv_quota_and_clearing(new_store: impl Fn() -> Arc<dyn Store>) {
     assert_eq!(q, Some(b"1234".to_vec()));
 }
 
+/// `list_kv` pages through one namespace's keys with a prefix, in key
+/// order (bytes order, whatever the script), each with its value's size
+/// and head; other namespaces and keys outside the prefix never show.
+pub async fn kv_is_listed_by_prefix_in_pages(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let kv = store.kv();
+    tokio::task::spawn_blocking(move || {
+        for key in [
+            "seen:b", "seen:a", "seen:é", "seen;", "seen", "seem:z", "count",
+        ] {
+            kv.set("p", key, key.as_bytes(), u64::MAX).unwrap();
+        }
+        kv.set("p", "seen:big", &[7u8; 5000], u64::MAX).unwrap();
+        kv.set("q", "seen:a", b"other plugin", u64::MAX).unwrap();
+    })
+    .await
+    .unwrap();
+    let keys = |entries: &[crate::store::KvEntry]| {
+        entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>()
+    };
+    let first = store.list_kv("p", "seen:", None, 2, 4).await.unwrap();
+    assert_eq!(keys(&first), ["seen:a", "seen:b"]);
+    assert_eq!(
+        (first[0].value_bytes, &first[0].head[..]),
+        (6, &b"seen"[..])
+    );
+    let rest = store
+        .list_kv("p", "seen:", Some("seen:b"), 10, 4)
+        .await
+        .unwrap();
+    assert_eq!(keys(&rest), ["seen:big", "seen:é"]);
+    assert_eq!((rest[0].value_bytes, rest[0].head.len()), (5000, 4));
+    let all = store.list_kv("p", "", None, 100, 0).await.unwrap();
+    assert_eq!(
+        keys(&all),
+        [
+            "count", "seem:z", "seen", "seen:a", "seen:b", "seen:big", "seen:é", "seen;"
+        ]
+    );
+    assert!(all.iter().all(|e| e.head.is_empty()));
+    assert!(
+        store
+            .list_kv("p", "zz", None, 10, 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_kv("r", "", None, 10, 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Everything acknowledged survives closing and reopening the storage:
 /// events, jobs (done, in flight, not yet due), deliveries and their
 /// scheduled retries, attempts and kv; work in flight when the first

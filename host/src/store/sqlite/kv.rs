@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbResult, Inner};
 use crate::store::StoreError;
-use crate::store::kv::{KvError, KvStore, KvUsage, admit, decode_counter, entry_bytes};
+use crate::store::kv::{KvEntry, KvError, KvStore, KvUsage, admit, decode_counter, entry_bytes};
 
 /// [`KvStore`] backed by the `kv` table. Blocking: call from blocking
 /// threads only.
@@ -63,6 +63,52 @@ fn put(
     .execute(params![ns, key, value])
     .db()?;
     Ok(Ok(()))
+}
+
+/// Up to `limit` entries of `ns` whose key starts with `prefix`, after
+/// `after`, with the first `head` bytes of each value. The key range is
+/// bounded on both sides, so a page seeks instead of scanning the
+/// namespace.
+pub(super) fn list(
+    conn: &Connection,
+    ns: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    head: usize,
+) -> Result<Vec<KvEntry>, StoreError> {
+    // Every key with the prefix sorts below it followed by the largest
+    // character (BINARY collation compares UTF-8 bytes).
+    let end = (!prefix.is_empty()).then(|| format!("{prefix}{}", char::MAX));
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, length(value), substr(value, 1, ?5) FROM kv
+              WHERE namespace = ?1 AND key >= ?2
+                AND (?3 IS NULL OR key > ?3)
+                AND (?4 IS NULL OR key < ?4)
+              ORDER BY key LIMIT ?6",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map(
+            params![
+                ns,
+                prefix,
+                after,
+                end,
+                i64::try_from(head).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| {
+                Ok(KvEntry {
+                    key: row.get(0)?,
+                    value_bytes: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    head: row.get(2)?,
+                })
+            },
+        )
+        .db()?;
+    rows.collect::<Result<Vec<_>, _>>().db()
 }
 
 /// Delete up to `limit` entries of `ns` whose key starts with `prefix`.

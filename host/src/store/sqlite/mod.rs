@@ -47,7 +47,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::contract::Store;
-use super::kv::KvStore;
+use super::kv::{KvEntry, KvStore};
 use super::queue::{
     AckResult, Attempt, Completion, DeliveryJob, Inserted, InvocationJob, InvocationOutcome,
     JobLease, LeaseToken, NewEvent, NextStep,
@@ -448,6 +448,20 @@ impl Store for SqliteStore {
 
     async fn plugin_holds(&self) -> Result<BTreeMap<String, PluginHold>, StoreError> {
         self.read(pauses::holds).await
+    }
+
+    async fn list_kv(
+        &self,
+        plugin: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        head: usize,
+    ) -> Result<Vec<KvEntry>, StoreError> {
+        let (plugin, prefix) = (plugin.to_owned(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        self.read(move |conn| kv::list(conn, &plugin, &prefix, after.as_deref(), limit, head))
+            .await
     }
 
     async fn clear_kv(&self, plugin: &str, prefix: &str, limit: usize) -> Result<u64, StoreError> {

@@ -84,6 +84,7 @@ conformance_tests!(
     events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,
     kv_quota_and_clearing,
+    kv_is_listed_by_prefix_in_pages,
     plugin_pauses_are_remembered,
     stats_and_queue_depth,
     jobs_leased_by_their_creating_write,
