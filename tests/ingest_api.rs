@@ -7,6 +7,8 @@ mod support;
 
 use serde_json::{Value, json};
 use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, hostile_config};
+
+const READ_TOKEN: &str = "read-token-for-dashboards";
 use support::http::request;
 use support::receiver::TestReceiver;
 
@@ -29,9 +31,17 @@ async fn post(
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_requires_the_right_token() {
     let rx = TestReceiver::start().await;
-    let host = Host::start(&hostile_config(&rx.url(), "ok", "[1]", ""), &[]);
+    let admin_line = format!("admin_tokens = [\"{ADMIN_TOKEN}\"]");
+    let config = hostile_config(&rx.url(), "ok", "[1]", "");
+    assert!(config.contains(&admin_line));
+    let config = config.replace(
+        &admin_line,
+        &format!("{admin_line}\nread_tokens = [\"{READ_TOKEN}\"]"),
+    );
+    let host = Host::start(&config, &[]);
     let ingest = format!("Bearer {INGEST_TOKEN}");
     let admin = format!("Bearer {ADMIN_TOKEN}");
+    let read = format!("Bearer {READ_TOKEN}");
     let admin_routes = [
         ("GET", "/v1/events"),
         ("GET", "/v1/events/x"),
@@ -45,6 +55,8 @@ async fn every_endpoint_requires_the_right_token() {
         ("POST", "/v1/plugins/hostile/replay"),
         ("POST", "/v1/plugins/hostile/pause"),
         ("POST", "/v1/plugins/hostile/resume"),
+        ("GET", "/v1/plugins/hostile/kv"),
+        ("DELETE", "/v1/plugins/hostile/kv"),
         ("GET", "/metrics"),
     ];
     for (method, path) in admin_routes {
@@ -61,8 +73,29 @@ async fn every_endpoint_requires_the_right_token() {
         let (status, _, _) =
             request(method, &host.url(path), &[("authorization", &admin)], b"{}").await;
         assert_ne!(status, 401, "{method} {path} with the admin token");
+        // A read token reads (and scrapes metrics), and changes nothing.
+        let (status, _, body) =
+            request(method, &host.url(path), &[("authorization", &read)], b"{}").await;
+        if method == "GET" {
+            assert_ne!(status, 401, "{method} {path} with the read token");
+        } else {
+            assert_eq!(status, 401, "{method} {path} with the read token");
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("this endpoint needs an admin token"),
+                "{v}"
+            );
+        }
     }
-    for auth in [None, Some(admin.as_str()), Some("Bearer wrong")] {
+    for auth in [
+        None,
+        Some(admin.as_str()),
+        Some(read.as_str()),
+        Some("Bearer wrong"),
+    ] {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
         let (status, _, body) = request(
             "POST",

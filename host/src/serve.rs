@@ -259,6 +259,7 @@ fn tokens_of(config: &Config) -> Tokens {
     Tokens::new(
         &config.auth.ingest_tokens,
         &config.auth.admin_tokens,
+        &config.auth.read_tokens,
         config.auth.insecure_no_auth,
     )
 }

@@ -104,6 +104,12 @@ pub struct AuthConfig {
     /// Tokens accepted by the management API (`/v1/deliveries`, ...).
     #[serde(deserialize_with = "de::secret_list")]
     pub admin_tokens: Vec<Secret>,
+    /// Tokens accepted by the read-only part of the management API: its
+    /// `GET`s and `/metrics` (for a Prometheus scraper or a support
+    /// dashboard), nothing that retries, cancels, pauses, clears or runs a
+    /// plugin. Admin tokens may read too.
+    #[serde(deserialize_with = "de::secret_list")]
+    pub read_tokens: Vec<Secret>,
     /// Run with no tokens at all. Explicit, because an open webhook relay
     /// is a security problem; refused when tokens are configured too.
     pub insecure_no_auth: bool,

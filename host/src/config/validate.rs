@@ -158,7 +158,7 @@ fn token_lines(tokens: &[Secret]) -> Vec<(usize, Secret)> {
 fn check_auth(auth: &mut AuthConfig, path: &KeyPath) -> Result<(), Issue> {
     let (ingest, admin) = (&auth.ingest_tokens, &auth.admin_tokens);
     if auth.insecure_no_auth {
-        if !ingest.is_empty() || !admin.is_empty() {
+        if !ingest.is_empty() || !admin.is_empty() || !auth.read_tokens.is_empty() {
             return Err(Issue::at(
                 path.key("insecure_no_auth"),
                 "is set but tokens are configured too; remove the tokens or insecure_no_auth",
@@ -183,12 +183,36 @@ fn check_auth(auth: &mut AuthConfig, path: &KeyPath) -> Result<(), Issue> {
                 format!("is empty, so nobody could call {what}; add a token"),
             ));
         }
+    }
+    for (key, tokens) in [
+        ("ingest_tokens", ingest),
+        ("admin_tokens", admin),
+        ("read_tokens", &auth.read_tokens),
+    ] {
         let lines = token_lines(tokens);
         if let Some(i) = (0..tokens.len()).find(|i| !lines.iter().any(|(j, _)| j == i)) {
             return Err(Issue::at(path.key(key).index(i), "token is empty"));
         }
     }
+    let read = token_lines(&auth.read_tokens);
     let (ingest, admin) = (token_lines(ingest), token_lines(admin));
+    for (i, token) in &read {
+        let clash = if ingest.iter().any(|(_, u)| u == token) {
+            Some(
+                "an ingest token; use distinct tokens so ingest clients cannot read the delivery log",
+            )
+        } else if admin.iter().any(|(_, u)| u == token) {
+            Some("an admin token; an admin token reads already, so list it once")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            return Err(Issue::at(
+                path.key("read_tokens").index(*i),
+                format!("this token is also {what}"),
+            ));
+        }
+    }
     if let Some((i, _)) = admin
         .iter()
         .find(|(_, t)| ingest.iter().any(|(_, u)| u == t))
@@ -201,6 +225,7 @@ fn check_auth(auth: &mut AuthConfig, path: &KeyPath) -> Result<(), Issue> {
     }
     auth.ingest_tokens = ingest.into_iter().map(|(_, t)| t).collect();
     auth.admin_tokens = admin.into_iter().map(|(_, t)| t).collect();
+    auth.read_tokens = read.into_iter().map(|(_, t)| t).collect();
     Ok(())
 }
 

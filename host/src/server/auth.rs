@@ -1,6 +1,7 @@
-//! Bearer-token authentication of the two audiences: senders (ingest
-//! tokens) and operators (admin tokens). Neither kind of token opens the
-//! other's endpoints. Comparison is constant-time over SHA-256 digests, so
+//! Bearer-token authentication of the audiences: senders (ingest tokens),
+//! operators (admin tokens), and readers of the management API (read
+//! tokens: its `GET`s and `/metrics`; admin tokens read too). No token
+//! opens another audience's endpoints. Comparison is constant-time over SHA-256 digests, so
 //! neither the content nor the length of a valid token leaks through
 //! timing.
 
@@ -14,14 +15,17 @@ use crate::model::Secret;
 pub(crate) enum Audience {
     /// `POST /v1/events`.
     Ingest,
-    /// The management API and metrics.
+    /// The management API's calls that change something or run a plugin.
     Admin,
+    /// The management API's reads and metrics.
+    Read,
 }
 
 /// The configured tokens.
 pub struct Tokens {
     ingest: Vec<[u8; 32]>,
     admin: Vec<[u8; 32]>,
+    read: Vec<[u8; 32]>,
     insecure_no_auth: bool,
 }
 
@@ -40,10 +44,17 @@ pub(crate) enum Refusal {
 
 impl Tokens {
     /// Tokens from configuration.
-    pub fn new(ingest: &[Secret], admin: &[Secret], insecure_no_auth: bool) -> Self {
+    pub fn new(
+        ingest: &[Secret],
+        admin: &[Secret],
+        read: &[Secret],
+        insecure_no_auth: bool,
+    ) -> Self {
+        let digests = |tokens: &[Secret]| tokens.iter().map(|s| digest(s.expose())).collect();
         Self {
-            ingest: ingest.iter().map(|s| digest(s.expose())).collect(),
-            admin: admin.iter().map(|s| digest(s.expose())).collect(),
+            ingest: digests(ingest),
+            admin: digests(admin),
+            read: digests(read),
             insecure_no_auth,
         }
     }
@@ -62,13 +73,14 @@ impl Tokens {
             .filter(|t| !t.is_empty())
             .ok_or(Refusal::Missing)?;
         let presented = digest(token);
-        let valid = match audience {
-            Audience::Ingest => &self.ingest,
-            Audience::Admin => &self.admin,
+        let valid: &[&[[u8; 32]]] = match audience {
+            Audience::Ingest => &[&self.ingest],
+            Audience::Admin => &[&self.admin],
+            Audience::Read => &[&self.admin, &self.read],
         };
         // Compare against every token without short-circuiting.
         let mut ok = subtle::Choice::from(0);
-        for t in valid {
+        for t in valid.iter().flat_map(|list| list.iter()) {
             ok |= t.ct_eq(&presented);
         }
         if bool::from(ok) {
@@ -85,7 +97,12 @@ mod tests {
 
     #[test]
     fn audiences_are_separate() {
-        let t = Tokens::new(&[Secret::new("ing")], &[Secret::new("adm")], false);
+        let t = Tokens::new(
+            &[Secret::new("ing")],
+            &[Secret::new("adm")],
+            &[Secret::new("rd")],
+            false,
+        );
         assert_eq!(t.check(Some("Bearer ing"), Audience::Ingest), Ok(()));
         assert_eq!(t.check(Some("Bearer adm"), Audience::Admin), Ok(()));
         assert_eq!(
@@ -97,6 +114,21 @@ mod tests {
             Err(Refusal::Wrong)
         );
         assert_eq!(t.check(None, Audience::Admin), Err(Refusal::Missing));
+        // Read tokens read; admin tokens read too; neither ingest.
+        assert_eq!(t.check(Some("Bearer rd"), Audience::Read), Ok(()));
+        assert_eq!(t.check(Some("Bearer adm"), Audience::Read), Ok(()));
+        assert_eq!(
+            t.check(Some("Bearer rd"), Audience::Admin),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            t.check(Some("Bearer ing"), Audience::Read),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            t.check(Some("Bearer rd"), Audience::Ingest),
+            Err(Refusal::Wrong)
+        );
         assert_eq!(
             t.check(Some("Basic abc"), Audience::Admin),
             Err(Refusal::Missing)
@@ -109,7 +141,7 @@ mod tests {
 
     #[test]
     fn insecure_mode_lets_everything_in() {
-        let t = Tokens::new(&[], &[], true);
+        let t = Tokens::new(&[], &[], &[], true);
         assert_eq!(t.check(None, Audience::Admin), Ok(()));
     }
 }

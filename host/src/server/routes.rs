@@ -54,6 +54,7 @@ fn unauthorized(refusal: Refusal, audience: Audience) -> Response<Body> {
     let which = match audience {
         Audience::Ingest => "an ingest token",
         Audience::Admin => "an admin token",
+        Audience::Read => "a read or admin token",
     };
     let msg = match refusal {
         Refusal::Missing => {
@@ -235,7 +236,13 @@ async fn admin_route(
             format!("no route for {} {}", method, req.uri().path()),
         );
     }
-    if let Some(resp) = authorize(app, &req, Audience::Admin) {
+    // Reads (and metrics) open to read tokens; everything else, admin.
+    let audience = if method == Method::GET {
+        Audience::Read
+    } else {
+        Audience::Admin
+    };
+    if let Some(resp) = authorize(app, &req, audience) {
         return resp;
     }
     let query = req.uri().query().map(str::to_owned);

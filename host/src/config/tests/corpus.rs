@@ -278,6 +278,14 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:201: plugins[0].secrets.MS_TOKEN.oauth2.certificate_file: the certificate is not for this private key"
     ),
     case!(
+        "read_token_is_an_ingest_token",
+        "4:29: auth.read_tokens[1]: this token is also an ingest token; use distinct tokens so ingest clients cannot read the delivery log"
+    ),
+    case!(
+        "read_token_is_an_admin_token",
+        "4:16: auth.read_tokens[0]: this token is also an admin token; an admin token reads already, so list it once"
+    ),
+    case!(
         "kv_quota_zero",
         "9:13: plugins[0].kv_max_mb: 0 is out of range; expected 1 to 1048576"
     ),
