@@ -63,6 +63,23 @@ fn bearers(rx: &TestReceiver) -> Vec<String> {
         .collect()
 }
 
+/// The header and claims of `jwt`, after checking its RS256 signature
+/// with the test key's public half.
+fn verified(jwt: &str) -> (Value, Value) {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        include_bytes!("../host/src/tokens/testdata/test-only-rsa.pkcs1.pub.der"),
+    )
+    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
+    .expect("signed with the test key");
+    let part = |i: usize| -> Value {
+        serde_json::from_slice(&b64.decode(input.split('.').nth(i).unwrap()).unwrap()).unwrap()
+    };
+    (part(0), part(1))
+}
+
 fn form(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
@@ -349,17 +366,7 @@ async fn a_service_account_token_is_fetched_with_a_signed_assertion() {
             "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()
         )
     );
-    let jwt = &grant[1].1;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let (input, signature) = jwt.rsplit_once('.').unwrap();
-    ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        include_bytes!("../host/src/tokens/testdata/test-only-rsa.pkcs1.pub.der"),
-    )
-    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
-    .expect("signed with the service account's key");
-    let claims: Value =
-        serde_json::from_slice(&b64.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let (_, claims) = verified(&grant[1].1);
     assert_eq!(claims["iss"], "pusher@my-game.iam.gserviceaccount.com");
     assert_eq!(claims["aud"], format!("{}/token", tokens.url()));
     assert_eq!(
@@ -443,19 +450,8 @@ retry_schedule_s = [1]
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
     let jwt = field("client_assertion");
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let (input, signature) = jwt.rsplit_once('.').unwrap();
-    ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        include_bytes!("../host/src/tokens/testdata/test-only-rsa.pkcs1.pub.der"),
-    )
-    .verify(input.as_bytes(), &b64.decode(signature).unwrap())
-    .expect("signed with the channel's key");
-    let part = |i: usize| -> Value {
-        serde_json::from_slice(&b64.decode(input.split('.').nth(i).unwrap()).unwrap()).unwrap()
-    };
-    assert_eq!(part(0)["kid"], "line-kid-1");
-    let claims = part(1);
+    let (header, claims) = verified(jwt);
+    assert_eq!(header["kid"], "line-kid-1");
     assert_eq!(claims["iss"], "1657000000");
     assert_eq!(claims["sub"], "1657000000");
     assert_eq!(claims["aud"], "https://api.line.me/");

@@ -257,6 +257,15 @@ fn printable(value: Option<&str>, key: &str, at: &KeyPath) -> Result<String, Iss
     }
 }
 
+/// The first of `keys` (name, whether it is set, why it may not be) that
+/// is set, as an error at that key.
+fn refuse_set(at: &KeyPath, keys: &[(&str, bool, &str)]) -> Result<(), Issue> {
+    match keys.iter().find(|(_, set, _)| *set) {
+        Some(&(key, _, why)) => Err(Issue::at(at.key(key), why)),
+        None => Ok(()),
+    }
+}
+
 fn client_credentials(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> {
     let jwt_keys = [
         ("issuer", oauth.issuer.is_some()),
@@ -267,14 +276,8 @@ fn client_credentials(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant,
         ("signing_alg", oauth.signing_alg != SigningAlg::default()),
         ("claims", !oauth.claims.is_empty()),
     ];
-    for (key, set) in jwt_keys {
-        if set {
-            return Err(Issue::at(
-                at.key(key),
-                "belongs to grants signed with a key; client credentials send client_id and client_secret (set client_auth = \"private_key_jwt\" to sign instead)",
-            ));
-        }
-    }
+    let why = "belongs to grants signed with a key; client credentials send client_id and client_secret (set client_auth = \"private_key_jwt\" to sign instead)";
+    refuse_set(at, &jwt_keys.map(|(key, set)| (key, set, why)))?;
     let client_id = printable(oauth.client_id.as_deref(), "client_id", at)?;
     let secret = oauth.client_secret.as_ref().map(Secret::expose);
     let client_secret = Secret::new(printable(secret, "client_secret", at)?);
@@ -310,11 +313,7 @@ fn client_assertion(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, I
             "is the client_id with private_key_jwt",
         ),
     ];
-    for (key, set, why) in misplaced {
-        if set {
-            return Err(Issue::at(at.key(key), why));
-        }
-    }
+    refuse_set(at, &misplaced)?;
     let client_id = printable(oauth.client_id.as_deref(), "client_id", at)?;
     let Some(file) = &oauth.private_key_file else {
         return Err(Issue::at(
@@ -369,11 +368,7 @@ fn jwt_bearer(oauth: &OAuth2Config, at: &KeyPath) -> Result<OAuth2Grant, Issue> 
                     "goes with private_key_file; a service account's assertion names its key by private_key_id",
                 ),
             ];
-            for (key, set, why) in from_file {
-                if set {
-                    return Err(Issue::at(at.key(key), why));
-                }
-            }
+            refuse_set(at, &from_file)?;
             let account =
                 service_account(file).map_err(|m| Issue::at(at.key("service_account_file"), m))?;
             (
