@@ -432,3 +432,95 @@ fn an_unknown_log_format_is_refused_naming_the_choices() {
         );
     }
 }
+
+/// `run --kv FILE` keeps the plugin's kv store between runs: the Zig
+/// airline-loyalty plugin counts bookings per user and fires on every 2nd,
+/// and login-to-salesforce sends a Lead only for an email's first login.
+#[test]
+fn run_with_a_kv_file_remembers_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("loyalty-kv.json");
+    let kv_arg = kv.display().to_string();
+    let booking =
+        std::fs::read_to_string(repo_root().join("examples/events/airline-loyalty.json")).unwrap();
+    assert!(booking.contains("evt-booking-0001"));
+    let bookings = std::cell::Cell::new(0);
+    // Each run a new booking (the plugin counts an event id once).
+    let book = || {
+        bookings.set(bookings.get() + 1);
+        let event = event_file(&booking.replace(
+            "evt-booking-0001",
+            &format!("evt-booking-{}", bookings.get()),
+        ));
+        let out = wasmhook(&[
+            "run",
+            &path("airline-loyalty"),
+            "--event",
+            &event.path().display().to_string(),
+            "--config",
+            "every=2",
+            "--kv",
+            &kv_arg,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        json_stdout(&out)["decision"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(book(), "skip");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&kv).unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"bookings:cust-1042": {"counter": 1}, "last:cust-1042": "evt-booking-1"})
+    );
+    assert_eq!(book(), "fire");
+    assert_eq!(book(), "skip");
+    // The file is the store: edit it, and the next run sees the edit.
+    std::fs::write(
+        &kv,
+        serde_json::json!({"bookings:cust-1042": {"counter": 9}}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(book(), "fire");
+
+    let kv = dir.path().join("salesforce-kv.json");
+    let kv_arg = kv.display().to_string();
+    let login =
+        std::fs::read_to_string(repo_root().join("examples/events/login-to-salesforce.json"))
+            .unwrap();
+    let logins = std::cell::Cell::new(0);
+    let log_in = || {
+        logins.set(logins.get() + 1);
+        let event =
+            event_file(&login.replace("evt-login-0001", &format!("evt-login-{}", logins.get())));
+        let out = wasmhook(&[
+            "run",
+            &path("login-to-salesforce"),
+            "--event",
+            &event.path().display().to_string(),
+            "--config",
+            "instance=acme",
+            "--kv",
+            &kv_arg,
+        ]);
+        json_stdout(&out)["decision"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(log_in(), "fire");
+    assert_eq!(log_in(), "skip", "the second login of the same email");
+
+    // A broken file stops the run before it starts, naming file and key.
+    std::fs::write(&kv, r#"{"seen": 5}"#).unwrap();
+    let event = event_file(&login);
+    let out = wasmhook(&[
+        "run",
+        &path("login-to-salesforce"),
+        "--event",
+        &event.path().display().to_string(),
+        "--kv",
+        &kv_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("salesforce-kv.json") && stderr.contains("key \"seen\""),
+        "{stderr}"
+    );
+}

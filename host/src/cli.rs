@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// Directory mounted read-only at /assets.
     #[arg(long, value_name = "DIR")]
     pub assets: Option<PathBuf>,
+    /// Keep the plugin's kv store in this JSON file between runs (read
+    /// before, rewritten after; missing: empty).
+    #[arg(long, value_name = "FILE")]
+    pub kv: Option<PathBuf>,
 }
 
 /// Print a line to stdout; a closed pipe (`wasmhook check x | head`) is
@@ -508,11 +512,19 @@ fn run(args: RunArgs, cache: Cache) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(e.to_string()),
     };
+    let name = args
+        .plugin
+        .file_stem()
+        .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+    let kv = match &args.kv {
+        Some(file) => match crate::kv_file::read(file) {
+            Ok(entries) => Arc::new(MemoryKv::with_entries(&name, entries)),
+            Err(msg) => return fail(msg),
+        },
+        None => Arc::new(MemoryKv::new()),
+    };
     let spec = PluginSpec {
-        name: args
-            .plugin
-            .file_stem()
-            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned()),
+        name: name.clone(),
         config: args.config.into_iter().collect(),
         assets_dir: args.assets,
         limits: PluginLimits {
@@ -521,13 +533,20 @@ fn run(args: RunArgs, cache: Cache) -> ExitCode {
             fuel: args.fuel,
             ..PluginLimits::default()
         },
-        kv: Arc::new(MemoryKv::new()),
+        kv: kv.clone(),
     };
     let plugin = match rt.load(&bytes, spec) {
         Ok(p) => p,
         Err(e) => return fail(format!("{}: {e}", args.plugin.display())),
     };
     let invocation = plugin.invoke(&event);
+    // What the run stored, whatever its outcome (a trap keeps the writes
+    // made before it, as in `serve`).
+    if let Some(file) = &args.kv
+        && let Err(msg) = crate::kv_file::write(file, &kv.entries(&name))
+    {
+        return fail(msg);
+    }
     let ok = invocation.outcome.is_ok();
     out!("{}", invocation_json(&invocation));
     if ok {

@@ -24,7 +24,8 @@
 //! - [`metrics`]: Prometheus counters; [`logging`]: text or JSON log lines;
 //!   [`pem`]: certificate and key files.
 //! - [`authoring`]: `wasmhook new` and `wasmhook build`.
-//! - [`serve`], [`sink`], [`backup`], [`cli`]: the `wasmhook` commands.
+//! - [`serve`], [`sink`], [`backup`], [`cli`]: the `wasmhook` commands;
+//!   [`kv_file`]: the kv store `wasmhook run --kv` keeps in a file.
 
 pub mod api;
 pub mod app;
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod kv_file;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -109,6 +109,26 @@ impl MemoryKv {
         Self::default()
     }
 
+    /// A store holding `entries` in namespace `ns`.
+    pub fn with_entries(ns: &str, entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
+        let map = entries
+            .into_iter()
+            .map(|(k, v)| ((ns.to_owned(), k), v))
+            .collect();
+        Self {
+            map: Mutex::new(map),
+        }
+    }
+
+    /// The entries of namespace `ns`, by key.
+    pub fn entries(&self, ns: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        self.lock()
+            .iter()
+            .filter(|((n, _), _)| n == ns)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Vec<u8>>> {
         // A panic while holding the lock cannot leave the map half-written
         // (every operation is a single insert/remove), so poison is harmless.
