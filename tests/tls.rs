@@ -12,36 +12,9 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use support::host::{ADMIN_TOKEN, Host, INGEST_TOKEN, hostile_config};
+use support::pki::{new_ca, new_leaf};
 use support::receiver::TestReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A new CA: its certificate, and the issuer that signs with its key.
-fn new_ca() -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert, Issuer::new(params, key))
-}
-
-/// A certificate for `name` (a host name or an IP address) that `issuer`
-/// signed, and its key.
-fn new_leaf(
-    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
-    name: &str,
-) -> (rcgen::Certificate, rcgen::KeyPair) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
-        .unwrap()
-        .signed_by(&key, issuer)
-        .unwrap();
-    (cert, key)
-}
 
 /// A CA, and a certificate for `localhost` it signed, written as PEM to
 /// `dir/server.crt` (leaf, then CA) and `dir/server.key`. Returns the CA

@@ -15,7 +15,7 @@ use crate::config::{
     BreakerTuning, BreakersConfig, Config, DeliveryConfig, PluginConfig, event_pattern_matches,
 };
 use crate::delivery::{
-    ClientIdentity, ClientOptions, Deliverer, DestinationLimiter, RateLimiter, Resolver,
+    ClientIdentity, ClientOptions, Deliverer, DestinationLimiter, Proxy, RateLimiter, Resolver,
     SigningKey, SystemResolver,
 };
 use crate::pem;
@@ -191,10 +191,15 @@ impl Builder<'_> {
         previous: Option<&PluginSet>,
     ) -> Result<PluginSet, RegistryError> {
         let mut plugins = BTreeMap::new();
+        let proxy = config.egress.proxy_parsed.as_ref().map(|p| Proxy {
+            host: p.host.clone(),
+            port: p.port,
+            authorization: p.authorization.clone(),
+        });
         for pc in &config.plugins {
             let before = previous.and_then(|set| set.plugins.get(&pc.name));
             let loaded = self
-                .build_one(pc, &config.breakers, before.map(|p| &**p))
+                .build_one(pc, &config.breakers, before.map(|p| &**p), proxy.as_ref())
                 .map_err(|message| RegistryError {
                     plugin: pc.name.clone(),
                     message,
@@ -231,6 +236,7 @@ impl Builder<'_> {
         pc: &PluginConfig,
         roots: &[CertificateDer<'static>],
         before: Option<&LoadedPlugin>,
+        proxy: Option<&Proxy>,
     ) -> Result<BTreeMap<String, Arc<TokenSource>>, String> {
         let mut tokens = BTreeMap::new();
         for (name, secret) in &pc.secrets {
@@ -238,13 +244,14 @@ impl Builder<'_> {
                 continue;
             };
             let source = match before.and_then(|b| b.tokens.get(name)) {
-                Some(old) if old.is_for(oauth, roots) => old.clone(),
+                Some(old) if old.is_for(oauth, roots, proxy) => old.clone(),
                 _ => TokenSource::start(
                     &pc.name,
                     name,
                     oauth,
                     roots.to_vec(),
                     self.resolver.clone(),
+                    proxy.cloned(),
                 )?,
             };
             tokens.insert(name.clone(), source);
@@ -257,6 +264,7 @@ impl Builder<'_> {
         pc: &PluginConfig,
         breakers: &BreakersConfig,
         before: Option<&LoadedPlugin>,
+        proxy: Option<&Proxy>,
     ) -> Result<LoadedPlugin, String> {
         let spec = PluginSpec {
             name: pc.name.clone(),
@@ -279,7 +287,7 @@ impl Builder<'_> {
             .load_file(&pc.component, spec)
             .map_err(|e| format!("{}: {e}", pc.component.display()))?;
         let (extra_roots, client_identity) = delivery_tls(&pc.delivery)?;
-        let tokens = self.token_sources(pc, &extra_roots, before)?;
+        let tokens = self.token_sources(pc, &extra_roots, before, proxy)?;
         let mut spec = pc.policy_spec();
         for (name, source) in &tokens {
             if let Some(rule) = spec.secrets.get_mut(name) {
@@ -293,6 +301,7 @@ impl Builder<'_> {
                 resolver: self.resolver.clone(),
                 extra_roots,
                 client_identity,
+                proxy: proxy.cloned(),
                 // Keep a connection for every request the limiter lets
                 // run at once; a smaller idle pool closes the surplus after
                 // each request and reconnects for the next.

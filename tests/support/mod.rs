@@ -9,6 +9,8 @@
 
 pub mod host;
 pub mod http;
+pub mod pki;
+pub mod proxy;
 pub mod receiver;
 
 use std::collections::BTreeMap;

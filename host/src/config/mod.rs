@@ -41,6 +41,7 @@ mod glob;
 mod locate;
 mod oauth2;
 mod plugin;
+mod proxy;
 mod secrets;
 mod tls_files;
 mod types;
@@ -67,6 +68,7 @@ pub use plugin::{
     AssertionKey, ClientAuth, DeliveryConfig, OAuth2Config, OAuth2Grant, PluginConfig,
     SecretConfig, SigningAlg,
 };
+pub use proxy::{EgressConfig, ProxyConfig};
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
 pub use validate::is_plugin_name;
 

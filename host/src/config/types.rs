@@ -34,6 +34,9 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Name resolution overrides for deliveries (optional section `[dns]`).
     pub dns: DnsConfig,
+    /// How deliveries leave the host: an HTTP proxy (optional section
+    /// `[egress]`).
+    pub egress: super::proxy::EgressConfig,
     /// Circuit breaker tuning (optional section `[breakers]`).
     pub breakers: BreakersConfig,
     /// Limits shared by every plugin's deliveries to one destination, each

@@ -46,6 +46,7 @@ pub(crate) fn finish(
         )?;
     }
     super::dns::check(&mut config.dns, &root.key("dns"))?;
+    super::proxy::check(&mut config.egress, &root.key("egress"))?;
     super::breakers::check(&config.breakers, &root.key("breakers"))?;
     super::destinations::check(&config.destinations, &root.key("destinations"))?;
     let plugins = root.key("plugins");

@@ -56,6 +56,8 @@ pub struct ClientOptions {
     pub client_identity: Option<ClientIdentity>,
     /// `user-agent` sent when the plugin sets none.
     pub user_agent: String,
+    /// An HTTP proxy every connection tunnels through (`[egress] proxy`).
+    pub proxy: Option<super::connect::Proxy>,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +71,7 @@ impl Default for ClientOptions {
             extra_roots: Vec::new(),
             client_identity: None,
             user_agent: concat!("wasmhook/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: None,
         }
     }
 }
@@ -127,8 +130,13 @@ impl Deliverer {
             options.client_identity.as_ref(),
             options.http2,
         )?;
-        let connector =
-            GuardedConnector::new(options.resolver, guard, tls, options.connect_timeout);
+        let connector = GuardedConnector::new(
+            options.resolver,
+            guard,
+            tls,
+            options.connect_timeout,
+            options.proxy,
+        );
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(options.pool_idle_timeout)
             .pool_max_idle_per_host(options.pool_max_idle_per_host)

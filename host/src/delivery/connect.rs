@@ -8,6 +8,11 @@
 //! DNS rebinding cannot swap in an address that was never checked. HTTPS
 //! connections then run rustls with ALPN (`h2`, `http/1.1`). This module
 //! knows nothing of requests, retries or the policy's rules.
+//!
+//! With a [`Proxy`] the TCP connection goes to the proxy instead, which is
+//! asked to `CONNECT` to the vetted address (an IP, never the name, so the
+//! proxy cannot resolve it to somewhere else); TLS then runs through the
+//! tunnel to the receiver, verified against the host name as without one.
 
 use std::future::Future;
 use std::io;
@@ -21,12 +26,27 @@ use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::guard::{AddressDenied, AddressGuard, Resolver};
+use crate::model::Secret;
+
+/// Longest answer head a proxy may send to `CONNECT`.
+const PROXY_HEAD_LIMIT: usize = 8 * 1024;
+
+/// An HTTP proxy every connection tunnels through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// Host name or IP address (the operator's choice: not vetted).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `Proxy-Authorization` value, when the proxy wants credentials.
+    pub authorization: Option<Secret>,
+}
 
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +76,9 @@ pub enum ConnectError {
     /// TCP connect did not finish within the connect timeout.
     #[error("connect to {0} timed out")]
     Timeout(SocketAddr),
+    /// The proxy could not be reached, or refused or failed the tunnel.
+    #[error("{0}")]
+    Proxy(String),
     /// The TLS handshake failed (certificate, protocol).
     #[error("TLS handshake with {host} failed: {source}")]
     Tls {
@@ -165,17 +188,20 @@ struct Inner {
     guard: Arc<dyn AddressGuard>,
     tls: TlsConnector,
     connect_timeout: Duration,
+    proxy: Option<Proxy>,
 }
 
 impl GuardedConnector {
     /// A connector resolving through `resolver`, vetting with `guard`,
-    /// verifying TLS with `tls`, giving up on each TCP connect after
-    /// `connect_timeout`.
+    /// verifying TLS with `tls`, giving up on each TCP connect (and each
+    /// proxy tunnel) after `connect_timeout`, tunnelling through `proxy`
+    /// when given.
     pub fn new(
         resolver: Arc<dyn Resolver>,
         guard: Arc<dyn AddressGuard>,
         tls: Arc<rustls::ClientConfig>,
         connect_timeout: Duration,
+        proxy: Option<Proxy>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -183,6 +209,7 @@ impl GuardedConnector {
                 guard,
                 tls: TlsConnector::from(tls),
                 connect_timeout,
+                proxy,
             }),
         }
     }
@@ -245,7 +272,10 @@ impl Inner {
             return Err(AddressDenied(format!("no permitted address for {host}")).into());
         }
 
-        let (tcp, addr) = self.connect_tcp(&vetted, port).await?;
+        let (tcp, addr) = match &self.proxy {
+            None => self.connect_tcp(&vetted, port).await?,
+            Some(proxy) => self.tunnel(proxy, &vetted, port).await?,
+        };
         if !tls {
             return Ok(MaybeTls::Plain(tcp, addr));
         }
@@ -263,6 +293,57 @@ impl Inner {
                     source,
                 })?;
         Ok(MaybeTls::Tls(Box::new(stream), addr))
+    }
+
+    /// A tunnel through `proxy` to the first vetted address it opens one
+    /// to; the address is the destination's, for the response's
+    /// [`RemoteAddr`].
+    async fn tunnel(
+        &self,
+        proxy: &Proxy,
+        vetted: &[IpAddr],
+        port: u16,
+    ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+        let at = format!("proxy {}:{}", proxy.host, proxy.port);
+        let proxy_ips = match proxy.host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => self
+                .resolver
+                .resolve(&proxy.host, proxy.port)
+                .await
+                .map_err(|e| ConnectError::Proxy(format!("cannot resolve {at}: {e}")))?,
+        };
+        if proxy_ips.is_empty() {
+            return Err(ConnectError::Proxy(format!("cannot resolve {at}")));
+        }
+        let mut last = None;
+        for ip in vetted {
+            let target = SocketAddr::new(*ip, port);
+            let (mut tcp, _) = self
+                .connect_tcp(&proxy_ips, proxy.port)
+                .await
+                .map_err(|e| ConnectError::Proxy(format!("cannot reach {at}: {e}")))?;
+            let opened = tokio::time::timeout(
+                self.connect_timeout,
+                open_tunnel(&mut tcp, target, proxy.authorization.as_ref()),
+            )
+            .await;
+            match opened {
+                Ok(Ok(())) => return Ok((tcp, target)),
+                Ok(Err(why)) => {
+                    last = Some(ConnectError::Proxy(format!(
+                        "{at}: CONNECT to {target}: {why}"
+                    )));
+                }
+                Err(_) => {
+                    last = Some(ConnectError::Proxy(format!(
+                        "{at} did not open a tunnel to {target} within {} s",
+                        self.connect_timeout.as_secs()
+                    )));
+                }
+            }
+        }
+        Err(last.expect("vetted is not empty"))
     }
 
     /// Try the vetted addresses in order; the first that accepts wins.
@@ -285,5 +366,53 @@ impl Inner {
             }
         }
         Err(last.expect("vetted is not empty"))
+    }
+}
+
+/// Ask the proxy on `tcp` for a tunnel to `target`; read its answer's head
+/// a byte at a time, so nothing the receiver sends after it is consumed.
+async fn open_tunnel(
+    tcp: &mut TcpStream,
+    target: SocketAddr,
+    authorization: Option<&Secret>,
+) -> Result<(), String> {
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(auth) = authorization {
+        head.push_str(&format!("Proxy-Authorization: {}\r\n", auth.expose()));
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request failed: {e}"))?;
+    let mut answer = Vec::with_capacity(128);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() >= PROXY_HEAD_LIMIT {
+            return Err(format!(
+                "the answer's head is over {PROXY_HEAD_LIMIT} bytes"
+            ));
+        }
+        match tcp.read(&mut byte).await {
+            Ok(0) => return Err("the proxy closed the connection".into()),
+            Ok(_) => answer.push(byte[0]),
+            Err(e) => return Err(format!("reading the answer failed: {e}")),
+        }
+    }
+    let status_line = answer
+        .split(|b| *b == b'\n')
+        .next()
+        .map(|l| String::from_utf8_lossy(l).trim().to_owned())
+        .unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok());
+    match status {
+        Some(code) if (200..300).contains(&code) && status_line.starts_with("HTTP/1.") => Ok(()),
+        Some(_) => Err(format!(
+            "refused: {}",
+            status_line.chars().take(200).collect::<String>()
+        )),
+        None => Err("the answer is not HTTP".into()),
     }
 }

@@ -26,7 +26,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::{Notify, oneshot, watch};
 
 use crate::config::{OAuth2Config, OAuth2Grant};
-use crate::delivery::{ClientOptions, Deliverer, Resolver};
+use crate::delivery::{ClientOptions, Deliverer, Proxy, Resolver};
 use crate::model::Secret;
 use crate::policy::{LiveSecret, Unavailable};
 
@@ -53,6 +53,7 @@ pub struct TokenSource {
     /// What it was built from: an unchanged secret keeps its source.
     config: OAuth2Config,
     roots: Vec<CertificateDer<'static>>,
+    proxy: Option<Proxy>,
     /// Whether its task runs (there was a runtime to start it on).
     running: bool,
     _stop: oneshot::Sender<()>,
@@ -111,6 +112,7 @@ impl TokenSource {
         config: &OAuth2Config,
         roots: Vec<CertificateDer<'static>>,
         resolver: Arc<dyn Resolver>,
+        proxy: Option<Proxy>,
     ) -> Result<Arc<Self>, String> {
         let client = Deliverer::new(
             fetch::guard(),
@@ -118,6 +120,7 @@ impl TokenSource {
                 resolver,
                 extra_roots: roots.clone(),
                 pool_max_idle_per_host: 1,
+                proxy: proxy.clone(),
                 ..ClientOptions::default()
             },
         )
@@ -155,14 +158,20 @@ impl TokenSource {
             shared,
             config: config.clone(),
             roots,
+            proxy,
             running: runtime.is_some(),
             _stop: stop,
         }))
     }
 
     /// Whether it was built from these settings.
-    pub fn is_for(&self, config: &OAuth2Config, roots: &[CertificateDer<'static>]) -> bool {
-        self.config == *config && self.roots == roots
+    pub fn is_for(
+        &self,
+        config: &OAuth2Config,
+        roots: &[CertificateDer<'static>],
+        proxy: Option<&Proxy>,
+    ) -> bool {
+        self.config == *config && self.roots == roots && self.proxy.as_ref() == proxy
     }
 
     /// Wait (at most `timeout`) for the first fetch to finish, then say

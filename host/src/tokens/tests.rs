@@ -158,6 +158,7 @@ fn start(url: &str) -> Arc<TokenSource> {
         &config(url, "basic"),
         Vec::new(),
         Arc::new(SystemResolver),
+        None,
     )
     .unwrap()
 }
@@ -395,6 +396,7 @@ async fn a_source_fetches_with_a_service_account() {
         &config,
         Vec::new(),
         Arc::new(SystemResolver),
+        None,
     )
     .unwrap();
     source.first_fetch(Duration::from_secs(10)).await.unwrap();

@@ -286,6 +286,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "4:16: auth.read_tokens[0]: this token is also an admin token; an admin token reads already, so list it once"
     ),
     case!(
+        "egress_https_proxy",
+        "6:9: egress.proxy: must be an http:// proxy (the tunnel carries TLS to the receiver end to end; TLS to the proxy itself is not supported)"
+    ),
+    case!(
         "kv_quota_zero",
         "9:13: plugins[0].kv_max_mb: 0 is out of range; expected 1 to 1048576"
     ),
@@ -348,7 +352,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "unknown_section",
-        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`, `breakers`, `destinations`"
+        "5:2: servr: unknown field `servr`, expected one of `server`, `auth`, `store`, `runtime`, `plugins`, `dns`, `egress`, `breakers`, `destinations`"
     ),
     case!(
         "unset_variable",
