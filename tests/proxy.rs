@@ -138,3 +138,24 @@ async fn a_proxy_that_refuses_is_a_retried_network_failure_naming_it() {
     );
     assert!(rx.requests().is_empty());
 }
+
+/// `no_proxy` destinations (here the receiver's network) are reached
+/// directly: a proxy that refuses everything is not even asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_proxy_destinations_are_reached_directly() {
+    let rx = TestReceiver::start().await;
+    let proxy = TestProxy::start(Some(403)).await;
+    let config = format!(
+        "{}no_proxy = [\"*.corp.example\", \"127.0.0.0/8\"]\n",
+        with_proxy(
+            &hostile_config(&rx.url(), "ok", "[1]", ""),
+            &proxy.url(None)
+        )
+    );
+    let host = Host::start(&config, &[]);
+    assert_eq!(host.ingest(r#"{"id":"d-1","name":"x"}"#).await.0, 202);
+    let v = host.settled_event("d-1", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+    assert_eq!(rx.requests().len(), 1);
+    assert!(proxy.tunnels().is_empty(), "{:?}", proxy.tunnels());
+}

@@ -12,11 +12,12 @@ use rustls::pki_types::CertificateDer;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::config::{
-    BreakerTuning, BreakersConfig, Config, DeliveryConfig, PluginConfig, event_pattern_matches,
+    BreakerTuning, BreakersConfig, Bypass, Config, DeliveryConfig, PluginConfig,
+    event_pattern_matches,
 };
 use crate::delivery::{
-    ClientIdentity, ClientOptions, Deliverer, DestinationLimiter, Proxy, RateLimiter, Resolver,
-    SigningKey, SystemResolver,
+    ClientIdentity, ClientOptions, Deliverer, DestinationLimiter, NoProxy, Proxy, RateLimiter,
+    Resolver, SigningKey, SystemResolver,
 };
 use crate::pem;
 use crate::plugin_health::RunHealth;
@@ -195,6 +196,17 @@ impl Builder<'_> {
             host: p.host.clone(),
             port: p.port,
             authorization: p.authorization.clone(),
+            no_proxy: p
+                .no_proxy
+                .iter()
+                .map(|b| match b {
+                    Bypass::Network(ip, prefix) => NoProxy::Network(*ip, *prefix),
+                    Bypass::Name { name, subdomains } => NoProxy::Name {
+                        name: name.clone(),
+                        subdomains: *subdomains,
+                    },
+                })
+                .collect(),
         });
         for pc in &config.plugins {
             let before = previous.and_then(|set| set.plugins.get(&pc.name));

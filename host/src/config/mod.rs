@@ -68,7 +68,7 @@ pub use plugin::{
     AssertionKey, ClientAuth, DeliveryConfig, OAuth2Config, OAuth2Grant, PluginConfig,
     SecretConfig, SigningAlg,
 };
-pub use proxy::{EgressConfig, ProxyConfig};
+pub use proxy::{Bypass, EgressConfig, ProxyConfig};
 pub use types::{AuthConfig, Config, RuntimeSection, ServerConfig, StoreBackend, StoreConfig};
 pub use validate::is_plugin_name;
 

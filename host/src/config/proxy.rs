@@ -8,6 +8,10 @@
 //! private-network block and the no-rebinding rule hold as without a
 //! proxy; TLS runs end to end through the tunnel. Credentials in the URL
 //! become `Proxy-Authorization: Basic …` (write them as `${VAR}`).
+//! `no_proxy` lists destinations reached directly (internal services the
+//! proxy cannot reach): networks (`10.0.0.0/8`, an address) matched on the
+//! checked address, names (`crm.internal`) and domains (`*.corp.example`
+//! or `.corp.example`: the name and every name under it).
 
 use serde::Deserialize;
 use url::Url;
@@ -23,6 +27,8 @@ pub struct EgressConfig {
     /// The proxy URL; a secret, as it may hold credentials.
     #[serde(deserialize_with = "de::opt_secret")]
     pub proxy: Option<Secret>,
+    /// Destinations reached without the proxy.
+    pub no_proxy: Vec<String>,
     /// The proxy, checked at load.
     #[serde(skip)]
     pub proxy_parsed: Option<ProxyConfig>,
@@ -37,14 +43,71 @@ pub struct ProxyConfig {
     pub port: u16,
     /// `Basic …` for `Proxy-Authorization`, from the URL's credentials.
     pub authorization: Option<Secret>,
+    /// Destinations reached directly.
+    pub no_proxy: Vec<Bypass>,
+}
+
+/// One `no_proxy` entry, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bypass {
+    /// A network: address and prefix length.
+    Network(std::net::IpAddr, u8),
+    /// A host name (lower case), and with `subdomains` the names under it.
+    Name {
+        /// The name.
+        name: String,
+        /// Whether names under it match too.
+        subdomains: bool,
+    },
+}
+
+/// Check one `no_proxy` entry.
+fn bypass(entry: &str) -> Result<Bypass, String> {
+    let entry = entry.trim();
+    let looks_like_ip =
+        entry.contains('/') || entry.contains(':') || entry.parse::<std::net::IpAddr>().is_ok();
+    if looks_like_ip {
+        let cidr: crate::policy::Cidr = entry
+            .parse()
+            .map_err(|e: crate::policy::CidrError| e.reason)?;
+        return Ok(Bypass::Network(cidr.network(), cidr.prefix()));
+    }
+    let (name, subdomains) = match entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')) {
+        Some(rest) => (rest, true),
+        None => (entry, false),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !name.split('.').any(str::is_empty);
+    if !valid {
+        return Err(format!(
+            "{entry:?} is not a network (10.0.0.0/8), a host name (crm.internal) or a domain (*.corp.example)"
+        ));
+    }
+    Ok(Bypass::Name { name, subdomains })
 }
 
 /// Check `proxy` and fill in `proxy_parsed`. Messages never quote the URL:
 /// it may hold a password.
 pub(crate) fn check(egress: &mut EgressConfig, at: &KeyPath) -> Result<(), Issue> {
     let Some(proxy) = &egress.proxy else {
+        if !egress.no_proxy.is_empty() {
+            return Err(Issue::at(
+                at.key("no_proxy"),
+                "is set without proxy; it lists destinations the proxy is not used for",
+            ));
+        }
         return Ok(());
     };
+    let no_proxy = egress
+        .no_proxy
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| bypass(entry).map_err(|m| Issue::at(at.key("no_proxy").index(i), m)))
+        .collect::<Result<Vec<_>, _>>()?;
     let at = at.key("proxy");
     let url =
         Url::parse(proxy.expose()).map_err(|e| Issue::at(at.clone(), format!("not a URL: {e}")))?;
@@ -102,6 +165,7 @@ pub(crate) fn check(egress: &mut EgressConfig, at: &KeyPath) -> Result<(), Issue
         host,
         port,
         authorization,
+        no_proxy,
     });
     Ok(())
 }
@@ -113,7 +177,7 @@ mod tests {
     fn parsed(url: &str) -> Result<ProxyConfig, String> {
         let mut egress = EgressConfig {
             proxy: Some(Secret::new(url)),
-            proxy_parsed: None,
+            ..EgressConfig::default()
         };
         check(&mut egress, &KeyPath::root().key("egress")).map_err(|e| format!("{e:?}"))?;
         Ok(egress.proxy_parsed.unwrap())
@@ -126,7 +190,8 @@ mod tests {
             ProxyConfig {
                 host: "proxy.internal".into(),
                 port: 3128,
-                authorization: None
+                authorization: None,
+                no_proxy: Vec::new(),
             }
         );
         let p = parsed("http://svc%40acme:p%3Ass+w@10.0.0.5:8080/").unwrap();
@@ -160,5 +225,29 @@ mod tests {
                 .unwrap_err()
                 .contains("hunter2")
         );
+    }
+
+    #[test]
+    fn no_proxy_takes_networks_names_and_domains() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(bypass("10.0.0.0/8"), Ok(Bypass::Network(ip("10.0.0.0"), 8)));
+        assert_eq!(bypass("10.0.0.7"), Ok(Bypass::Network(ip("10.0.0.7"), 32)));
+        assert_eq!(bypass("fd00::/8"), Ok(Bypass::Network(ip("fd00::"), 8)));
+        let name = |n: &str, subdomains| Bypass::Name {
+            name: n.into(),
+            subdomains,
+        };
+        assert_eq!(bypass("CRM.internal."), Ok(name("crm.internal", false)));
+        assert_eq!(bypass("*.corp.example"), Ok(name("corp.example", true)));
+        assert_eq!(bypass(".corp.example"), Ok(name("corp.example", true)));
+        for bad in ["10.1.2.3/8", "http://x", "a..b", "*", "", "10.0.0.0/33"] {
+            assert!(bypass(bad).is_err(), "{bad}");
+        }
+        let mut egress = EgressConfig {
+            no_proxy: vec!["10.0.0.0/8".into()],
+            ..EgressConfig::default()
+        };
+        let err = check(&mut egress, &KeyPath::root().key("egress")).unwrap_err();
+        assert!(format!("{err:?}").contains("without proxy"), "{err:?}");
     }
 }

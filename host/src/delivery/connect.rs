@@ -37,7 +37,8 @@ use crate::model::Secret;
 /// Longest answer head a proxy may send to `CONNECT`.
 const PROXY_HEAD_LIMIT: usize = 8 * 1024;
 
-/// An HTTP proxy every connection tunnels through.
+/// An HTTP proxy every connection tunnels through, but those to
+/// destinations in `no_proxy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// Host name or IP address (the operator's choice: not vetted).
@@ -46,6 +47,61 @@ pub struct Proxy {
     pub port: u16,
     /// `Proxy-Authorization` value, when the proxy wants credentials.
     pub authorization: Option<Secret>,
+    /// Destinations reached directly.
+    pub no_proxy: Vec<NoProxy>,
+}
+
+/// A destination that does not go through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoProxy {
+    /// Addresses in this network (address, prefix length).
+    Network(IpAddr, u8),
+    /// This host name (lower case), and with `subdomains` every name
+    /// under it.
+    Name {
+        /// The name, without a leading `*.` or `.`.
+        name: String,
+        /// Whether names under it match too.
+        subdomains: bool,
+    },
+}
+
+impl NoProxy {
+    fn matches(&self, host: &str, ip: IpAddr) -> bool {
+        match self {
+            NoProxy::Network(net, prefix) => in_network(ip, *net, *prefix),
+            NoProxy::Name { name, subdomains } => {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                host == *name
+                    || (*subdomains
+                        && host
+                            .strip_suffix(name.as_str())
+                            .is_some_and(|rest| rest.ends_with('.')))
+            }
+        }
+    }
+}
+
+/// Whether `ip` is in `net`/`prefix` (IPv4 in IPv4, IPv6 in IPv6).
+fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    let mask = |bits: u32, prefix: u8| -> u128 {
+        match u32::from(prefix) {
+            0 => 0,
+            p if p >= bits => u128::MAX >> (128 - bits),
+            p => (u128::MAX >> (128 - bits)) & !((1u128 << (bits - p)) - 1),
+        }
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = mask(32, prefix);
+            u128::from(u32::from(a)) & m == u128::from(u32::from(n)) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = mask(128, prefix);
+            u128::from(a) & m == u128::from(n) & m
+        }
+        _ => false,
+    }
 }
 
 /// Why a connection could not be opened.
@@ -272,7 +328,11 @@ impl Inner {
             return Err(AddressDenied(format!("no permitted address for {host}")).into());
         }
 
-        let (tcp, addr) = match &self.proxy {
+        let through = self
+            .proxy
+            .as_ref()
+            .filter(|proxy| !proxy.no_proxy.iter().any(|np| np.matches(host, vetted[0])));
+        let (tcp, addr) = match through {
             None => self.connect_tcp(&vetted, port).await?,
             Some(proxy) => self.tunnel(proxy, &vetted, port).await?,
         };
@@ -414,5 +474,36 @@ async fn open_tunnel(
             status_line.chars().take(200).collect::<String>()
         )),
         None => Err("the answer is not HTTP".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_matches_networks_names_and_subdomains() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = NoProxy::Network(ip("10.0.0.0"), 8);
+        assert!(net.matches("x", ip("10.1.2.3")));
+        assert!(!net.matches("x", ip("11.0.0.1")));
+        assert!(
+            !net.matches("x", ip("::ffff:10.0.0.1")),
+            "v4 networks match v4 only"
+        );
+        let v6 = NoProxy::Network(ip("fd00::"), 8);
+        assert!(v6.matches("x", ip("fd12::1")) && !v6.matches("x", ip("fe80::1")));
+        assert!(NoProxy::Network(ip("0.0.0.0"), 0).matches("x", ip("8.8.8.8")));
+        assert!(NoProxy::Network(ip("10.0.0.7"), 32).matches("x", ip("10.0.0.7")));
+        let name = |subdomains| NoProxy::Name {
+            name: "corp.example".into(),
+            subdomains,
+        };
+        let any = ip("1.2.3.4");
+        assert!(name(false).matches("CORP.example.", any));
+        assert!(!name(false).matches("crm.corp.example", any));
+        assert!(name(true).matches("crm.corp.example", any));
+        assert!(name(true).matches("corp.example", any));
+        assert!(!name(true).matches("evilcorp.example", any));
     }
 }

@@ -43,7 +43,7 @@ pub mod tls;
 pub(crate) mod tests;
 
 pub use client::{ClientOptions, Deliverer, DeliveryError, SendRequest};
-pub use connect::Proxy;
+pub use connect::{NoProxy, Proxy};
 pub use guard::{
     AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop, Resolver, StaticResolver,
     SystemResolver,
