@@ -83,6 +83,14 @@ retry_schedule_s = [1]
     );
     assert_eq!(proxy.tunnels().len(), 1, "no tunnel for a refused address");
 
+    assert!(
+        host.log().contains(&format!(
+            "; deliveries through proxy 127.0.0.1:{}",
+            proxy.addr.port()
+        )),
+        "{}",
+        host.log()
+    );
     let shown = format!("{}{}", host.log(), host.metrics().await);
     assert!(!shown.contains(PROXY_PASSWORD) && !shown.contains(&basic));
 }

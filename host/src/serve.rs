@@ -112,6 +112,14 @@ pub fn check(path: &Path, resolver: Arc<dyn Resolver>) -> anyhow::Result<String>
     ))
 }
 
+/// The egress proxy, for the start-up line (never its credentials).
+fn proxy_note(config: &Config) -> String {
+    match &config.egress.proxy_parsed {
+        Some(p) => format!("; deliveries through proxy {}:{}", p.host, p.port),
+        None => String::new(),
+    }
+}
+
 /// How the listener speaks, for the start-up line and the check.
 fn tls_note(config: &Config, tls: bool) -> &'static str {
     match (tls, config.server.tls_client_ca_file.is_some()) {
@@ -184,7 +192,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         ));
     }
     logging::notice(&format!(
-        "wasmhook listening on {}{} ({} plugins: {})",
+        "wasmhook listening on {}{} ({} plugins: {}){}",
         listener.local_addr()?,
         tls_note(&config, tls.is_some()),
         config.plugins.len(),
@@ -193,7 +201,8 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
             .iter()
             .map(|p| p.name.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        proxy_note(&config)
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
