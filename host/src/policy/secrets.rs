@@ -255,7 +255,8 @@ impl EgressPolicy {
             headers.push((name.clone(), value.into_owned()));
         }
         let body = match std::str::from_utf8(&req.body) {
-            Ok(text) => self
+            // The body's kind matters only when there is a placeholder.
+            Ok(text) if text.contains(OPEN) => self
                 .substitute(
                     text,
                     Place::Body(BodyKind::of(&req.headers)),
@@ -265,6 +266,7 @@ impl EgressPolicy {
                 )?
                 .into_owned()
                 .into_bytes(),
+            Ok(_) => req.body.clone(),
             Err(_) => req.body.clone(),
         };
         Ok(OutboundRequest {
