@@ -269,3 +269,74 @@ async fn cloudevents_in_all_three_modes() {
         assert!(names.iter().any(|x| x == n), "{names:?}");
     }
 }
+
+/// `[server] ingest_events_per_second`: each ingest token has its own
+/// rate. Past it a request gets 429 with `Retry-After` and a JSON error,
+/// and nothing of it is stored; another token is not held up; a second
+/// later the first token sends again.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_ingest_token_is_held_to_its_rate() {
+    let rx = TestReceiver::start().await;
+    let line = format!("ingest_tokens = [\"{INGEST_TOKEN}\"]");
+    let config = hostile_config(&rx.url(), "skip", "[1]", "ingest_events_per_second = 5");
+    assert!(config.contains(&line));
+    let config = config.replace(
+        &line,
+        &format!("ingest_tokens = [\"{INGEST_TOKEN}\", \"other-team-token\"]"),
+    );
+    let host = Host::start(&config, &[]);
+    let send = |token: &'static str, ids: Vec<String>| {
+        let url = host.url("/v1/events");
+        async move {
+            let events: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({"id": id, "name": "x"}))
+                .collect();
+            let auth = format!("Bearer {token}");
+            let (status, headers, body) = request(
+                "POST",
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Value::Array(events).to_string().as_bytes(),
+            )
+            .await;
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let retry_after = headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .map(|(_, v)| v.clone());
+            (status, v, retry_after)
+        }
+    };
+    let ids = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+
+    let (status, v, _) = send(INGEST_TOKEN, ids("a", 5)).await;
+    assert_eq!(status, 202, "{v}");
+    let (status, v, retry_after) = send(INGEST_TOKEN, ids("late", 1)).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ingest rate limit: at most 5 events a second per ingest token"),
+        "{v}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let (status, _) = host.admin("GET", "/v1/events/late-0", "").await;
+    assert_eq!(status, 404, "a refused event is not stored");
+
+    let (status, v, _) = send("other-team-token", ids("b", 5)).await;
+    assert_eq!(status, 202, "another token has its own rate: {v}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, v, _) = send(INGEST_TOKEN, ids("late", 1)).await;
+    assert_eq!(status, 202, "{v}");
+    assert!(
+        host.metrics()
+            .await
+            .contains("wasmhook_events_rate_limited_total 1\n")
+    );
+}

@@ -35,6 +35,9 @@ pub struct App {
     pub tokens: ArcSwap<Tokens>,
     /// Ingest limits.
     pub limits: IngestLimits,
+    /// Events a second per ingest token (`[server]
+    /// ingest_events_per_second`), when limited.
+    pub ingest_rate: Option<crate::server::IngestRate>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// Hands fresh jobs to the workers in process.

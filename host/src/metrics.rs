@@ -93,6 +93,7 @@ impl Drop for OpenConnection<'_> {
 pub struct Metrics {
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
+    events_rate_limited: AtomicU64,
     events_pruned: AtomicU64,
     connections_open: AtomicU64,
     connections_at_cap: AtomicU64,
@@ -174,6 +175,11 @@ impl Metrics {
         self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
         self.events_duplicate
             .fetch_add(duplicates, Ordering::Relaxed);
+    }
+
+    /// Count events refused by the ingest rate limit.
+    pub fn events_rate_limited(&self, n: u64) {
+        self.events_rate_limited.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Count events deleted by retention.
@@ -286,6 +292,12 @@ impl Metrics {
                 "counter",
                 "Events whose id was already accepted.",
                 load(&self.events_duplicate),
+            ),
+            (
+                "wasmhook_events_rate_limited_total",
+                "counter",
+                "Events refused by the per-token ingest rate limit (429).",
+                load(&self.events_rate_limited),
             ),
             (
                 "wasmhook_events_pruned_total",

@@ -162,6 +162,10 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
             max_body_bytes: config.server.max_body_bytes,
             max_batch_events: config.server.max_batch_events,
         },
+        ingest_rate: config
+            .server
+            .ingest_events_per_second
+            .map(server::IngestRate::new),
         metrics: Metrics::default(),
         handoff,
         invocations_ready: Notify::new(),

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Most events in one batch request; bounds the work (and the single
     /// store transaction) one request can cause.
     pub max_batch_events: usize,
+    /// Most events a second each ingest token may send (a second's worth
+    /// at once); more get 429 with `Retry-After`. Unlimited by default.
+    pub ingest_events_per_second: Option<f64>,
     /// On SIGTERM/SIGINT, how long in-flight work may take to finish before
     /// the process exits and leaves the rest queued.
     pub shutdown_grace_s: u64,
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             max_body_bytes: 1024 * 1024,
             max_batch_events: 1000,
+            ingest_events_per_second: None,
             shutdown_grace_s: 10,
             max_connections: 1024,
             tls_cert_file: None,

@@ -135,6 +135,14 @@ fn check_server(config: &Config, path: &KeyPath) -> Result<(), Issue> {
         1,
         &path.key("max_connections"),
     )?;
+    if let Some(rate) = server.ingest_events_per_second
+        && !(rate.is_finite() && (0.01..=1e7).contains(&rate))
+    {
+        return Err(Issue::at(
+            path.key("ingest_events_per_second"),
+            format!("must be a number of events from 0.01 to 10000000, got {rate}"),
+        ));
+    }
     super::tls_files::check_server(server, path)
 }
 

@@ -61,8 +61,18 @@ impl Tokens {
 
     /// Check the `authorization` header value for an audience.
     pub(crate) fn check(&self, header: Option<&str>, audience: Audience) -> Result<(), Refusal> {
+        self.holder(header, audience).map(drop)
+    }
+
+    /// Like [`Self::check`], and who is calling: the digest of the token
+    /// presented (all zeros without auth), which keys per-token limits.
+    pub(crate) fn holder(
+        &self,
+        header: Option<&str>,
+        audience: Audience,
+    ) -> Result<[u8; 32], Refusal> {
         if self.insecure_no_auth {
-            return Ok(());
+            return Ok([0; 32]);
         }
         let token = header
             .and_then(|h| {
@@ -84,7 +94,7 @@ impl Tokens {
             ok |= t.ct_eq(&presented);
         }
         if bool::from(ok) {
-            Ok(())
+            Ok(presented)
         } else {
             Err(Refusal::Wrong)
         }

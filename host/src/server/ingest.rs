@@ -13,6 +13,7 @@ use crate::worker;
 /// Handle an ingest request whose body was already read within limits.
 pub(super) async fn accept(
     app: &App,
+    holder: [u8; 32],
     headers: &[(String, String)],
     content_type: Option<&str>,
     body: &[u8],
@@ -34,6 +35,19 @@ pub(super) async fn accept(
         Ok(events) => events,
         Err(e) => return reply::body_error(e),
     };
+    if let Some(rate) = &app.ingest_rate
+        && let Err(wait) = rate.take(holder, events.len(), std::time::Instant::now())
+    {
+        app.metrics.events_rate_limited(events.len() as u64);
+        return reply::too_many(
+            format!(
+                "ingest rate limit: at most {} events a second per ingest token ([server] ingest_events_per_second); nothing of this request was accepted, retry after {:.1} s",
+                rate.per_second(),
+                wait.as_secs_f64()
+            ),
+            wait,
+        );
+    }
     let plugins = app.plugins();
     let received_ms = now_ms();
     let now = std::time::Instant::now();

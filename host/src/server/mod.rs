@@ -19,6 +19,7 @@
 mod auth;
 mod first_bytes;
 mod ingest;
+mod ingest_rate;
 mod protocol_errors;
 mod reply;
 mod routes;
@@ -39,6 +40,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 pub use auth::Tokens;
+pub use ingest_rate::IngestRate;
 
 use crate::app::App;
 

@@ -61,6 +61,17 @@ pub(crate) fn body_error(e: BodyError) -> Response<Body> {
     error(status, e.to_string())
 }
 
+/// 429 with `message` and `Retry-After` (whole seconds, at least 1).
+pub(crate) fn too_many(message: String, wait: std::time::Duration) -> Response<Body> {
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, message);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    resp.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from(secs.max(1)),
+    );
+    resp
+}
+
 /// Map a failure to store accepted events to its status: 503 with the
 /// reason when the storage is unavailable (disk full, read-only) or
 /// closing, so the sender retries; 500 for corrupt data or a bug. Nothing

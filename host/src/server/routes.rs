@@ -171,9 +171,14 @@ fn body_timeout() -> Response<Body> {
 }
 
 async fn ingest_route(app: &App, req: Request<Incoming>) -> Response<Body> {
-    if let Some(resp) = authorize(app, &req, Audience::Ingest) {
-        return resp;
-    }
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let holder = match app.tokens.load().holder(header, Audience::Ingest) {
+        Ok(holder) => holder,
+        Err(refusal) => return unauthorized(refusal, Audience::Ingest),
+    };
     if app.is_shutting_down() {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -204,7 +209,7 @@ async fn ingest_route(app: &App, req: Request<Incoming>) -> Response<Body> {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    ingest::accept(app, &headers, content_type.as_deref(), &body).await
+    ingest::accept(app, holder, &headers, content_type.as_deref(), &body).await
 }
 
 async fn admin_route(

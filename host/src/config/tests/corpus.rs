@@ -290,6 +290,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "6:9: egress.proxy: must be an http:// proxy (the tunnel carries TLS to the receiver end to end; TLS to the proxy itself is not supported)"
     ),
     case!(
+        "ingest_rate_zero",
+        "2:28: server.ingest_events_per_second: must be a number of events from 0.01 to 10000000, got 0"
+    ),
+    case!(
         "kv_quota_zero",
         "9:13: plugins[0].kv_max_mb: 0 is out of range; expected 1 to 1048576"
     ),
