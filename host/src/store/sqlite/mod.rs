@@ -97,6 +97,28 @@ struct Inner {
     _owner: Owner,
 }
 
+/// Process-wide SQLite settings, applied once before the first connection
+/// opens (SQLite accepts them only before it initialises itself).
+///
+/// Memory statistics off: with them on, every allocation SQLite makes
+/// takes a global mutex to keep counts nothing here reads, and the writer
+/// allocates for every statement it steps. If the library was already
+/// initialised (a connection opened elsewhere first), the call is refused
+/// and the default stays: slower, never wrong.
+fn tune_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` is safe to call before initialisation
+        // and returns SQLITE_MISUSE (ignored) after it; SQLITE_CONFIG_MEMSTATUS
+        // takes one `int` argument, passed as the variadic C int it expects.
+        let off: std::ffi::c_int = 0;
+        #[expect(unsafe_code, reason = "sqlite3_config before SQLite initialises")]
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, off);
+        }
+    });
+}
+
 /// The embedded SQLite store: one database file (plus its `-wal` and
 /// `-shm` companions). Cheap to clone; all clones share one writer.
 ///
@@ -122,6 +144,7 @@ impl SqliteStore {
     /// Refused while another process has the file open.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        tune_library();
         let mut conn = Connection::open(&path).map_err(|e| {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         })?;
