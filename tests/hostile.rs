@@ -124,6 +124,58 @@ fn a_header_with_crlf_is_invalid_output() {
     assert!(msg.contains("x-injected") && msg.contains("CR/LF"), "{msg}");
 }
 
+/// Strings a plugin returns are stored with every invocation, logged and
+/// served by the API: their size is the host's to choose.
+#[test]
+fn an_8_mib_skip_reason_or_error_is_cut_to_4_kib() {
+    let limits = |l: &mut wasmhook::runtime::PluginLimits| {
+        l.timeout_ms = 5_000;
+        l.memory_mb = 128;
+    };
+    let inv = run(TestPlugin::hostile("big-skip").limits(limits));
+    let Ok(Decision::Skip { reason }) = &inv.outcome else {
+        panic!("{:?}", inv.outcome.as_ref().map(|_| ()));
+    };
+    assert!(reason.len() < 4200, "{}", reason.len());
+    assert!(
+        reason.ends_with("(8384512 bytes truncated)"),
+        "{}",
+        &reason[4000..]
+    );
+
+    let inv = run(TestPlugin::hostile("big-error").limits(limits));
+    assert_eq!(kind(&inv), ErrorKind::Plugin);
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(msg.len() < 4300, "{}", msg.len());
+    assert!(msg.contains("bytes truncated"));
+    engine_still_works();
+}
+
+#[test]
+fn sixteen_mib_of_headers_are_invalid_output() {
+    let inv = run(TestPlugin::hostile("big-headers").limits(|l| {
+        l.timeout_ms = 5_000;
+        l.memory_mb = 256;
+    }));
+    assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(msg.contains("65536-byte limit"), "{msg}");
+    // Under the cap, headers pass.
+    let inv = run(TestPlugin::hostile("big-headers")
+        .config("count", "4")
+        .config("bytes", "8000"));
+    assert!(inv.outcome.is_ok(), "{:?}", inv.outcome.map(|_| ()));
+}
+
+#[test]
+fn an_invalid_header_name_is_quoted_in_part() {
+    let inv = run(TestPlugin::hostile("long-header-name").limits(|l| l.timeout_ms = 5_000));
+    assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+    let msg = inv.outcome.unwrap_err().to_string();
+    assert!(msg.contains("invalid header name \"nnnn"), "{msg}");
+    assert!(msg.len() < 300, "{}", msg.len());
+}
+
 #[test]
 fn a_relative_url_is_invalid_output() {
     let inv = run(TestPlugin::hostile("bad-url"));

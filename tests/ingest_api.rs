@@ -241,24 +241,37 @@ async fn cloudevents_in_all_three_modes() {
     )
     .await;
     assert_eq!((status, v), (202, json!({"ids": ["ce-b1", "ce-b2"]})));
+    // Binary mode: header values are percent-decoded (the HTTP binding),
+    // and curl's default content type carries the JSON data.
     let binary = [
         ("ce-specversion", "1.0"),
-        ("ce-id", "ce-bin"),
+        ("ce-id", "ce%20bin%2F1"),
         ("ce-source", "/game"),
         ("ce-type", "level.reached"),
-        ("ce-subject", "p-9"),
+        ("ce-subject", "J%C3%BCrgen"),
     ];
-    let (status, v) = post(&host, "application/json", br#"{"level":10}"#, &binary).await;
-    assert_eq!((status, v), (202, json!({"ids": ["ce-bin"]})));
+    let (status, v) = post(
+        &host,
+        "application/x-www-form-urlencoded",
+        br#"{"level":10}"#,
+        &binary,
+    )
+    .await;
+    assert_eq!((status, v), (202, json!({"ids": ["ce bin/1"]})));
+    // Not JSON data: 415, as for any unsupported content type.
+    let (status, v) = post(&host, "text/plain", b"level 10", &binary).await;
+    assert_eq!(status, 415, "{v}");
 
     let detail = host.settled_event("ce-s", 30).await;
     assert_eq!(detail["event"]["name"], "cart.abandoned");
     assert_eq!(detail["event"]["user_id"], "u-1");
     assert_eq!(detail["event"]["timestamp_ms"], 1_795_953_600_000u64);
     assert_eq!(detail["event"]["properties"], json!({"cart": 3}));
-    let bin = host.settled_event("ce-bin", 30).await;
+    // An id holding a space and a slash is one percent-encoded segment.
+    let bin = host.settled_event("ce%20bin%2F1", 30).await;
+    assert_eq!(bin["event"]["id"], "ce bin/1");
     assert_eq!(bin["event"]["properties"], json!({"level": 10}));
-    assert_eq!(bin["event"]["user_id"], "p-9");
+    assert_eq!(bin["event"]["user_id"], "Jürgen");
     // the plugin echoed each event to the receiver
     let seen = rx.wait_for(4, 30).await;
     let names: Vec<String> = seen

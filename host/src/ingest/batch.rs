@@ -44,30 +44,39 @@ pub enum BodyError {
     Invalid(String),
 }
 
-/// Decide the body format from headers (lower-case names).
+/// Decide the body format from headers (lower-case names). As the
+/// CloudEvents HTTP binding says, a `cloudevents` content type means
+/// structured mode; otherwise a `ce-specversion` header means binary mode,
+/// whose body is the event's `data` (JSON).
 pub fn body_format(
     content_type: Option<&str>,
     has_ce_specversion: bool,
 ) -> Result<BodyFormat, BodyError> {
-    if has_ce_specversion {
-        return Ok(BodyFormat::CloudEventBinary);
-    }
-    let Some(ct) = content_type else {
-        return Ok(BodyFormat::Native);
-    };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
     match essence.as_str() {
-        // curl's `-d` sends application/x-www-form-urlencoded unless told
-        // otherwise; the body is still JSON, so accept it as such.
-        "application/json" | "application/x-www-form-urlencoded" | "" => Ok(BodyFormat::Native),
         "application/cloudevents+json" => Ok(BodyFormat::CloudEvent),
         "application/cloudevents-batch+json" => Ok(BodyFormat::CloudEventBatch),
-        _ => Err(BodyError::UnsupportedMediaType(ct.to_owned())),
+        // curl's `-d` sends application/x-www-form-urlencoded unless told
+        // otherwise; the body is still JSON, so accept it as such.
+        "application/json" | "application/x-www-form-urlencoded" | "" => {
+            Ok(if has_ce_specversion {
+                BodyFormat::CloudEventBinary
+            } else {
+                BodyFormat::Native
+            })
+        }
+        json if has_ce_specversion && json.ends_with("+json") => Ok(BodyFormat::CloudEventBinary),
+        _ => Err(BodyError::UnsupportedMediaType(
+            content_type.unwrap_or_default().to_owned(),
+        )),
     }
 }
 
@@ -171,6 +180,28 @@ mod tests {
         );
         assert!(matches!(
             body_format(Some("text/plain"), false),
+            Err(BodyError::UnsupportedMediaType(_))
+        ));
+        // Binary mode: the body is JSON data, whatever curl calls it; a
+        // CloudEvents content type means structured mode, headers or not.
+        assert_eq!(
+            body_format(Some("application/x-www-form-urlencoded"), true),
+            Ok(BodyFormat::CloudEventBinary)
+        );
+        assert_eq!(
+            body_format(Some("application/vnd.shop+json"), true),
+            Ok(BodyFormat::CloudEventBinary)
+        );
+        assert_eq!(
+            body_format(Some("application/cloudevents+json"), true),
+            Ok(BodyFormat::CloudEvent)
+        );
+        assert!(matches!(
+            body_format(Some("text/plain"), true),
+            Err(BodyError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            body_format(Some("application/vnd.shop+json"), false),
             Err(BodyError::UnsupportedMediaType(_))
         ));
     }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::IngestError;
-use super::event::{MAX_FIELD_BYTES, now_ms};
+use super::event::{MAX_FIELD_BYTES, check_text, now_ms};
 use crate::model::Event;
 
 fn invalid(msg: impl Into<String>) -> IngestError {
@@ -37,6 +37,7 @@ fn bounded(attr: &str, s: &str) -> Result<String, IngestError> {
             s.len()
         )));
     }
+    check_text(&format!("CloudEvents attribute `{attr}`"), s)?;
     Ok(s.to_owned())
 }
 
@@ -121,6 +122,20 @@ fn is_json(content_type: &str) -> bool {
     essence == "application/json" || essence.ends_with("+json")
 }
 
+/// A `ce-*` header's value, percent-decoded as the HTTP binding requires
+/// (senders encode spaces, `"`, `%` and everything outside printable
+/// ASCII).
+fn header_value(attr: &str, value: &str) -> Result<String, IngestError> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| {
+            invalid(format!(
+                "header `ce-{attr}` is not UTF-8 once percent-decoded"
+            ))
+        })
+}
+
 /// Binary mode: attributes from `ce-*` headers (given here as lower-case
 /// name/value pairs), `data` from the body (JSON object, may be empty).
 pub fn parse_binary(
@@ -131,11 +146,14 @@ pub fn parse_binary(
     let mut obj = Map::new();
     for (name, value) in headers {
         if let Some(attr) = name.strip_prefix("ce-") {
-            obj.insert(attr.to_owned(), Value::String(value.clone()));
+            obj.insert(attr.to_owned(), Value::String(header_value(attr, value)?));
         }
     }
+    // curl's `-d` sends a form content type with a JSON body; accepted as
+    // JSON, as in the native format.
     if let Some(ct) = content_type
         && !is_json(ct)
+        && !ct.trim().starts_with("application/x-www-form-urlencoded")
     {
         return Err(invalid(format!(
             "binary-mode CloudEvents body must be application/json, not {ct:?}"
@@ -238,5 +256,39 @@ mod tests {
         assert!(err.to_string().contains("specversion"));
         let empty = parse_binary(&headers, None, b"").unwrap();
         assert!(empty.properties.is_empty());
+    }
+
+    #[test]
+    fn binary_mode_percent_decodes_header_values() {
+        let headers = vec![
+            ("ce-specversion".to_owned(), "1.0".to_owned()),
+            ("ce-id".to_owned(), "b%2D1".to_owned()),
+            ("ce-source".to_owned(), "/game".to_owned()),
+            ("ce-type".to_owned(), "order%20paid".to_owned()),
+            ("ce-subject".to_owned(), "J%C3%BCrgen".to_owned()),
+        ];
+        let e = parse_binary(&headers, Some("application/json"), b"").unwrap();
+        assert_eq!(e.id, "b-1");
+        assert_eq!(e.name, "order paid");
+        assert_eq!(e.user_id.as_deref(), Some("Jürgen"));
+        let mut bad = headers.clone();
+        bad[4].1 = "%FF".to_owned();
+        let err = parse_binary(&bad, None, b"").unwrap_err().to_string();
+        assert!(err.contains("`ce-subject` is not UTF-8"), "{err}");
+        // A decoded line break is refused like any other control character.
+        bad[4].1 = "u%0Aforged".to_owned();
+        let err = parse_binary(&bad, None, b"").unwrap_err().to_string();
+        assert!(
+            err.contains("`subject` contains a control character"),
+            "{err}"
+        );
+        // curl's default content type carries JSON.
+        let e = parse_binary(
+            &headers,
+            Some("application/x-www-form-urlencoded"),
+            br#"{"a":1}"#,
+        )
+        .unwrap();
+        assert_eq!(e.properties["a"], 1);
     }
 }

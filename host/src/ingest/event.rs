@@ -13,6 +13,23 @@ use crate::model::Event;
 /// Longest accepted `id`, `name` or `user_id`, in bytes.
 pub const MAX_FIELD_BYTES: usize = 256;
 
+/// Latest accepted event time: 9999-12-31T23:59:59.999Z, the last instant
+/// RFC 3339 can write. Larger `timestamp_ms` values are refused rather
+/// than stored as something else.
+pub const MAX_TIMESTAMP_MS: u64 = 253_402_300_799_999;
+
+/// Identifiers (`id`, `name`, user id) hold no control characters: they
+/// end up in log lines, where a line break would forge one.
+pub(super) fn check_text(label: &str, s: &str) -> Result<(), IngestError> {
+    match s.char_indices().find(|(_, c)| c.is_control()) {
+        None => Ok(()),
+        Some((at, c)) => Err(invalid(format!(
+            "{label} contains a control character (U+{:04X} at byte {at})",
+            u32::from(c)
+        ))),
+    }
+}
+
 /// Why an event was refused. Messages name the offending field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IngestError {
@@ -55,7 +72,10 @@ fn bounded_string(obj: &Map<String, Value>, field: &str) -> Result<Option<String
             "field `{field}` is {} bytes long; the limit is {MAX_FIELD_BYTES}",
             s.len()
         ))),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => {
+            check_text(&format!("field `{field}`"), s)?;
+            Ok(Some(s.clone()))
+        }
         Some(other) => Err(invalid(format!(
             "field `{field}` must be a string, not {}",
             type_name(other)
@@ -114,9 +134,14 @@ pub fn parse_event_value(value: Value) -> Result<Event, IngestError> {
                 type_name(other)
             )));
         }
-        (None, Some(v)) => v.as_u64().ok_or_else(|| {
-            invalid("field `timestamp_ms` must be a non-negative integer (milliseconds since 1970)")
-        })?,
+        (None, Some(v)) => v
+            .as_u64()
+            .filter(|ms| *ms <= MAX_TIMESTAMP_MS)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "field `timestamp_ms` must be an integer from 0 (1970) to {MAX_TIMESTAMP_MS} (year 9999), in milliseconds"
+                ))
+            })?,
         (None, None) => now_ms(),
     };
     let properties = match obj.remove("properties") {
@@ -178,6 +203,14 @@ mod tests {
     }
 
     #[test]
+    fn the_last_millisecond_of_year_9999_is_accepted() {
+        let e = parse_event(r#"{"name":"x","timestamp_ms":253402300799999}"#).unwrap();
+        assert_eq!(e.timestamp_ms, MAX_TIMESTAMP_MS);
+        let e = parse_event(r#"{"name":"x","time":"9999-12-31T23:59:59.999Z"}"#).unwrap();
+        assert_eq!(e.timestamp_ms, MAX_TIMESTAMP_MS);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         for (input, needle) in [
             (r#"{"user_id":"u"}"#, "`name` is required"),
@@ -193,7 +226,27 @@ mod tests {
             ),
             (
                 r#"{"name":"x","timestamp_ms":-1}"#,
-                "`timestamp_ms` must be a non-negative integer",
+                "`timestamp_ms` must be an integer from 0",
+            ),
+            (
+                r#"{"name":"x","timestamp_ms":18446744073709551615}"#,
+                "(year 9999)",
+            ),
+            (
+                r#"{"name":"x","timestamp_ms":253402300800000}"#,
+                "(year 9999)",
+            ),
+            (
+                r#"{"name":"x","id":"e1\n2026-01-01 ERROR forged"}"#,
+                "field `id` contains a control character (U+000A at byte 2)",
+            ),
+            (
+                r#"{"name":"x\u001b[2J"}"#,
+                "field `name` contains a control character (U+001B at byte 1)",
+            ),
+            (
+                r#"{"name":"x","user_id":"u\r"}"#,
+                "field `user_id` contains a control character (U+000D",
             ),
             (
                 r#"{"name":"x","time":"2026-01-01T00:00:00Z","timestamp_ms":1}"#,

@@ -2,6 +2,7 @@
 //! tagged with the plugin name and event id, behind a per-plugin token
 //! bucket so that a chatty plugin cannot flood the host's log.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -55,6 +56,26 @@ impl TokenBucket {
     }
 }
 
+/// Plugin text as one log line: line breaks, terminal escapes and other
+/// control characters (tab aside) are written as escapes, so a plugin
+/// cannot forge host log lines or drive the operator's terminal.
+pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The per-plugin forwarder.
 pub(crate) struct LogForwarder {
     bucket: Mutex<TokenBucket>,
@@ -76,7 +97,7 @@ impl LogForwarder {
                 continue;
             }
             let source = line.source.as_str();
-            let msg = &line.message;
+            let msg = one_line(&line.message);
             match line.level {
                 LogLevel::Trace => {
                     tracing::trace!(target: "plugin", plugin, event_id, source, "{msg}")
@@ -111,6 +132,52 @@ impl LogForwarder {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn plugin_text_stays_on_one_line() {
+        assert!(matches!(one_line("plain\ttext é"), Cow::Borrowed(_)));
+        assert_eq!(
+            one_line("ok\n2026-01-01 ERROR forged\u{1b}[2J\r"),
+            "ok\\n2026-01-01 ERROR forged\\u{1b}[2J\\r"
+        );
+    }
+
+    /// Through the real text formatter: one record, one line, no escape byte.
+    #[test]
+    fn a_forwarded_line_cannot_forge_another() {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            LogForwarder::new().forward(
+                "p",
+                "e-1",
+                &[LogLine {
+                    level: LogLevel::Info,
+                    source: crate::model::LogSource::Log,
+                    message: "ok\n2026-01-01T00:00:00Z ERROR wasmhook: forged\u{1b}[2J".into(),
+                }],
+            );
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("ok\\n2026-01-01T00:00:00Z ERROR"), "{text}");
+    }
 
     #[test]
     fn bucket_allows_a_burst_then_the_sustained_rate() {

@@ -7,6 +7,19 @@ use super::error::PluginError;
 use super::limits::PluginLimits;
 use crate::model::{Decision, Event, Method, OutboundRequest};
 
+/// Longest skip reason or error message kept from a plugin, in bytes;
+/// longer ones are cut (marked). They are stored with every invocation,
+/// logged and served by the API, so their size must not be the plugin's
+/// to choose.
+pub(crate) const MAX_REASON_BYTES: usize = 4 * 1024;
+
+/// Most bytes of header names and values on one request. Receivers
+/// refuse far less (8–16 KiB is common); this bounds what is stored.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// How much of an invalid header name an error message quotes.
+const QUOTED_NAME_BYTES: usize = 64;
+
 /// The event as the guest sees it.
 pub(crate) fn to_wit_event(event: &Event) -> types::Event {
     types::Event {
@@ -24,7 +37,9 @@ pub(crate) fn validate_decision(
     limits: &PluginLimits,
 ) -> Result<Decision, PluginError> {
     match decision {
-        types::Decision::Skip(reason) => Ok(Decision::Skip { reason }),
+        types::Decision::Skip(reason) => Ok(Decision::Skip {
+            reason: bounded_reason(reason),
+        }),
         types::Decision::Fire(requests) => {
             if requests.len() > limits.max_requests {
                 return Err(PluginError::InvalidOutput(format!(
@@ -55,9 +70,19 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
             limits.max_headers
         ));
     }
+    let header_bytes: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(format!(
+            "headers of {header_bytes} bytes exceed the {MAX_HEADER_BYTES}-byte limit (names and values)"
+        ));
+    }
     for (name, value) in &r.headers {
-        http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
+        http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            format!(
+                "invalid header name {:?}",
+                super::state::truncate(name, QUOTED_NAME_BYTES)
+            )
+        })?;
         http::HeaderValue::from_bytes(value.as_bytes())
             .map_err(|_| format!("invalid value for header {name:?} (control characters such as CR/LF are not allowed)"))?;
         check_placeholders(value).map_err(|e| format!("header {name:?}: {e}"))?;
@@ -84,6 +109,15 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
         headers: r.headers,
         body: r.body,
     })
+}
+
+/// A skip reason or error message cut to [`MAX_REASON_BYTES`].
+pub(crate) fn bounded_reason(text: String) -> String {
+    if text.len() <= MAX_REASON_BYTES {
+        text
+    } else {
+        super::state::truncate(&text, MAX_REASON_BYTES)
+    }
 }
 
 const PLACEHOLDER_OPEN: &str = "{{secret:";

@@ -14,7 +14,8 @@ use super::engine::Runtime;
 use super::error::{LoadError, PluginError};
 use super::inspect::ComponentInfo;
 use super::limits::PluginLimits;
-use super::output::{to_wit_event, validate_decision};
+use super::log_forward::one_line;
+use super::output::{bounded_reason, to_wit_event, validate_decision};
 use super::state::{PluginShared, State};
 use super::stdio::Captured;
 use crate::model::{Decision, Event, LogLine};
@@ -187,7 +188,7 @@ impl Plugin {
             .call_transform(&mut warm.store, &to_wit_event(event));
         let outcome = match result {
             Ok(Ok(decision)) => validate_decision(decision, limits),
-            Ok(Err(message)) => Err(PluginError::Plugin(message)),
+            Ok(Err(message)) => Err(PluginError::Plugin(bounded_reason(message))),
             Err(e) => Err(classify(e, warm.store.data(), limits)),
         };
         warm.uses += 1;
@@ -217,7 +218,9 @@ impl Plugin {
             .log_forwarder
             .forward(&shared.name, &event.id, &invocation.logs);
         if let Err(e) = &invocation.outcome {
-            tracing::warn!(target: "plugin", plugin = %shared.name, event_id = %event.id, kind = %e.kind(), "{e}");
+            let event_id = one_line(&event.id);
+            let message = one_line(&e.to_string()).into_owned();
+            tracing::warn!(target: "plugin", plugin = %shared.name, event_id = %event_id, kind = %e.kind(), "{message}");
         }
     }
 
@@ -324,7 +327,7 @@ fn classify(e: wasmtime::Error, state: &State, limits: &PluginLimits) -> PluginE
         _ if state.limiter.denied => PluginError::MemoryLimit {
             memory_mb: limits.memory_mb,
         },
-        Some(trap) => PluginError::Trap(trap.to_string()),
-        None => PluginError::Trap(e.root_cause().to_string()),
+        Some(trap) => PluginError::Trap(bounded_reason(trap.to_string())),
+        None => PluginError::Trap(bounded_reason(e.root_cause().to_string())),
     }
 }

@@ -17,11 +17,32 @@ use crate::metrics::Depth;
 /// Bodies of management requests (dry-run events, bulk retry filters).
 const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The path's segments, each percent-decoded after splitting, so an event
+/// id holding `/`, `%`, a space or any non-ASCII text is one segment
+/// (`/v1/events/a%2Fb` names the event `a/b`). `None` if a segment does
+/// not decode to UTF-8.
+fn path_segments(path: &str) -> Option<Vec<String>> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(std::borrow::Cow::into_owned)
+        })
+        .collect()
+}
+
 /// Handle one request. Never fails: every error is a JSON response.
 pub(super) async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let Some(decoded) = path_segments(req.uri().path()) else {
+        return reply::error(
+            StatusCode::BAD_REQUEST,
+            "the request path is not UTF-8 once percent-decoded",
+        );
+    };
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => reply::json(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::GET, ["readyz"]) => match api::readiness(app).await {
@@ -342,5 +363,20 @@ async fn admin_route(
     match result {
         Ok(v) => reply::json(StatusCode::OK, &v),
         Err(e) => reply::api_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segments;
+
+    #[test]
+    fn segments_are_decoded_after_splitting() {
+        assert_eq!(
+            path_segments("/v1/events/a%20b%2F%C3%A9/").unwrap(),
+            ["v1", "events", "a b/é"]
+        );
+        assert_eq!(path_segments("/metrics").unwrap(), ["metrics"]);
+        assert!(path_segments("/v1/events/%FF").is_none());
     }
 }
