@@ -260,8 +260,8 @@ fn main() {
             let mut pruned = 0;
             loop {
                 let k = store.prune(now_ms() + 1, 500).await.unwrap();
-                pruned += k;
-                if k == 0 {
+                pruned += k.deleted;
+                if !k.more {
                     break;
                 }
             }

@@ -39,12 +39,12 @@ pub async fn run(app: Arc<App>, retention: Duration, mut shutdown: watch::Receiv
         let before =
             now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
         let wait = match app.store.prune(before, BATCH).await {
-            Ok(n) => {
-                app.metrics.events_pruned(n);
-                if n > 0 {
-                    tracing::debug!(events = n, "retention: pruned finished events");
+            Ok(pruned) => {
+                app.metrics.events_pruned(pruned.deleted);
+                if pruned.deleted > 0 {
+                    tracing::debug!(events = pruned.deleted, "retention: pruned finished events");
                 }
-                if n as usize >= BATCH {
+                if pruned.more {
                     BETWEEN_FULL_BATCHES
                 } else {
                     every

@@ -20,7 +20,7 @@ use super::queue::{
 };
 use super::records::{
     CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail,
-    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter,
+    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, Pruned, QueueDepth, ReplayFilter,
     ReplayPage, RetryFilter, RetryResult,
 };
 
@@ -298,11 +298,12 @@ pub trait Store: Send + Sync + 'static {
     /// Delete up to `limit` events received before `received_before_ms`
     /// whose work is over (no pending invocation, parked ones included, and
     /// no pending delivery), oldest first, with their invocations,
-    /// deliveries and attempts, in one transaction. Returns how many events
-    /// were deleted; fewer than `limit` means none is left to delete now.
-    /// An event with work still pending is kept, however old. Plugin kv
-    /// entries are not touched.
-    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError>;
+    /// deliveries and attempts, in one transaction. An event with work
+    /// still pending is kept, however old, and does not stop the events
+    /// behind it from going: a call may look at a bounded part of the
+    /// store and say so with [`Pruned::more`], and successive calls go on
+    /// where the last one stopped. Plugin kv entries are not touched.
+    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<Pruned, StoreError>;
 
     /// Whether the store takes writes right now, by making a small durable
     /// write that changes nothing visible (for readiness: a full disk or a

@@ -70,8 +70,8 @@ pub use queue::{
 pub use records::{
     CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus,
     EventDetail, EventPage, EventQuery, EventSummary, InvocationRecord, InvocationStats,
-    InvocationStatus, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter, ReplayPage,
-    RetryFilter, RetryResult, StatusCounts,
+    InvocationStatus, PluginHold, PluginPause, PluginStats, Pruned, QueueDepth, ReplayFilter,
+    ReplayPage, RetryFilter, RetryResult, StatusCounts,
 };
 pub use sqlite::{BackupError, BackupReport, SqliteStore};
 

@@ -334,6 +334,18 @@ pub struct PluginHold {
     pub reason: Option<String>,
 }
 
+/// What one prune call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events deleted.
+    pub deleted: u64,
+    /// The call stopped before it had looked at every old event (its
+    /// limit or its scan budget ran out): call again soon. `false` once a
+    /// pass has reached the cut-off: nothing else can go before the work
+    /// of the events kept is over, so the caller may wait.
+    pub more: bool,
+}
+
 /// How much work is queued, at a given time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {

@@ -21,6 +21,7 @@
 //! [`plugin_pauses_are_remembered`], [`replayed_decisions_run_again`],
 //! [`stats_and_queue_depth`], [`jobs_leased_by_their_creating_write`],
 //! [`prune_deletes_only_finished_old_events`],
+//! [`prune_gets_past_a_backlog_of_pending_events`],
 //! [`survives_restart`].
 //!
 //! The functions are generic, so nothing of this module reaches the release
@@ -56,7 +57,9 @@ pub use persistence::{
     plugin_pauses_are_remembered, survives_restart,
 };
 pub use replay::replayed_decisions_run_again;
-pub use retention::prune_deletes_only_finished_old_events;
+pub use retention::{
+    prune_deletes_only_finished_old_events, prune_gets_past_a_backlog_of_pending_events,
+};
 
 /// A lease long enough never to expire by accident in a scenario.
 const LEASE: u64 = 60_000;

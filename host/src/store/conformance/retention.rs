@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::store::{NextStep, Store};
+use crate::store::{NewEvent, NextStep, Pruned, Store};
 
 use super::deliveries::success;
 use super::{LEASE, T0, deliveries_for, lease_all, new_event};
@@ -63,7 +63,9 @@ pub async fn prune_deletes_only_finished_old_events(new_store: impl Fn() -> Arc<
         .unwrap();
 
     let cut = T0 + 50;
-    assert_eq!(store.prune(cut, 2).await.unwrap(), 2, "at most `limit`");
+    let first = store.prune(cut, 2).await.unwrap();
+    assert_eq!(first.deleted, 2, "at most `limit`");
+    assert!(first.more, "stopped by its limit");
     for gone in ["old-done", "old-none"] {
         assert!(
             store.get_event(gone).await.unwrap().is_none(),
@@ -76,13 +78,16 @@ pub async fn prune_deletes_only_finished_old_events(new_store: impl Fn() -> Arc<
     );
     assert_eq!(
         store.prune(cut, 100).await.unwrap(),
-        1,
-        "then the dead letter"
+        Pruned {
+            deleted: 1,
+            more: false
+        },
+        "then the dead letter, and the pass is over"
     );
     assert!(store.get_event("old-failed").await.unwrap().is_none());
     assert_eq!(
         store.prune(cut, 100).await.unwrap(),
-        0,
+        Pruned::default(),
         "nothing else may go"
     );
     for kept in ["old-retrying", "old-unrun", "new-none"] {
@@ -101,4 +106,51 @@ pub async fn prune_deletes_only_finished_old_events(new_store: impl Fn() -> Arc<
         store.queue_depth(T0 + 5).await.unwrap().invocations_pending,
         1
     );
+}
+
+/// A run of old events with work pending longer than one call looks at
+/// (a paused plugin's backlog) does not hide the finished events behind
+/// it: successive calls go on past it, each looking at a bounded part, and
+/// the pass ends with `more` false. The next pass starts over, so events
+/// whose work ends later go too.
+pub async fn prune_gets_past_a_backlog_of_pending_events(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    // Parked: pending, and never leased by the steps below.
+    let held: Vec<_> = (0..300)
+        .map(|i| NewEvent {
+            parked: vec!["paused".to_owned()],
+            ..new_event(&format!("held-{i}"), &[], T0)
+        })
+        .collect();
+    store.insert_events(held, None).await.unwrap();
+    deliveries_for(&*store, "behind", "p", 0, T0 + 1).await;
+    let cut = T0 + 50;
+    let (mut deleted, mut calls) = (0, 0);
+    loop {
+        let pruned = store.prune(cut, 10).await.unwrap();
+        deleted += pruned.deleted;
+        calls += 1;
+        if !pruned.more {
+            break;
+        }
+        assert!(calls < 100, "a pass ends");
+    }
+    assert_eq!(deleted, 1, "the finished event behind the backlog");
+    assert!(
+        calls > 1,
+        "each call looked at a bounded part ({calls} calls)"
+    );
+    assert!(store.get_event("behind").await.unwrap().is_none());
+    assert!(store.get_event("held-299").await.unwrap().is_some());
+    // A new pass starts from the oldest again.
+    deliveries_for(&*store, "later", "p", 0, T0 + 2).await;
+    let mut deleted = 0;
+    loop {
+        let pruned = store.prune(cut, 10).await.unwrap();
+        deleted += pruned.deleted;
+        if !pruned.more {
+            break;
+        }
+    }
+    assert_eq!(deleted, 1);
 }

@@ -54,7 +54,7 @@ use super::queue::{
 };
 use super::records::{
     CancelFilter, CancelResult, DeliveryPage, DeliveryQuery, DeliveryRecord, EventDetail,
-    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, QueueDepth, ReplayFilter,
+    EventPage, EventQuery, PluginHold, PluginPause, PluginStats, Pruned, QueueDepth, ReplayFilter,
     ReplayPage, RetryFilter, RetryResult,
 };
 use crate::model::OutboundRequest;
@@ -89,6 +89,8 @@ impl<T> DbResult<T> for rusqlite::Result<T> {
 /// last reference drains the writer and joins its thread.
 struct Inner {
     writer: Writer,
+    /// Where the next prune call goes on (`retention.rs`).
+    retention_cursor: Arc<std::sync::atomic::AtomicI64>,
     readers: Readers,
     /// Stops after the writer has drained.
     _checkpointer: Checkpointer,
@@ -169,6 +171,7 @@ impl SqliteStore {
         let wal_length = Arc::new(checkpoint::WalLength::default());
         let inner = Inner {
             writer: Writer::spawn(conn, Truncator::new(wal_length.clone(), tuning))?,
+            retention_cursor: Arc::default(),
             readers: Readers::new(path.clone()),
             _checkpointer: Checkpointer::spawn(&path, tuning, wal_length)?,
             _owner: owner,
@@ -493,11 +496,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<u64, StoreError> {
+    async fn prune(&self, received_before_ms: u64, limit: usize) -> Result<Pruned, StoreError> {
         if limit == 0 {
-            return Ok(0);
+            return Ok(Pruned::default());
         }
-        self.write(move |conn| retention::prune(conn, received_before_ms, limit))
+        let cursor = Arc::clone(&self.inner.retention_cursor);
+        self.write(move |conn| retention::prune(conn, received_before_ms, limit, &cursor))
             .await
     }
 
