@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use super::{IDLE_POLL, feed};
+use super::{IDLE_POLL, LeaseLeft, feed, lease_left};
 use crate::app::App;
 use crate::breaker::Admission;
 use crate::delivery::excerpt::response_excerpt;
@@ -222,12 +222,24 @@ async fn deliver(app: &App, job: DeliveryJob) {
         },
         None => None,
     };
-    if now_ms() >= job.lease_until_ms {
-        // It waited past its lease (handed over and queued behind a slow
-        // destination): the store hands it out again, so it is not sent
-        // from here as well.
-        tracing::debug!(delivery = %job.id, "delivery outlived its lease while waiting; left to its next lease");
-        return;
+    let timeout = Duration::from_secs(plugin.delivery.timeout_s);
+    match lease_left(job.lease_until_ms, now_ms(), timeout) {
+        LeaseLeft::Enough => {}
+        LeaseLeft::Over => {
+            // It waited past its lease (handed over and queued behind a
+            // slow destination): the store hands it out again, so it is
+            // not sent from here as well.
+            tracing::debug!(delivery = %job.id, "delivery outlived its lease while waiting; left to its next lease");
+            return;
+        }
+        LeaseLeft::TooShort => {
+            // Sent now, it could still be in flight when the store hands
+            // it out again: the same webhook twice at once.
+            drop((slot, shared_slot));
+            tracing::debug!(delivery = %job.id, "delivery waited too long to be sent under its lease; back to the queue");
+            release(app, &job, now_ms()).await;
+            return;
+        }
     }
     probe.started();
     let started_ms = now_ms();
@@ -241,7 +253,7 @@ async fn deliver(app: &App, job: DeliveryJob) {
             body: &filled.body,
             webhook_id: &job.id,
             signing: &plugin.signing,
-            timeout: Duration::from_secs(plugin.delivery.timeout_s),
+            timeout,
             response_body_limit: plugin.delivery.response_body_limit_bytes,
             redirects: redirects
                 .as_ref()

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::low_priority::LowPriorityPool;
 use super::slots::{Class, Slots};
-use super::{IDLE_POLL, expiry, feed, handoff, pause};
+use super::{IDLE_POLL, LeaseLeft, expiry, feed, handoff, lease_left, pause};
 use crate::app::App;
 use crate::breaker::Health;
 use crate::ingest::now_ms;
@@ -136,6 +136,11 @@ impl Executors {
 }
 
 async fn process(app: &App, job: InvocationJob, executors: &Executors) {
+    // Handed over in process, it may have waited past its lease: then the
+    // job is another holder's, not even to settle as expired.
+    if outlived_its_lease(&job) {
+        return;
+    }
     let Some(loaded) = app.plugins().get(&job.plugin) else {
         let outcome = InvocationOutcome {
             verdict: Verdict::Error {
@@ -164,8 +169,21 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         return;
     }
     let slot = executors.slots.acquire(&loaded.name, class).await;
-    if outlived_its_lease(&job) {
-        return;
+    let deadline = Duration::from_millis(loaded.plugin.limits().timeout_ms);
+    match lease_left(job.lease_until_ms, now_ms(), deadline) {
+        LeaseLeft::Enough => {}
+        LeaseLeft::Over => {
+            outlived_its_lease(&job);
+            return;
+        }
+        LeaseLeft::TooShort => {
+            // Run now, it could still be running when the store hands it
+            // out again, and run twice (a plugin's kv writes with it).
+            drop(slot);
+            tracing::debug!(plugin = %job.plugin, event_id = %job.event.id, "job waited too long for a slot; back to the queue");
+            release(app, &job, now_ms()).await;
+            return;
+        }
     }
     // It may have waited long for an executor (one at a time for a new
     // or failing plugin).

@@ -39,6 +39,34 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// ends, so this bounds recovery time after a crash.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
+/// Lease time a job must still have when it starts, beyond its deadline,
+/// for its result to be recorded under the lease.
+const LEASE_LEFT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Whether a leased job may start work that takes up to `deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseLeft {
+    /// Enough: the work and its record fit in the lease.
+    Enough,
+    /// The lease ends before the work could: the job must go back to the
+    /// queue, or the store would hand it out again while it runs here.
+    TooShort,
+    /// The lease is over: the store hands the job out again, and it is no
+    /// longer this holder's to touch.
+    Over,
+}
+
+fn lease_left(lease_until_ms: u64, now_ms: u64, deadline: Duration) -> LeaseLeft {
+    let needed = (deadline + LEASE_LEFT_MARGIN).as_millis() as u64;
+    if now_ms >= lease_until_ms {
+        LeaseLeft::Over
+    } else if now_ms.saturating_add(needed) > lease_until_ms {
+        LeaseLeft::TooShort
+    } else {
+        LeaseLeft::Enough
+    }
+}
+
 /// Concurrency of the two loops.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
@@ -110,4 +138,22 @@ fn invocation_lease_ms(app: &App) -> u64 {
 /// The lease of a delivery: its timeout plus the margin.
 fn delivery_lease_ms(app: &App) -> u64 {
     (app.plugins().max_delivery_timeout() + LEASE_MARGIN).as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_starts_only_with_its_deadline_and_a_second_left() {
+        let deadline = Duration::from_millis(100);
+        assert_eq!(lease_left(10_000, 8_000, deadline), LeaseLeft::Enough);
+        assert_eq!(lease_left(10_000, 8_900, deadline), LeaseLeft::Enough);
+        assert_eq!(lease_left(10_000, 8_901, deadline), LeaseLeft::TooShort);
+        assert_eq!(lease_left(10_000, 10_000, deadline), LeaseLeft::Over);
+        assert_eq!(
+            lease_left(10_000, 0, Duration::from_secs(30)),
+            LeaseLeft::TooShort
+        );
+    }
 }

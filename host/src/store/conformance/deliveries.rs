@@ -539,3 +539,35 @@ pub async fn cancelled_deliveries_are_failed_and_fenced(new_store: impl Fn() -> 
     let back = store.lease_deliveries(far, LEASE, 10).await.unwrap();
     assert!(back.iter().any(|j| j.id == ids[2]));
 }
+
+/// An attempt that was in flight when the operator cancelled and then
+/// retried its delivery lands after the retry: it is logged (it was sent)
+/// but counts in no round, so the fresh schedule the retry promised starts
+/// at its first step.
+pub async fn a_stale_attempt_counts_in_no_later_round(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let id = deliveries_for(&*store, "e1", "p", 1, T0).await.remove(0);
+    let in_flight = lease_all(&*store, T0).await.remove(0);
+    assert_eq!(
+        store.cancel_delivery(&id, T0 + 1).await.unwrap(),
+        CancelResult::Cancelled
+    );
+    store.retry_delivery(&id, T0 + 2).await.unwrap();
+    let late = attempt(T0, Some(503), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(
+            &id,
+            &in_flight.lease,
+            late,
+            NextStep::RetryAt(T0 + 9),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::LeaseLost);
+    let again = lease_all(&*store, T0 + 4).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts_so_far, 0, "a fresh round");
+    let rec = store.get_delivery(&id).await.unwrap().unwrap();
+    assert_eq!(rec.attempts.len(), 1, "the late attempt is logged");
+}

@@ -15,6 +15,7 @@
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`parked_deliveries_wait_until_unparked`],
 //! [`cancelled_deliveries_are_failed_and_fenced`],
+//! [`a_stale_attempt_counts_in_no_later_round`],
 //! [`pagination_is_stable`], [`events_list_newest_first_with_their_status`],
 //! [`kv_is_namespaced_and_atomic`], [`kv_quota_and_clearing`],
 //! [`kv_is_listed_by_prefix_in_pages`],
@@ -40,8 +41,9 @@ use crate::model::{Event, Method, OutboundRequest};
 use super::{Completion, InvocationOutcome, NewEvent, Store, Verdict};
 
 pub use deliveries::{
-    cancelled_deliveries_are_failed_and_fenced, delivery_retry_schedule_and_dead_letter,
-    manual_retry_requeues, parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
+    a_stale_attempt_counts_in_no_later_round, cancelled_deliveries_are_failed_and_fenced,
+    delivery_retry_schedule_and_dead_letter, manual_retry_requeues,
+    parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
 };
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{

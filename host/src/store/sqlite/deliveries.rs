@@ -131,18 +131,26 @@ pub(super) fn record_attempt(
     let (seq, result) = match settled {
         Some(seq) => (seq, AckResult::Applied),
         None => {
-            // Lease lost: the attempt happened, so it is logged and
-            // counted, but the state belongs to the lease's holder.
-            let counted: Option<i64> = conn
-                .prepare_cached(
-                    "UPDATE deliveries SET round_attempts = round_attempts + 1
-                      WHERE id = ?1 RETURNING seq",
-                )
+            // Lease lost: the attempt happened, so it is logged, but the
+            // state belongs to the lease's holder. It counts in the
+            // schedule only while another holder has the delivery in the
+            // same round (its lease expired and was taken over); not once
+            // the delivery was cancelled, settled or requeued for a fresh
+            // round by the operator, which the stale attempt predates.
+            conn.prepare_cached(
+                "UPDATE deliveries SET round_attempts = round_attempts + 1
+                  WHERE id = ?1 AND status = 'pending' AND leased_until IS NOT NULL",
+            )
+            .db()?
+            .execute([delivery_id])
+            .db()?;
+            let found: Option<i64> = conn
+                .prepare_cached("SELECT seq FROM deliveries WHERE id = ?1")
                 .db()?
                 .query_row([delivery_id], |row| row.get(0))
                 .optional()
                 .db()?;
-            match counted {
+            match found {
                 Some(seq) => (seq, AckResult::LeaseLost),
                 None => return Ok(AckResult::NotFound),
             }

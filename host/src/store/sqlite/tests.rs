@@ -80,6 +80,7 @@ conformance_tests!(
     manual_retry_requeues,
     parked_deliveries_wait_until_unparked,
     cancelled_deliveries_are_failed_and_fenced,
+    a_stale_attempt_counts_in_no_later_round,
     pagination_is_stable,
     events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,
