@@ -146,13 +146,16 @@ impl DestinationLimiter {
 }
 
 /// The destination key of a URL: lower-case `host:port`, with the scheme's
-/// default port filled in (`https://A.example` → `a.example:443`). `None`
-/// for URLs without a host or with a scheme other than http(s).
+/// default port filled in (`https://A.example` → `a.example:443`) and a
+/// name's trailing dot dropped (`a.example.` is the same host, as the
+/// policy sees it, so it shares the same limits and breaker). `None` for
+/// URLs without a host or with a scheme other than http(s).
 pub fn destination_key(url: &url::Url) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
     let host = url.host_str()?;
+    let host = host.strip_suffix('.').unwrap_or(host);
     let port = url.port_or_known_default()?;
     Some(format!("{}:{port}", host.to_ascii_lowercase()))
 }
@@ -170,6 +173,7 @@ mod tests {
             ("https://example.com:443/", Some("example.com:443")),
             ("http://127.0.0.1:9/", Some("127.0.0.1:9")),
             ("http://[::1]:9/", Some("[::1]:9")),
+            ("https://API.example.com./x", Some("api.example.com:443")),
             ("ftp://example.com/", None),
         ];
         for &(url, want) in cases {

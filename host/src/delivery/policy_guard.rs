@@ -8,7 +8,7 @@
 //! Only adapts; the rules themselves live in `policy/`.
 
 use crate::model::OutboundRequest;
-use crate::policy::{EgressPolicy, PolicyDenied};
+use crate::policy::{Destination, EgressPolicy, PolicyDenied};
 
 use super::guard::{AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop};
 
@@ -49,7 +49,10 @@ impl RedirectGuard for PolicyRedirects<'_> {
     }
 
     fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, AddressDenied> {
-        let from = self.policy.check_url(hop.from.as_str()).map_err(denied)?;
+        // The URL that answered was checked before it was sent; it is only
+        // the base of a relative Location here. Not checked again: with its
+        // secrets filled in it may be longer than a plugin's URL may be.
+        let from = Destination::from_url(hop.from.clone(), false).map_err(denied)?;
         let (dest, url) = self
             .policy
             .check_redirect(&from, hop.location, hop.hop)

@@ -16,6 +16,14 @@ pub trait LiveSecret: Send + Sync {
     /// A receiver refused a request that carried this value (HTTP 401):
     /// get a new one soon.
     fn rejected(&self);
+
+    /// Every value a request in flight may have carried: the current one,
+    /// expired or not, and the one it replaced. Redaction hides them all,
+    /// since a receiver may quote a token that was renewed (or expired)
+    /// while its answer was on the way.
+    fn recent(&self) -> Vec<Secret> {
+        self.current().into_iter().collect()
+    }
 }
 
 /// Why a live secret has no value to send.
@@ -44,6 +52,15 @@ impl SecretValue {
         match self {
             SecretValue::Fixed(s) => Ok(s.clone()),
             SecretValue::Live(live) => live.current(),
+        }
+    }
+
+    /// Every value requests may have carried lately (see
+    /// [`LiveSecret::recent`]).
+    pub(crate) fn recent(&self) -> Vec<Secret> {
+        match self {
+            SecretValue::Fixed(s) => vec![s.clone()],
+            SecretValue::Live(live) => live.recent(),
         }
     }
 }

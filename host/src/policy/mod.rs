@@ -39,3 +39,4 @@ pub use error::{CidrError, PatternError, PolicyConfigError, PolicyDenied};
 pub use ip::{Cidr, IpClass, classify};
 pub use live::{LiveSecret, SecretValue, Unavailable};
 pub use pattern::{Host, HostName, HostPattern, Scheme};
+pub(crate) use secrets::written_forms;

@@ -178,21 +178,22 @@ impl EgressPolicy {
     /// quotes a request back in its error must not put a secret in the
     /// delivery log. Every secret, not only those of the request answered:
     /// the same host may have been sent another in an earlier request.
+    /// For a live secret, the value it had when the request was filled
+    /// too, if it has changed or expired since.
     /// `cut`: `text` was cut short, so an end that begins one of those
     /// forms goes too.
     pub fn redact_secrets(&self, text: &str, cut: bool) -> String {
         let mut forms: Vec<(String, String)> = Vec::new();
         for (name, secret) in &self.secrets {
             let placeholder = format!("{OPEN}{name}{CLOSE}");
-            let Ok(value) = secret.value.current() else {
-                continue;
-            };
-            let value = value.expose();
-            if value.is_empty() {
-                continue;
-            }
-            for form in written_forms(value) {
-                forms.push((form, placeholder.clone()));
+            for value in secret.value.recent() {
+                let value = value.expose();
+                if value.is_empty() {
+                    continue;
+                }
+                for form in written_forms(value) {
+                    forms.push((form, placeholder.clone()));
+                }
             }
         }
         // Longest first: a value is not left half-replaced by a shorter
@@ -361,7 +362,7 @@ impl EgressPolicy {
 /// Every form in which filling may have written `value`: as it is,
 /// JSON-escaped, form-encoded, and in a URL's path and query as the URL
 /// parser normalises them (it encodes further characters, such as `"`).
-fn written_forms(value: &str) -> Vec<String> {
+pub(crate) fn written_forms(value: &str) -> Vec<String> {
     let (path, query) = (
         encoded(value, Place::Url, false),
         encoded(value, Place::Url, true),

@@ -187,17 +187,19 @@ pub(crate) async fn fetch(
         })
         .await;
     let endpoint = shown(token_url);
+    // The provider's own words are cleaned before they are cut short, so
+    // no prefix of a credential survives the cut.
+    let hide = |text: &str| redact(text.to_owned(), grant_, &body);
     let result = match report.status_code {
         None => Err(format!(
             "token endpoint {endpoint} did not answer: {}",
             report.error.as_deref().unwrap_or("no response")
         )),
-        Some(status) if (200..300).contains(&status) => {
-            parse(&report.response_bytes).map_err(|e| format!("token endpoint {endpoint}: {e}"))
-        }
+        Some(status) if (200..300).contains(&status) => parse_hiding(&report.response_bytes, &hide)
+            .map_err(|e| format!("token endpoint {endpoint}: {e}")),
         Some(status) => Err(format!(
             "token endpoint {endpoint} answered HTTP {status}{}",
-            provider_error(&report.response_bytes)
+            provider_error(&report.response_bytes, &hide)
         )),
     };
     // A provider that quotes the credentials back in its error text must
@@ -215,9 +217,17 @@ pub(super) fn redact(mut reason: String, grant: &OAuth2Grant, body: &[u8]) -> St
     if let OAuth2Grant::ClientCredentials { client_secret, .. } = grant {
         credentials.push(client_secret.expose().to_owned());
     }
-    for credential in credentials {
-        if !credential.is_empty() && reason.contains(&credential) {
-            reason = reason.replace(&credential, "***");
+    // In every form the request may have carried it (the form body
+    // encodes it), longest first.
+    let mut forms: Vec<String> = credentials
+        .iter()
+        .filter(|c| !c.is_empty())
+        .flat_map(|c| crate::policy::written_forms(c))
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    for form in forms {
+        if reason.contains(&form) {
+            reason = reason.replace(&form, "***");
         }
     }
     reason
@@ -226,6 +236,11 @@ pub(super) fn redact(mut reason: String, grant: &OAuth2Grant, body: &[u8]) -> St
 /// A successful answer: `access_token` and `expires_in` (a number, or a
 /// numeric string as some providers send it).
 pub(crate) fn parse(body: &[u8]) -> Result<Token, String> {
+    parse_hiding(body, &|text| text.to_owned())
+}
+
+/// [`parse`], with `hide` applied to the provider's words it quotes.
+fn parse_hiding(body: &[u8], hide: &dyn Fn(&str) -> String) -> Result<Token, String> {
     let json: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
     let value = match json.get("access_token") {
@@ -235,7 +250,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Token, String> {
         None => {
             return Err(format!(
                 "the answer has no access_token{}",
-                provider_error(body)
+                provider_error(body, hide)
             ));
         }
     };
@@ -263,13 +278,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<Token, String> {
 
 /// `: error (error_description)` from an RFC 6749 §5.2 error body, when
 /// there is one; printable characters only, shortened.
-fn provider_error(body: &[u8]) -> String {
+fn provider_error(body: &[u8], hide: &dyn Fn(&str) -> String) -> String {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
         return String::new();
     };
     let clean = |v: Option<&serde_json::Value>| {
         v.and_then(|v| v.as_str()).map(|s| {
-            s.chars()
+            hide(s)
+                .chars()
                 .filter(|c| !c.is_control())
                 .take(DESCRIPTION_CHARS)
                 .collect::<String>()

@@ -75,6 +75,9 @@ struct Shared {
 #[derive(Default)]
 struct State {
     token: Option<Held>,
+    /// The token `token` replaced: requests filled with it may still be
+    /// answered, quoting it (see `LiveSecret::recent`).
+    previous: Option<Secret>,
     /// Why the last fetch failed; cleared by a good one.
     error: Option<String>,
     fetches_ok: u64,
@@ -235,6 +238,15 @@ impl LiveSecret for TokenSource {
     fn rejected(&self) {
         self.shared.rejected.notify_one();
     }
+
+    fn recent(&self) -> Vec<Secret> {
+        let st = self.shared.lock();
+        st.token
+            .iter()
+            .map(|held| held.value.clone())
+            .chain(st.previous.clone())
+            .collect()
+    }
 }
 
 impl Held {
@@ -266,10 +278,11 @@ impl Shared {
                     st.error = None;
                     let expires_in_s = token.lifetime.map(|l| l.as_secs());
                     tracing::info!(%plugin, %secret, ?expires_in_s, "fetched an OAuth2 token");
-                    st.token = Some(Held {
+                    let replaced = st.token.replace(Held {
                         value: token.value,
                         expires_at: token.lifetime.map(|l| started + l),
                     });
+                    st.previous = replaced.map(|held| held.value);
                     started + renew_after(token.lifetime)
                 }
                 Err(reason) => {

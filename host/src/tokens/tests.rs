@@ -236,6 +236,42 @@ async fn a_provider_quoting_the_client_secret_back_is_redacted() {
     );
 }
 
+/// Quoted where the description is cut short, or form-encoded as the
+/// request sent it: no part of the secret survives.
+#[tokio::test]
+async fn a_secret_quoted_across_the_cut_or_encoded_is_redacted() {
+    let description = format!(
+        "{} secret cs-very/secret:value&more is revoked",
+        "x".repeat(190)
+    );
+    let answer = serde_json::json!({"error": "invalid_client", "error_description": description});
+    let server = TestServer::start(Reply::status(401).body(Box::leak(
+        answer.to_string().into_bytes().into_boxed_slice(),
+    )))
+    .await;
+    let source = start(&server.url("/token"));
+    let why = source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(!why.contains("cs-very"), "{why}");
+    assert!(why.contains("secret *"), "the cut falls in the mark: {why}");
+
+    let encoded: String = url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect();
+    assert_ne!(encoded, CLIENT_SECRET);
+    let answer = serde_json::json!({"error": "invalid_client", "error_description": format!("got client_secret={encoded}")});
+    let server = TestServer::start(Reply::status(401).body(Box::leak(
+        answer.to_string().into_bytes().into_boxed_slice(),
+    )))
+    .await;
+    let source = start(&server.url("/token"));
+    let why = source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(why.contains("client_secret=***"), "{why}");
+}
+
 #[tokio::test]
 async fn an_unreachable_endpoint_is_reported_and_dropping_the_source_stops_it() {
     // A port nothing listens on: bind, note the port, close.

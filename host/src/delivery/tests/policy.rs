@@ -160,3 +160,45 @@ async fn policy_redirect_limits_and_blocked_targets() {
     let none = Arc::new(policy(&["hook.test"], 0, true));
     assert!(PolicyRedirects::new(&none, &original("http://hook.test/".into())).is_none());
 }
+
+/// The URL that answered a redirect is the base of its Location, not a
+/// request to check again: with a long token filled into its query it may
+/// be longer than a plugin's URL may be, and the redirect is followed.
+#[tokio::test]
+async fn a_redirect_from_a_url_made_long_by_its_secret_is_followed() {
+    let long = "L".repeat(9_000);
+    let mut secrets = BTreeMap::new();
+    secrets.insert(
+        "LONG".to_string(),
+        SecretRule {
+            value: Secret::new(long.clone()).into(),
+            hosts: vec!["hook.test".into()],
+        },
+    );
+    let policy = Arc::new(
+        EgressPolicy::new(PolicySpec {
+            allowed_hosts: vec!["http://hook.test:*".into(), "http://other.test:*".into()],
+            allow_private_networks: vec!["127.0.0.1/32".into()],
+            secrets,
+            follow_redirects: 1,
+            ..PolicySpec::default()
+        })
+        .unwrap(),
+    );
+    let target = TestServer::start(Reply::status(200)).await;
+    let location = format!("http://other.test:{}/x", target.addr.port());
+    let server = TestServer::start(Reply::status(307).header("location", location)).await;
+    let original = OutboundRequest {
+        method: Method::Post,
+        url: format!(
+            "http://hook.test:{}/in?t={{{{secret:LONG}}}}",
+            server.addr.port()
+        ),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let report = send_under(&policy, &original).await;
+    assert_eq!(report.outcome, AttemptOutcome::Succeeded, "{report:?}");
+    assert_eq!(report.redirects, 1);
+    assert_eq!(target.requests().len(), 1);
+}

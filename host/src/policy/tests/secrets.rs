@@ -367,6 +367,8 @@ fn the_policy_and_its_spec_never_print_secret_values() {
 #[derive(Default)]
 struct FakeToken {
     value: std::sync::Mutex<Option<String>>,
+    /// Values it had before, as a token source remembers the last one.
+    before: std::sync::Mutex<Vec<String>>,
     rejected: std::sync::atomic::AtomicUsize,
 }
 
@@ -383,6 +385,50 @@ impl crate::policy::LiveSecret for FakeToken {
         self.rejected
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+
+    fn recent(&self) -> Vec<crate::model::Secret> {
+        let before = self.before.lock().unwrap().clone();
+        self.current()
+            .into_iter()
+            .chain(before.into_iter().map(crate::model::Secret::new))
+            .collect()
+    }
+}
+
+/// A receiver quoting a token that was renewed, or expired, while its
+/// answer was on the way: the value sent is hidden all the same.
+#[test]
+fn a_token_renewed_or_expired_in_flight_is_redacted() {
+    let token = std::sync::Arc::new(FakeToken::default());
+    let mut spec = PolicySpec {
+        allowed_hosts: vec!["https://api.allowed.com".into()],
+        secrets: secrets(&[("TOKEN", TOKEN, &["api.allowed.com"])]),
+        ..PolicySpec::default()
+    };
+    spec.secrets.get_mut("TOKEN").unwrap().value = crate::policy::SecretValue::Live(token.clone());
+    let policy = EgressPolicy::new(spec).unwrap();
+    let mut req = post("https://api.allowed.com/v1");
+    req.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
+    let dest = checked(&policy, &req);
+    *token.value.lock().unwrap() = Some("tok-1".into());
+    assert_eq!(
+        policy.fill_secrets(&req, &dest).unwrap().headers[0].1,
+        "Bearer tok-1"
+    );
+    // Renewed while the request was out.
+    *token.value.lock().unwrap() = Some("tok-2".into());
+    token.before.lock().unwrap().push("tok-1".into());
+    assert_eq!(
+        policy.redact_secrets("invalid token tok-1", false),
+        "invalid token {{secret:TOKEN}}"
+    );
+    // Expired, with renewal failing: no current value, the last one kept.
+    *token.value.lock().unwrap() = None;
+    token.before.lock().unwrap().push("tok-2".into());
+    assert_eq!(
+        policy.redact_secrets("tok-2 / tok-1", false),
+        "{{secret:TOKEN}} / {{secret:TOKEN}}"
+    );
 }
 
 #[test]
