@@ -195,7 +195,7 @@ pub(crate) async fn fetch(
             "token endpoint {endpoint} did not answer: {}",
             report.error.as_deref().unwrap_or("no response")
         )),
-        Some(status) if (200..300).contains(&status) => parse_hiding(&report.response_bytes, &hide)
+        Some(status) if (200..300).contains(&status) => parse(&report.response_bytes, &hide)
             .map_err(|e| format!("token endpoint {endpoint}: {e}")),
         Some(status) => Err(format!(
             "token endpoint {endpoint} answered HTTP {status}{}",
@@ -234,13 +234,9 @@ pub(super) fn redact(mut reason: String, grant: &OAuth2Grant, body: &[u8]) -> St
 }
 
 /// A successful answer: `access_token` and `expires_in` (a number, or a
-/// numeric string as some providers send it).
-pub(crate) fn parse(body: &[u8]) -> Result<Token, String> {
-    parse_hiding(body, &|text| text.to_owned())
-}
-
-/// [`parse`], with `hide` applied to the provider's words it quotes.
-fn parse_hiding(body: &[u8], hide: &dyn Fn(&str) -> String) -> Result<Token, String> {
+/// numeric string as some providers send it). The provider's words an
+/// error quotes pass through `hide` first.
+pub(crate) fn parse(body: &[u8], hide: &dyn Fn(&str) -> String) -> Result<Token, String> {
     let json: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
     let value = match json.get("access_token") {

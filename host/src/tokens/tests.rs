@@ -77,7 +77,9 @@ fn the_grant_sends_the_credentials_as_basic_or_in_the_form() {
 
 #[test]
 fn answers_are_read_strictly() {
-    let ok = |body: &str| parse(body.as_bytes()).map(|t| (t.value.expose().to_owned(), t.lifetime));
+    let ok = |body: &str| {
+        parse(body.as_bytes(), &|t| t.to_owned()).map(|t| (t.value.expose().to_owned(), t.lifetime))
+    };
     assert_eq!(
         ok(r#"{"access_token":"t1","token_type":"Bearer","expires_in":3600}"#),
         Ok(("t1".into(), Some(Duration::from_secs(3600))))
@@ -111,7 +113,7 @@ fn answers_are_read_strictly() {
         ),
     ];
     for (body, want) in bad {
-        let got = parse(body.as_bytes()).unwrap_err();
+        let got = parse(body.as_bytes(), &|t| t.to_owned()).unwrap_err();
         assert!(got.contains(want), "{body}: {got}");
     }
 }
