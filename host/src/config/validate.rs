@@ -154,10 +154,13 @@ fn token_lines(tokens: &[Secret]) -> Vec<(usize, Secret)> {
         .iter()
         .enumerate()
         .flat_map(|(i, t)| {
+            // Trimmed: a client cannot present a token's surrounding
+            // spaces (HTTP trims header values), so a line kept with them
+            // could never match.
             t.expose()
                 .split('\n')
-                .map(|line| line.strip_suffix('\r').unwrap_or(line))
-                .filter(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
                 .map(move |line| (i, Secret::new(line)))
                 .collect::<Vec<_>>()
         })

@@ -74,12 +74,12 @@ impl Tokens {
         if self.insecure_no_auth {
             return Ok([0; 32]);
         }
+        // The scheme is case-insensitive (RFC 9110 §11.1), followed by
+        // spaces or tabs.
         let token = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|h| h.trim_start().split_once([' ', '\t']))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(Refusal::Missing)?;
         let presented = digest(token);
@@ -145,6 +145,13 @@ mod tests {
         );
         assert_eq!(
             t.check(Some("Bearer "), Audience::Admin),
+            Err(Refusal::Missing)
+        );
+        for header in ["BEARER adm", "bearer\tadm", "Bearer   adm  "] {
+            assert_eq!(t.check(Some(header), Audience::Admin), Ok(()), "{header:?}");
+        }
+        assert_eq!(
+            t.check(Some("Bearerx adm"), Audience::Admin),
             Err(Refusal::Missing)
         );
     }

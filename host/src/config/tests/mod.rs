@@ -317,7 +317,7 @@ fn insecure_no_auth_runs_without_tokens() {
 /// next to the old during a rotation) is one token per line.
 #[test]
 fn a_token_entry_holds_one_token_per_line() {
-    let text = "[auth]\ningest_tokens = [\"in-new\\r\\nin-old\\n\\n\", \"in-3\"]\nadmin_tokens = [\"ad-1\"]\n";
+    let text = "[auth]\ningest_tokens = [\"in-new\\r\\nin-old \\n\\n\", \" in-3\"]\nadmin_tokens = [\"ad-1\"]\n";
     let config = parse(text, Path::new("")).expect("valid");
     let shown: Vec<&str> = config
         .auth
@@ -325,6 +325,7 @@ fn a_token_entry_holds_one_token_per_line() {
         .iter()
         .map(|t| t.expose())
         .collect();
+    // Spaces around a token are dropped: no client could send them.
     assert_eq!(shown, ["in-new", "in-old", "in-3"]);
 
     let blank = "[auth]\ningest_tokens = [\"a\", \"\\n \\n\"]\nadmin_tokens = [\"b\"]\n";

@@ -23,13 +23,19 @@ pub(super) fn list(conn: &Connection, query: &EventQuery) -> Result<EventPage, S
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     };
+    let top: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+        .db()?
+        .query_row([], |row| row.get(0))
+        .db()?;
+    // A cursor above the newest event (made up, not one a page gave) starts
+    // at the newest, so following pages ends as it does from the top.
     let below: i64 = match &query.cursor {
-        Some(c) => c.parse().map_err(|_| StoreError::InvalidCursor)?,
-        None => conn
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
-            .db()?
-            .query_row([], |row| row.get(0))
-            .db()?,
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| StoreError::InvalidCursor)?
+            .min(top),
+        None => top,
     };
     // Retention deletes the oldest events: the window stops at the oldest kept.
     let oldest: i64 = conn

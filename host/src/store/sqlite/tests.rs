@@ -106,6 +106,28 @@ async fn survives_restart() {
 
 const T0: u64 = 1_700_000_000_000;
 
+/// A made-up cursor far above the newest event lists from the newest and
+/// ends, instead of handing out empty pages for ever.
+#[tokio::test]
+async fn a_cursor_above_the_newest_event_starts_at_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    store
+        .insert_events(vec![new_event("a", &[]), new_event("b", &[])], None)
+        .await
+        .unwrap();
+    let page = store
+        .list_events(crate::store::EventQuery {
+            cursor: Some(i64::MAX.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.items.iter().map(|e| e.event.id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"]);
+    assert_eq!(page.next_cursor, None);
+}
+
 pub(super) fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
     NewEvent {
         parked: Vec::new(),
