@@ -10,7 +10,7 @@ mod support;
 
 use base64::Engine as _;
 use serde_json::json;
-use support::host::{Host, component, hostile_config};
+use support::host::{Host, component, config_head, hostile_config};
 use support::pki::{new_ca, new_leaf, server_config};
 use support::proxy::{TestProxy, Tunnel};
 use support::receiver::TestReceiver;
@@ -166,4 +166,51 @@ async fn no_proxy_destinations_are_reached_directly() {
     assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
     assert_eq!(rx.requests().len(), 1);
     assert!(proxy.tunnels().is_empty(), "{:?}", proxy.tunnels());
+}
+
+/// `no_proxy` is decided for each address a name resolves to: with the
+/// first address exempt (and closed) and the second not, the second is
+/// reached through the proxy, not directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_proxy_is_decided_for_each_resolved_address() {
+    let rx = TestReceiver::start().await;
+    let proxy = TestProxy::start(None).await;
+    let config = format!(
+        r#"{}
+[[plugins]]
+name = "fetcher"
+component = "{}"
+events = ["*"]
+allowed_hosts = ["http://mixed.test:*"]
+allow_private_networks = ["127.0.0.0/8"]
+[plugins.config]
+mode = "from-event"
+[plugins.delivery]
+timeout_s = 2
+retry_schedule_s = [1]
+
+[dns]
+static = {{ "mixed.test" = ["127.0.0.2", "127.0.0.1"] }}
+
+[egress]
+proxy = "{}"
+no_proxy = ["127.0.0.2/32"]
+"#,
+        config_head(),
+        component("hostile"),
+        proxy.url(None)
+    );
+    let host = Host::start(&config, &[]);
+    let event = json!({"id": "m-1", "name": "x",
+        "properties": {"url": format!("http://mixed.test:{}/hook", rx.addr.port())}});
+    assert_eq!(host.ingest(&event.to_string()).await.0, 202);
+    let v = host.settled_event("m-1", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+    assert_eq!(
+        proxy.tunnels(),
+        [Tunnel {
+            target: format!("127.0.0.1:{}", rx.addr.port()),
+            authorization: None,
+        }]
+    );
 }

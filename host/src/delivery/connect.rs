@@ -328,14 +328,7 @@ impl Inner {
             return Err(AddressDenied(format!("no permitted address for {host}")).into());
         }
 
-        let through = self
-            .proxy
-            .as_ref()
-            .filter(|proxy| !proxy.no_proxy.iter().any(|np| np.matches(host, vetted[0])));
-        let (tcp, addr) = match through {
-            None => self.connect_tcp(&vetted, port).await?,
-            Some(proxy) => self.tunnel(proxy, &vetted, port).await?,
-        };
+        let (tcp, addr) = self.open(host, &vetted, port).await?;
         if !tls {
             return Ok(MaybeTls::Plain(tcp, addr));
         }
@@ -353,6 +346,40 @@ impl Inner {
                     source,
                 })?;
         Ok(MaybeTls::Tls(Box::new(stream), addr))
+    }
+
+    /// A TCP stream to the first of `vetted` that answers, each reached
+    /// directly or through the proxy as `no_proxy` says of that address
+    /// (a name may resolve to addresses on both sides of the rule).
+    async fn open(
+        &self,
+        host: &str,
+        vetted: &[IpAddr],
+        port: u16,
+    ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+        let Some(proxy) = self.proxy.as_ref() else {
+            return self.connect_tcp(vetted, port).await;
+        };
+        let direct = |ip: IpAddr| proxy.no_proxy.iter().any(|np| np.matches(host, ip));
+        if vetted.iter().all(|ip| direct(*ip)) {
+            return self.connect_tcp(vetted, port).await;
+        }
+        if !vetted.iter().any(|ip| direct(*ip)) {
+            return self.tunnel(proxy, vetted, port).await;
+        }
+        let mut last = None;
+        for ip in vetted {
+            let tried = if direct(*ip) {
+                self.connect_tcp(&[*ip], port).await
+            } else {
+                self.tunnel(proxy, &[*ip], port).await
+            };
+            match tried {
+                Ok(open) => return Ok(open),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one vetted address"))
     }
 
     /// A tunnel through `proxy` to the first vetted address it opens one
