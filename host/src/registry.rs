@@ -12,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::config::{
-    BreakerTuning, BreakersConfig, Bypass, Config, DeliveryConfig, PluginConfig,
+    BreakerTuning, BreakersConfig, Bypass, Config, DeliveryConfig, DnsConfig, PluginConfig,
     event_pattern_matches,
 };
 use crate::delivery::{
@@ -211,7 +211,13 @@ impl Builder<'_> {
         for pc in &config.plugins {
             let before = previous.and_then(|set| set.plugins.get(&pc.name));
             let loaded = self
-                .build_one(pc, &config.breakers, before.map(|p| &**p), proxy.as_ref())
+                .build_one(
+                    pc,
+                    &config.breakers,
+                    before.map(|p| &**p),
+                    proxy.as_ref(),
+                    &config.dns,
+                )
                 .map_err(|message| RegistryError {
                     plugin: pc.name.clone(),
                     message,
@@ -249,6 +255,7 @@ impl Builder<'_> {
         roots: &[CertificateDer<'static>],
         before: Option<&LoadedPlugin>,
         proxy: Option<&Proxy>,
+        pins: &DnsConfig,
     ) -> Result<BTreeMap<String, Arc<TokenSource>>, String> {
         let mut tokens = BTreeMap::new();
         for (name, secret) in &pc.secrets {
@@ -256,7 +263,7 @@ impl Builder<'_> {
                 continue;
             };
             let source = match before.and_then(|b| b.tokens.get(name)) {
-                Some(old) if old.is_for(oauth, roots, proxy) => old.clone(),
+                Some(old) if old.is_for(oauth, roots, proxy, pins) => old.clone(),
                 _ => TokenSource::start(
                     &pc.name,
                     name,
@@ -264,6 +271,7 @@ impl Builder<'_> {
                     roots.to_vec(),
                     self.resolver.clone(),
                     proxy.cloned(),
+                    pins.clone(),
                 )?,
             };
             tokens.insert(name.clone(), source);
@@ -277,6 +285,7 @@ impl Builder<'_> {
         breakers: &BreakersConfig,
         before: Option<&LoadedPlugin>,
         proxy: Option<&Proxy>,
+        pins: &DnsConfig,
     ) -> Result<LoadedPlugin, String> {
         let spec = PluginSpec {
             name: pc.name.clone(),
@@ -299,7 +308,7 @@ impl Builder<'_> {
             .load_file(&pc.component, spec)
             .map_err(|e| format!("{}: {e}", pc.component.display()))?;
         let (extra_roots, client_identity) = delivery_tls(&pc.delivery)?;
-        let tokens = self.token_sources(pc, &extra_roots, before, proxy)?;
+        let tokens = self.token_sources(pc, &extra_roots, before, proxy, pins)?;
         let mut spec = pc.policy_spec();
         for (name, source) in &tokens {
             if let Some(rule) = spec.secrets.get_mut(name) {

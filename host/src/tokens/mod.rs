@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{Notify, oneshot, watch};
 
-use crate::config::{OAuth2Config, OAuth2Grant};
+use crate::config::{DnsConfig, OAuth2Config, OAuth2Grant};
 use crate::delivery::{ClientOptions, Deliverer, Proxy, Resolver};
 use crate::model::Secret;
 use crate::policy::{LiveSecret, Unavailable};
@@ -54,6 +54,7 @@ pub struct TokenSource {
     config: OAuth2Config,
     roots: Vec<CertificateDer<'static>>,
     proxy: Option<Proxy>,
+    pins: DnsConfig,
     /// Whether its task runs (there was a runtime to start it on).
     running: bool,
     _stop: oneshot::Sender<()>,
@@ -116,6 +117,7 @@ impl TokenSource {
         roots: Vec<CertificateDer<'static>>,
         resolver: Arc<dyn Resolver>,
         proxy: Option<Proxy>,
+        pins: DnsConfig,
     ) -> Result<Arc<Self>, String> {
         let client = Deliverer::new(
             fetch::guard(),
@@ -162,19 +164,26 @@ impl TokenSource {
             config: config.clone(),
             roots,
             proxy,
+            pins,
             running: runtime.is_some(),
             _stop: stop,
         }))
     }
 
-    /// Whether it was built from these settings.
+    /// Whether it was built from these settings (`pins`: the `[dns]`
+    /// names its resolver was given, so that re-pinning the token
+    /// endpoint's name on reload reaches the token fetches too).
     pub fn is_for(
         &self,
         config: &OAuth2Config,
         roots: &[CertificateDer<'static>],
         proxy: Option<&Proxy>,
+        pins: &DnsConfig,
     ) -> bool {
-        self.config == *config && self.roots == roots && self.proxy.as_ref() == proxy
+        self.config == *config
+            && self.roots == roots
+            && self.proxy.as_ref() == proxy
+            && self.pins == *pins
     }
 
     /// Wait (at most `timeout`) for the first fetch to finish, then say

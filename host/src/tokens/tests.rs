@@ -161,6 +161,7 @@ fn start(url: &str) -> Arc<TokenSource> {
         Vec::new(),
         Arc::new(SystemResolver),
         None,
+        Default::default(),
     )
     .unwrap()
 }
@@ -435,6 +436,7 @@ async fn a_source_fetches_with_a_service_account() {
         Vec::new(),
         Arc::new(SystemResolver),
         None,
+        Default::default(),
     )
     .unwrap();
     source.first_fetch(Duration::from_secs(10)).await.unwrap();
@@ -658,4 +660,32 @@ fn an_assertion_quoted_back_is_redacted() {
         redact(reason, &grant_, &body),
         "token endpoint answered HTTP 400: invalid_client (*** expired)"
     );
+}
+
+/// A reload keeps a source only if its `[dns]` pins are unchanged: its
+/// client resolves the token endpoint through them.
+#[test]
+fn a_source_is_kept_only_for_the_same_dns_pins() {
+    let url = "https://login.test/token";
+    let pinned = |ip: &str| crate::config::DnsConfig {
+        static_hosts: [(
+            "login.test".to_owned(),
+            vec![crate::config::ConfigIp(ip.parse().unwrap())],
+        )]
+        .into(),
+    };
+    let source = TokenSource::start(
+        "crm",
+        "SF_TOKEN",
+        &config(url, "basic"),
+        Vec::new(),
+        Arc::new(SystemResolver),
+        None,
+        pinned("192.0.2.1"),
+    )
+    .unwrap();
+    let same = config(url, "basic");
+    assert!(source.is_for(&same, &[], None, &pinned("192.0.2.1")));
+    assert!(!source.is_for(&same, &[], None, &pinned("192.0.2.2")));
+    assert!(!source.is_for(&same, &[], None, &Default::default()));
 }
