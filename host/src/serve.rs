@@ -230,20 +230,38 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         stop_rx,
     ));
 
-    server::run(listener, app.clone(), shutdown_signal(), edge).await;
+    // One grace period for the whole shutdown: the workers get what the
+    // listener's drain left of it, not a second one.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let signal = {
+        let signalled = signalled.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = signalled.set(tokio::time::Instant::now());
+        }
+    };
+    server::run(listener, app.clone(), signal, edge).await;
     tracing::info!("shutting down: finishing in-flight work");
     logging::notice("wasmhook shutting down");
     app.shutting_down.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     reloader.abort();
     pruner.abort();
-    if tokio::time::timeout(grace, workers).await.is_err() {
+    let left = signalled
+        .get()
+        .map_or(grace, |at| grace.saturating_sub(at.elapsed()))
+        .max(GIVE_BACK_TIME);
+    if tokio::time::timeout(left, workers).await.is_err() {
         tracing::warn!(
             "grace period over with work in flight; it stays queued and resumes on restart"
         );
     }
     Ok(())
 }
+
+/// Time the workers always get at shutdown, even after a drain that took
+/// the whole grace period, to give back the jobs they hold.
+const GIVE_BACK_TIME: Duration = Duration::from_secs(1);
 
 /// The listener's TLS acceptor, when `[server]` names a certificate.
 fn tls_acceptor(config: &Config) -> anyhow::Result<Option<TlsAcceptor>> {
