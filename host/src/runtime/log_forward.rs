@@ -12,6 +12,8 @@ use crate::model::{LogLevel, LogLine};
 const LINES_PER_SECOND: f64 = 50.0;
 /// Burst allowance.
 const BURST: f64 = 200.0;
+/// Dropped lines are reported at most this often.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A token bucket with an explicit clock, so it can be tested without time
 /// passing.
@@ -23,6 +25,8 @@ pub(crate) struct TokenBucket {
     burst: f64,
     /// Lines refused since the last report.
     suppressed: u64,
+    /// When refused lines were last reported.
+    reported: Option<Instant>,
 }
 
 impl TokenBucket {
@@ -33,6 +37,7 @@ impl TokenBucket {
             rate,
             burst,
             suppressed: 0,
+            reported: None,
         }
     }
 
@@ -53,6 +58,19 @@ impl TokenBucket {
     /// How many lines were refused since the last call.
     pub(crate) fn take_suppressed(&mut self) -> u64 {
         std::mem::take(&mut self.suppressed)
+    }
+
+    /// Lines refused since the last report, at most once a second (the
+    /// report is a log line too, and must not flood in their place).
+    pub(crate) fn report_due(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .reported
+            .is_none_or(|at| now.saturating_duration_since(at) >= REPORT_EVERY);
+        if self.suppressed == 0 || !due {
+            return None;
+        }
+        self.reported = Some(now);
+        Some(self.take_suppressed())
     }
 }
 
@@ -88,10 +106,25 @@ impl LogForwarder {
         }
     }
 
-    /// Emit the lines of one invocation to `tracing`.
-    pub(crate) fn forward(&self, plugin: &str, event_id: &str, lines: &[LogLine]) {
+    /// Emit the lines of one invocation to `tracing`, and its failure
+    /// (kind, message), if it failed: under the same cap, since a plugin
+    /// that fails on every event would otherwise write a line per event.
+    pub(crate) fn forward(
+        &self,
+        plugin: &str,
+        event_id: &str,
+        lines: &[LogLine],
+        failure: Option<(&str, &str)>,
+    ) {
         let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
+        if let Some((kind, message)) = failure
+            && bucket.take(now)
+        {
+            let event_id = one_line(event_id);
+            let message = one_line(message);
+            tracing::warn!(target: "plugin", plugin, event_id = %event_id, kind, "{message}");
+        }
         for line in lines {
             if !bucket.take(now) {
                 continue;
@@ -116,8 +149,7 @@ impl LogForwarder {
                 }
             }
         }
-        let suppressed = bucket.take_suppressed();
-        if suppressed > 0 {
+        if let Some(suppressed) = bucket.report_due(now) {
             tracing::warn!(
                 target: "plugin",
                 plugin,
@@ -171,6 +203,7 @@ mod tests {
                     source: crate::model::LogSource::Log,
                     message: "ok\n2026-01-01T00:00:00Z ERROR wasmhook: forged\u{1b}[2J".into(),
                 }],
+                None,
             );
         });
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -191,5 +224,29 @@ mod tests {
         // the bucket never holds more than the burst
         let t2 = t1 + Duration::from_secs(60);
         assert_eq!((0..20).filter(|_| b.take(t2)).count(), 5);
+    }
+
+    #[test]
+    fn dropped_lines_are_reported_once_a_second() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1.0, 1.0, t0);
+        assert!(b.take(t0));
+        assert!(!b.take(t0));
+        assert_eq!(b.report_due(t0), Some(1));
+        assert!(!b.take(t0));
+        assert_eq!(b.report_due(t0), None, "reported a moment ago");
+        let t1 = t0 + Duration::from_millis(1_500);
+        assert!(b.take(t1));
+        assert!(!b.take(t1));
+        assert_eq!(
+            b.report_due(t1),
+            Some(2),
+            "both drops since the last report"
+        );
+        assert_eq!(
+            b.report_due(t1 + Duration::from_secs(5)),
+            None,
+            "nothing new"
+        );
     }
 }

@@ -14,7 +14,6 @@ use super::engine::Runtime;
 use super::error::{LoadError, PluginError};
 use super::inspect::ComponentInfo;
 use super::limits::PluginLimits;
-use super::log_forward::one_line;
 use super::output::{bounded_reason, to_wit_event, validate_decision};
 use super::state::{PluginShared, State};
 use super::stdio::Captured;
@@ -214,14 +213,14 @@ impl Plugin {
 
     fn forward_logs(&self, event: &Event, invocation: &Invocation) {
         let shared = &self.inner.shared;
+        let error = invocation.outcome.as_ref().err();
+        let message = error.map(ToString::to_string);
+        let failure = error
+            .zip(message.as_deref())
+            .map(|(e, m)| (e.kind().as_str(), m));
         shared
             .log_forwarder
-            .forward(&shared.name, &event.id, &invocation.logs);
-        if let Err(e) = &invocation.outcome {
-            let event_id = one_line(&event.id);
-            let message = one_line(&e.to_string()).into_owned();
-            tracing::warn!(target: "plugin", plugin = %shared.name, event_id = %event_id, kind = %e.kind(), "{message}");
-        }
+            .forward(&shared.name, &event.id, &invocation.logs, failure);
     }
 
     fn finish(
