@@ -255,13 +255,31 @@ fn native_cases() -> Vec<Case> {
             "timestamp_ms float",
             r#"{"name":"a","timestamp_ms":1.5}"#,
             400,
-            "`timestamp_ms` must be a non-negative integer",
+            "`timestamp_ms` must be an integer from 0 (1970)",
         ),
         case(
             "timestamp_ms above u64",
             r#"{"name":"a","timestamp_ms":18446744073709551616}"#,
             400,
-            "`timestamp_ms` must be a non-negative integer",
+            "`timestamp_ms` must be an integer from 0 (1970)",
+        ),
+        case(
+            "timestamp_ms past year 9999",
+            r#"{"name":"a","timestamp_ms":18446744073709551615}"#,
+            400,
+            "(year 9999)",
+        ),
+        case(
+            "id with a line break",
+            r#"{"name":"a","id":"e1\n2026-01-01 ERROR forged"}"#,
+            400,
+            "field `id` contains a control character (U+000A at byte 2)",
+        ),
+        case(
+            "name with a terminal escape",
+            r#"{"name":"a\u001b[2J"}"#,
+            400,
+            "field `name` contains a control character (U+001B at byte 1)",
         ),
         case(
             "timestamp_ms 1e400",
@@ -305,7 +323,7 @@ fn native_cases() -> Vec<Case> {
                 ("time", "empty string") => "field `time` is not an RFC 3339 timestamp",
                 ("time", _) => "field `time` must be an RFC 3339 string",
                 (_, "empty string") if allowed == "string" => "must not be empty",
-                ("timestamp_ms", _) => "field `timestamp_ms` must be a non-negative integer",
+                ("timestamp_ms", _) => "field `timestamp_ms` must be an integer from 0 (1970)",
                 ("properties", _) => "field `properties` must be an object",
                 _ => "must be a string, not",
             };
@@ -546,8 +564,8 @@ fn cloudevent_cases() -> Vec<Case> {
         binary_ok(case(
             "binary body text/plain",
             "{}",
-            400,
-            "binary-mode CloudEvents body must be application/json",
+            415,
+            "unsupported content type \"text/plain\"",
         ))
         .content_type(Some("text/plain")),
     ]);

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use wasmhook::ingest::{
-    BodyError, BodyFormat, MAX_FIELD_BYTES, parse_binary, parse_body, parse_event,
-    parse_event_value, parse_structured,
+    BodyError, BodyFormat, MAX_FIELD_BYTES, MAX_TIMESTAMP_MS, parse_binary, parse_body,
+    parse_event, parse_event_value, parse_structured,
 };
 use wasmhook::model::Event;
 
@@ -81,8 +81,16 @@ fn event_holds(e: &Event) -> Result<(), TestCaseError> {
         if let Some(v) = value {
             prop_assert!(!v.is_empty(), "{field} is empty in {e:?}");
             prop_assert!(v.len() <= MAX_FIELD_BYTES, "{field} too long in {e:?}");
+            prop_assert!(
+                !v.chars().any(char::is_control),
+                "{field} holds a control character in {e:?}"
+            );
         }
     }
+    prop_assert!(
+        e.timestamp_ms <= MAX_TIMESTAMP_MS,
+        "time past year 9999 in {e:?}"
+    );
     Ok(())
 }
 
@@ -217,8 +225,9 @@ fn parse_event_agrees_with_parse_event_value() {
 }
 
 /// Any field value a valid event may have.
+/// A valid identifier: any text but control characters, within the limit.
 fn field() -> impl Strategy<Value = String> {
-    ".{1,40}".prop_filter("within the limit", |s| s.len() <= MAX_FIELD_BYTES)
+    "[^\\p{Cc}]{1,40}".prop_filter("within the limit", |s| s.len() <= MAX_FIELD_BYTES)
 }
 
 #[test]
@@ -229,7 +238,7 @@ fn a_valid_native_event_round_trips() {
         field(),
         field(),
         prop::option::of(field()),
-        any::<u64>(),
+        0..=MAX_TIMESTAMP_MS,
         props,
     );
     check("ingest", strategy, |(id, name, user_id, ts, properties)| {

@@ -14,4 +14,4 @@ mod strict_json;
 pub use batch::{BodyError, BodyFormat, body_format, parse_body};
 pub use cloudevents::{parse_binary, parse_structured};
 pub(crate) use event::now_ms;
-pub use event::{IngestError, MAX_FIELD_BYTES, parse_event, parse_event_value};
+pub use event::{IngestError, MAX_FIELD_BYTES, MAX_TIMESTAMP_MS, parse_event, parse_event_value};

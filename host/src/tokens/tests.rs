@@ -241,37 +241,32 @@ async fn a_provider_quoting_the_client_secret_back_is_redacted() {
 
 /// Quoted where the description is cut short, or form-encoded as the
 /// request sent it: no part of the secret survives.
+/// Why the first fetch failed, from an endpoint refusing with
+/// `invalid_client` and this description.
+async fn refused_with(description: &str) -> String {
+    let answer = serde_json::json!({"error": "invalid_client", "error_description": description});
+    let body = Box::leak(answer.to_string().into_bytes().into_boxed_slice());
+    let server = TestServer::start(Reply::status(401).body(body)).await;
+    let source = start(&server.url("/token"));
+    source
+        .first_fetch(Duration::from_secs(10))
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_secret_quoted_across_the_cut_or_encoded_is_redacted() {
     let description = format!(
         "{} secret cs-very/secret:value&more is revoked",
         "x".repeat(190)
     );
-    let answer = serde_json::json!({"error": "invalid_client", "error_description": description});
-    let server = TestServer::start(Reply::status(401).body(Box::leak(
-        answer.to_string().into_bytes().into_boxed_slice(),
-    )))
-    .await;
-    let source = start(&server.url("/token"));
-    let why = source
-        .first_fetch(Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let why = refused_with(&description).await;
     assert!(!why.contains("cs-very"), "{why}");
     assert!(why.contains("secret *"), "the cut falls in the mark: {why}");
 
     let encoded: String = url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect();
     assert_ne!(encoded, CLIENT_SECRET);
-    let answer = serde_json::json!({"error": "invalid_client", "error_description": format!("got client_secret={encoded}")});
-    let server = TestServer::start(Reply::status(401).body(Box::leak(
-        answer.to_string().into_bytes().into_boxed_slice(),
-    )))
-    .await;
-    let source = start(&server.url("/token"));
-    let why = source
-        .first_fetch(Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let why = refused_with(&format!("got client_secret={encoded}")).await;
     assert!(why.contains("client_secret=***"), "{why}");
 }
 

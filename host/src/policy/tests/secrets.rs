@@ -397,9 +397,10 @@ impl crate::policy::LiveSecret for FakeToken {
 
 /// A receiver quoting a token that was renewed, or expired, while its
 /// answer was on the way: the value sent is hidden all the same.
-#[test]
-fn a_token_renewed_or_expired_in_flight_is_redacted() {
-    let token = std::sync::Arc::new(FakeToken::default());
+/// A policy whose `TOKEN` is `token`, and a request carrying it.
+fn live_token_policy(
+    token: &std::sync::Arc<FakeToken>,
+) -> (EgressPolicy, OutboundRequest, Destination) {
     let mut spec = PolicySpec {
         allowed_hosts: vec!["https://api.allowed.com".into()],
         secrets: secrets(&[("TOKEN", TOKEN, &["api.allowed.com"])]),
@@ -410,6 +411,13 @@ fn a_token_renewed_or_expired_in_flight_is_redacted() {
     let mut req = post("https://api.allowed.com/v1");
     req.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
     let dest = checked(&policy, &req);
+    (policy, req, dest)
+}
+
+#[test]
+fn a_token_renewed_or_expired_in_flight_is_redacted() {
+    let token = std::sync::Arc::new(FakeToken::default());
+    let (policy, req, dest) = live_token_policy(&token);
     *token.value.lock().unwrap() = Some("tok-1".into());
     assert_eq!(
         policy.fill_secrets(&req, &dest).unwrap().headers[0].1,
@@ -434,16 +442,7 @@ fn a_token_renewed_or_expired_in_flight_is_redacted() {
 #[test]
 fn a_live_secret_is_read_at_every_fill_and_its_absence_is_transient() {
     let token = std::sync::Arc::new(FakeToken::default());
-    let mut spec = PolicySpec {
-        allowed_hosts: vec!["https://api.allowed.com".into()],
-        secrets: secrets(&[("TOKEN", TOKEN, &["api.allowed.com"])]),
-        ..PolicySpec::default()
-    };
-    spec.secrets.get_mut("TOKEN").unwrap().value = crate::policy::SecretValue::Live(token.clone());
-    let policy = EgressPolicy::new(spec).unwrap();
-    let mut req = post("https://api.allowed.com/v1");
-    req.headers = vec![("authorization".into(), "Bearer {{secret:TOKEN}}".into())];
-    let dest = checked(&policy, &req);
+    let (policy, req, dest) = live_token_policy(&token);
 
     let denied = policy.fill_secrets(&req, &dest).unwrap_err();
     assert_eq!(kind(&denied), "SecretUnavailable");
