@@ -229,6 +229,31 @@ async fn cloudevents_in_all_three_modes() {
     )
     .await;
     assert_eq!((status, v), (202, json!({"ids": ["ce-s"]})));
+    // The same source and id again is a duplicate; the id from another
+    // source is refused (events are keyed by id), not dropped as one.
+    let (status, _) = post(
+        &host,
+        "application/cloudevents+json",
+        structured.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 202);
+    let mut other = structured.clone();
+    other["source"] = json!("/game");
+    let (status, v) = post(
+        &host,
+        "application/cloudevents+json",
+        other.to_string().as_bytes(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(r#"events[0]: id "ce-s" was already accepted from source "/shop""#),
+        "{error}"
+    );
     let batch = json!([
         {"specversion":"1.0","id":"ce-b1","source":"/s","type":"a"},
         {"specversion":"1.0","id":"ce-b2","source":"/s","type":"b","data":{"k":1}}

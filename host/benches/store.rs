@@ -57,6 +57,7 @@ fn new_event(i: usize) -> NewEvent {
         plugins: vec!["bench".into()],
         parked: Vec::new(),
         received_ms: now_ms(),
+        source: None,
     }
 }
 

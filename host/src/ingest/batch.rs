@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::IngestError;
-use super::cloudevents::{parse_binary, parse_structured};
+use super::cloudevents::{CloudEvent, parse_binary, parse_structured};
 use super::event::parse_event_value;
 use crate::model::Event;
 
@@ -100,6 +100,41 @@ fn json(body: &[u8]) -> Result<Value, BodyError> {
     })
 }
 
+/// One event of a request body, and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The event.
+    pub event: Event,
+    /// A CloudEvent's `source`; `None` for the native format.
+    pub source: Option<String>,
+}
+
+impl From<Event> for Incoming {
+    fn from(event: Event) -> Self {
+        Self {
+            event,
+            source: None,
+        }
+    }
+}
+
+impl From<CloudEvent> for Incoming {
+    fn from(ce: CloudEvent) -> Self {
+        Self {
+            event: ce.event,
+            source: Some(ce.source),
+        }
+    }
+}
+
+fn native(value: Value) -> Result<Incoming, IngestError> {
+    parse_event_value(value).map(Incoming::from)
+}
+
+fn cloud(value: Value) -> Result<Incoming, IngestError> {
+    parse_structured(value).map(Incoming::from)
+}
+
 fn at_index(i: usize, e: IngestError) -> BodyError {
     BodyError::Invalid(format!("events[{i}]: {e}"))
 }
@@ -107,8 +142,8 @@ fn at_index(i: usize, e: IngestError) -> BodyError {
 fn each(
     values: Vec<Value>,
     max: usize,
-    parse: fn(Value) -> Result<Event, IngestError>,
-) -> Result<Vec<Event>, BodyError> {
+    parse: fn(Value) -> Result<Incoming, IngestError>,
+) -> Result<Vec<Incoming>, BodyError> {
     if values.len() > max {
         return Err(BodyError::TooManyEvents {
             max,
@@ -132,25 +167,26 @@ pub fn parse_body(
     content_type: Option<&str>,
     body: &[u8],
     max_events: usize,
-) -> Result<Vec<Event>, BodyError> {
+) -> Result<Vec<Incoming>, BodyError> {
+    let one = |parsed: Result<Incoming, IngestError>| {
+        parsed
+            .map(|e| vec![e])
+            .map_err(|e| BodyError::Invalid(e.to_string()))
+    };
     match format {
-        BodyFormat::CloudEventBinary => parse_binary(headers, content_type, body)
-            .map(|e| vec![e])
-            .map_err(|e| BodyError::Invalid(e.to_string())),
-        BodyFormat::CloudEvent => parse_structured(json(body)?)
-            .map(|e| vec![e])
-            .map_err(|e| BodyError::Invalid(e.to_string())),
+        BodyFormat::CloudEventBinary => {
+            one(parse_binary(headers, content_type, body).map(Incoming::from))
+        }
+        BodyFormat::CloudEvent => one(cloud(json(body)?)),
         BodyFormat::CloudEventBatch => match json(body)? {
-            Value::Array(values) => each(values, max_events, parse_structured),
+            Value::Array(values) => each(values, max_events, cloud),
             _ => Err(BodyError::Invalid(
                 "a CloudEvents batch must be a JSON array".into(),
             )),
         },
         BodyFormat::Native => match json(body)? {
-            Value::Array(values) => each(values, max_events, parse_event_value),
-            single => parse_event_value(single)
-                .map(|e| vec![e])
-                .map_err(|e| BodyError::Invalid(e.to_string())),
+            Value::Array(values) => each(values, max_events, native),
+            single => one(native(single)),
         },
     }
 }

@@ -61,8 +61,21 @@ fn data_object(data: Option<Value>) -> Result<Map<String, Value>, IngestError> {
     }
 }
 
+/// Longest accepted `source` (a URI reference), in bytes.
+pub const MAX_SOURCE_BYTES: usize = 2048;
+
+/// A CloudEvent: the event, and the `source` that, with its `id`, makes
+/// it unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudEvent {
+    /// The event as plugins see it.
+    pub event: Event,
+    /// The `source` attribute.
+    pub source: String,
+}
+
 /// One structured-mode CloudEvent.
-pub fn parse_structured(value: Value) -> Result<Event, IngestError> {
+pub fn parse_structured(value: Value) -> Result<CloudEvent, IngestError> {
     let Value::Object(mut obj) = value else {
         return Err(invalid("a CloudEvent must be a JSON object"));
     };
@@ -73,7 +86,15 @@ pub fn parse_structured(value: Value) -> Result<Event, IngestError> {
         )));
     }
     let id = bounded("id", required(&obj, "id")?)?;
-    required(&obj, "source")?;
+    let source = required(&obj, "source")?;
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(invalid(format!(
+            "CloudEvents attribute `source` is {} bytes long; the limit is {MAX_SOURCE_BYTES}",
+            source.len()
+        )));
+    }
+    check_text("CloudEvents attribute `source`", source)?;
+    let source = source.to_owned();
     let name = bounded("type", required(&obj, "type")?)?;
     let user_id = match obj.get("subject") {
         None | Some(Value::Null) => None,
@@ -103,12 +124,15 @@ pub fn parse_structured(value: Value) -> Result<Event, IngestError> {
         )));
     }
     let properties = data_object(obj.remove("data"))?;
-    Ok(Event {
-        id,
-        name,
-        user_id,
-        timestamp_ms,
-        properties,
+    Ok(CloudEvent {
+        event: Event {
+            id,
+            name,
+            user_id,
+            timestamp_ms,
+            properties,
+        },
+        source,
     })
 }
 
@@ -142,7 +166,7 @@ pub fn parse_binary(
     headers: &[(String, String)],
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<Event, IngestError> {
+) -> Result<CloudEvent, IngestError> {
     let mut obj = Map::new();
     for (name, value) in headers {
         if let Some(attr) = name.strip_prefix("ce-") {
@@ -184,7 +208,9 @@ mod tests {
 
     #[test]
     fn structured_maps_attributes() {
-        let e = parse_structured(structured()).unwrap();
+        let ce = parse_structured(structured()).unwrap();
+        assert_eq!(ce.source, "/shop");
+        let e = ce.event;
         assert_eq!(
             (e.id.as_str(), e.name.as_str(), e.user_id.as_deref()),
             ("ce-1", "cart.abandoned", Some("u-9"))
@@ -249,12 +275,14 @@ mod tests {
             ("ce-type".to_owned(), "level.reached".to_owned()),
             ("ce-subject".to_owned(), "p-1".to_owned()),
         ];
-        let e = parse_binary(&headers, Some("application/json"), br#"{"level": 10}"#).unwrap();
+        let e = parse_binary(&headers, Some("application/json"), br#"{"level": 10}"#)
+            .unwrap()
+            .event;
         assert_eq!((e.id.as_str(), e.name.as_str()), ("b-1", "level.reached"));
         assert_eq!(e.properties["level"], 10);
         let err = parse_binary(&headers[1..], Some("application/json"), b"{}").unwrap_err();
         assert!(err.to_string().contains("specversion"));
-        let empty = parse_binary(&headers, None, b"").unwrap();
+        let empty = parse_binary(&headers, None, b"").unwrap().event;
         assert!(empty.properties.is_empty());
     }
 
@@ -267,7 +295,9 @@ mod tests {
             ("ce-type".to_owned(), "order%20paid".to_owned()),
             ("ce-subject".to_owned(), "J%C3%BCrgen".to_owned()),
         ];
-        let e = parse_binary(&headers, Some("application/json"), b"").unwrap();
+        let e = parse_binary(&headers, Some("application/json"), b"")
+            .unwrap()
+            .event;
         assert_eq!(e.id, "b-1");
         assert_eq!(e.name, "order paid");
         assert_eq!(e.user_id.as_deref(), Some("Jürgen"));
@@ -289,6 +319,7 @@ mod tests {
             br#"{"a":1}"#,
         )
         .unwrap();
-        assert_eq!(e.properties["a"], 1);
+        assert_eq!(e.event.properties["a"], 1);
+        assert_eq!(e.source, "/game");
     }
 }

@@ -11,7 +11,7 @@ mod cloudevents;
 mod event;
 mod strict_json;
 
-pub use batch::{BodyError, BodyFormat, body_format, parse_body};
-pub use cloudevents::{parse_binary, parse_structured};
+pub use batch::{BodyError, BodyFormat, Incoming, body_format, parse_body};
+pub use cloudevents::{CloudEvent, MAX_SOURCE_BYTES, parse_binary, parse_structured};
 pub(crate) use event::now_ms;
 pub use event::{IngestError, MAX_FIELD_BYTES, MAX_TIMESTAMP_MS, parse_event, parse_event_value};

@@ -51,16 +51,17 @@ pub(super) async fn accept(
     let plugins = app.plugins();
     let received_ms = now_ms();
     let now = std::time::Instant::now();
-    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<String> = events.iter().map(|e| e.event.id.clone()).collect();
     let batch = events
         .into_iter()
-        .map(|event| {
-            let (running, paused) = plugins.route(&event.name, now);
+        .map(|incoming| {
+            let (running, paused) = plugins.route(&incoming.event.name, now);
             NewEvent {
                 plugins: running,
                 parked: paused,
-                event,
+                event: incoming.event,
                 received_ms,
+                source: incoming.source,
             }
         })
         .collect();

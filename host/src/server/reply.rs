@@ -77,7 +77,9 @@ pub(crate) fn too_many(message: String, wait: std::time::Duration) -> Response<B
 /// closing, so the sender retries; 500 for corrupt data or a bug. Nothing
 /// was accepted either way. The detail is logged, never sent.
 pub(crate) fn ingest_store_error(e: &StoreError) -> Response<Body> {
-    tracing::error!(error = %e, "committing events failed");
+    if !matches!(e, StoreError::IdTaken { .. }) {
+        tracing::error!(error = %e, "committing events failed");
+    }
     let (status, why) = match e {
         StoreError::Unavailable { reason } => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +97,19 @@ pub(crate) fn ingest_store_error(e: &StoreError) -> Response<Body> {
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage error".to_owned(),
         ),
+        StoreError::IdTaken {
+            index,
+            id,
+            taken_by,
+        } => {
+            return error(
+                StatusCode::CONFLICT,
+                format!(
+                    "events[{index}]: id {id:?} was already accepted from {}; events are told apart by id alone here, so ids must be unique across sources (use UUIDs); nothing of this request was accepted",
+                    crate::store::shown_source(taken_by.as_deref())
+                ),
+            );
+        }
     };
     error(
         status,

@@ -101,4 +101,23 @@ pub enum StoreError {
     /// A pagination cursor that this backend did not issue.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// An event's `id` is taken by a stored event from another source
+    /// (see [`NewEvent::source`]); nothing of the batch was stored.
+    #[error("event id {id:?} (batch position {index}) is taken by an event from {}", shown_source(taken_by.as_deref()))]
+    IdTaken {
+        /// Position of the refused event in its batch.
+        index: usize,
+        /// The id.
+        id: String,
+        /// The source of the stored event (`None`: a native event).
+        taken_by: Option<String>,
+    },
+}
+
+/// A source as messages show it.
+pub fn shown_source(source: Option<&str>) -> String {
+    match source {
+        Some(s) => format!("source {s:?}"),
+        None => "the native format (no source)".to_owned(),
+    }
 }

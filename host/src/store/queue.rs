@@ -22,6 +22,12 @@ pub struct NewEvent {
     pub parked: Vec<String>,
     /// When ingest accepted it; the invocation jobs are due at this time.
     pub received_ms: u64,
+    /// A CloudEvent's `source` (`None` for a native event). CloudEvents are
+    /// the same event when `source` and `id` are; since events here are
+    /// keyed by `id` alone, an `id` already taken by an event from another
+    /// source is refused ([`crate::store::StoreError::IdTaken`]) rather
+    /// than taken for a duplicate and dropped.
+    pub source: Option<String>,
 }
 
 /// A lease taken for the caller by the write that creates jobs

@@ -6,10 +6,56 @@ use crate::model::Event;
 use crate::runtime::ErrorKind;
 use crate::store::{
     AckResult, Completion, Inserted, InvocationOutcome, InvocationStatus, JobLease, LeaseToken,
-    NewEvent, Store, Verdict,
+    NewEvent, Store, StoreError, Verdict,
 };
 
 use super::{LEASE, T0, deliveries_for, event, fire, new_event, request};
+
+/// A CloudEvent is the same event when its source and id are: an id held
+/// by an event from another source (or by a native event) is refused, and
+/// nothing of that batch is stored; the same source and id again is a
+/// duplicate.
+pub async fn an_id_taken_by_another_source_is_refused(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let from = |id: &str, source: Option<&str>| NewEvent {
+        source: source.map(str::to_owned),
+        ..new_event(id, &["a"], T0)
+    };
+    let stored = store
+        .insert_events(vec![from("1", Some("/shop"))], None)
+        .await
+        .unwrap();
+    assert!(stored[0].is_new());
+    let refused = store
+        .insert_events(vec![from("2", None), from("1", Some("/game"))], None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::IdTaken { index: 1, id, taken_by: Some(by) }
+            if id == "1" && by == "/shop"),
+        "{refused:?}"
+    );
+    assert!(
+        store.get_event("2").await.unwrap().is_none(),
+        "nothing of the refused batch"
+    );
+    let native = store.insert_events(vec![from("1", None)], None).await;
+    assert!(
+        matches!(native, Err(StoreError::IdTaken { .. })),
+        "{native:?}"
+    );
+    let again = store
+        .insert_events(vec![from("1", Some("/shop")), from("2", None)], None)
+        .await
+        .unwrap();
+    assert_eq!(again[0], Inserted::Duplicate);
+    assert!(again[1].is_new());
+    assert_eq!(
+        store.queue_depth(T0).await.unwrap().invocations_pending,
+        2,
+        "one job each for 1 and 2"
+    );
+}
 
 /// An event id already stored is not inserted again and creates no jobs,
 /// whether it repeats within one batch or arrives in a later one.
@@ -110,6 +156,7 @@ pub async fn events_round_trip_exactly(new_store: impl Fn() -> Arc<dyn Store>) {
                 parked: Vec::new(),
                 plugins: vec!["p".into()],
                 received_ms: T0,
+                source: None,
             }],
             None,
         )

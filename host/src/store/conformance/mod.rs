@@ -14,6 +14,7 @@
 //! [`delivery_retry_schedule_and_dead_letter`],
 //! [`stale_delivery_lease_is_fenced`], [`manual_retry_requeues`],
 //! [`parked_deliveries_wait_until_unparked`],
+//! [`an_id_taken_by_another_source_is_refused`],
 //! [`cancelled_deliveries_are_failed_and_fenced`],
 //! [`a_stale_attempt_counts_in_no_later_round`],
 //! [`pagination_is_stable`], [`events_list_newest_first_with_their_status`],
@@ -47,9 +48,9 @@ pub use deliveries::{
 };
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{
-    complete_invocation_is_atomic_and_idempotent, events_round_trip_exactly, idempotent_ingest,
-    invocation_lease_expiry_redelivers, parked_invocations_expire_when_too_old,
-    parked_invocations_wait_until_unparked,
+    an_id_taken_by_another_source_is_refused, complete_invocation_is_atomic_and_idempotent,
+    events_round_trip_exactly, idempotent_ingest, invocation_lease_expiry_redelivers,
+    parked_invocations_expire_when_too_old, parked_invocations_wait_until_unparked,
 };
 pub use management::{
     events_list_newest_first_with_their_status, pagination_is_stable, stats_and_queue_depth,
@@ -88,6 +89,7 @@ fn new_event(id: &str, plugins: &[&str], received_ms: u64) -> NewEvent {
         event: event(id),
         plugins: plugins.iter().map(|p| (*p).to_owned()).collect(),
         received_ms,
+        source: None,
     }
 }
 

@@ -22,8 +22,8 @@ pub(super) fn insert_events(
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut insert_event = conn
         .prepare_cached(
-            "INSERT INTO events (id, name, user_id, timestamp_ms, properties, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO events (id, name, user_id, timestamp_ms, properties, received_ms, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO NOTHING",
         )
         .db()?;
@@ -36,7 +36,7 @@ pub(super) fn insert_events(
         )
         .db()?;
     let mut out = Vec::with_capacity(batch.len());
-    for new in batch {
+    for (index, new) in batch.iter().enumerate() {
         let e = &new.event;
         let received = int(new.received_ms);
         let changed = insert_event
@@ -47,9 +47,23 @@ pub(super) fn insert_events(
                 int(e.timestamp_ms),
                 encode_properties(&e.properties)?,
                 received,
+                new.source,
             ])
             .db()?;
         if changed == 0 {
+            // The same event again, unless another source holds the id.
+            let taken_by: Option<String> = conn
+                .prepare_cached("SELECT source FROM events WHERE id = ?1")
+                .db()?
+                .query_row([&e.id], |row| row.get(0))
+                .db()?;
+            if taken_by != new.source {
+                return Err(StoreError::IdTaken {
+                    index,
+                    id: e.id.clone(),
+                    taken_by,
+                });
+            }
             out.push(Inserted::Duplicate);
             continue;
         }

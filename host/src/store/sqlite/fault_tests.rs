@@ -23,6 +23,7 @@ fn new_event(id: &str) -> NewEvent {
         },
         plugins: vec!["p".into()],
         received_ms: T0,
+        source: None,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -231,6 +231,12 @@ END;
 /// secrets redacted), so the delivery log says why a request was refused.
 const V6: &str = r#"
 ALTER TABLE attempts ADD COLUMN response TEXT;
+"#;
+
+/// Version 7: a CloudEvent's `source`, so that an `id` reused by another
+/// source is refused instead of dropped as a duplicate.
+const V7: &str = r#"
+ALTER TABLE events ADD COLUMN source TEXT;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].

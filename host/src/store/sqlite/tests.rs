@@ -80,6 +80,7 @@ conformance_tests!(
     manual_retry_requeues,
     parked_deliveries_wait_until_unparked,
     cancelled_deliveries_are_failed_and_fenced,
+    an_id_taken_by_another_source_is_refused,
     a_stale_attempt_counts_in_no_later_round,
     pagination_is_stable,
     events_list_newest_first_with_their_status,
@@ -140,6 +141,7 @@ pub(super) fn new_event(id: &str, plugins: &[&str]) -> NewEvent {
         },
         plugins: plugins.iter().map(|p| (*p).to_owned()).collect(),
         received_ms: T0,
+        source: None,
     }
 }
 
