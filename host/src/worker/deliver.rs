@@ -222,6 +222,13 @@ async fn deliver(app: &App, job: DeliveryJob) {
         },
         None => None,
     };
+    if app.is_shutting_down() {
+        // Not sent yet, so not in flight: given back at once rather than
+        // sent during the grace period.
+        drop((slot, shared_slot));
+        release(app, &job, now_ms()).await;
+        return;
+    }
     let timeout = Duration::from_secs(plugin.delivery.timeout_s);
     match lease_left(job.lease_until_ms, now_ms(), timeout) {
         LeaseLeft::Enough => {}

@@ -169,6 +169,13 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
         return;
     }
     let slot = executors.slots.acquire(&loaded.name, class).await;
+    if app.is_shutting_down() {
+        // Not started yet, so not in flight: given back at once rather
+        // than run during the grace period.
+        drop(slot);
+        release(app, &job, now_ms()).await;
+        return;
+    }
     let deadline = Duration::from_millis(loaded.plugin.limits().timeout_ms);
     match lease_left(job.lease_until_ms, now_ms(), deadline) {
         LeaseLeft::Enough => {}
