@@ -27,7 +27,9 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 
 use super::connect::{ConnectError, GuardedConnector, RemoteAddr};
-use super::guard::{AddressGuard, RedirectGuard, RedirectHop, Resolver, SystemResolver};
+use super::guard::{
+    AddressGuard, HopRefused, RedirectGuard, RedirectHop, Resolver, SystemResolver,
+};
 use super::outcome::{
     AttemptOutcome, AttemptReport, TransportFailure, classify_failure, classify_status,
 };
@@ -220,8 +222,11 @@ impl Deliverer {
                 keep_body,
             }) {
                 Ok(next) => next,
-                Err(denied) => {
+                Err(HopRefused::Denied(denied)) => {
                     return refused(TransportFailure::Denied(format!("redirect: {denied}")));
+                }
+                Err(HopRefused::Unavailable(why)) => {
+                    return refused(TransportFailure::Connection(format!("redirect: {why}")));
                 }
             };
             let (headers, body): (Vec<_>, &[u8]) = if keep_body {

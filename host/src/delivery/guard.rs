@@ -78,7 +78,19 @@ pub trait RedirectGuard: Send + Sync {
 
     /// Vet `hop` (scheme, allowed hosts, method) and build its request, or
     /// refuse it.
-    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, AddressDenied>;
+    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, HopRefused>;
+}
+
+/// Why a redirect is not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HopRefused {
+    /// The hop breaks the rules: the attempt fails for good.
+    #[error("{0}")]
+    Denied(#[from] AddressDenied),
+    /// Something the hop needs is missing for now (a secret whose token is
+    /// being renewed): the attempt fails and is retried. Never a secret.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Turns a host name into IP addresses.

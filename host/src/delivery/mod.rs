@@ -45,8 +45,8 @@ pub(crate) mod tests;
 pub use client::{ClientOptions, Deliverer, DeliveryError, SendRequest};
 pub use connect::{NoProxy, Proxy};
 pub use guard::{
-    AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop, Resolver, StaticResolver,
-    SystemResolver,
+    AddressDenied, AddressGuard, HopRefused, NextHop, RedirectGuard, RedirectHop, Resolver,
+    StaticResolver, SystemResolver,
 };
 pub use limits::{DestinationLimiter, DestinationPermit, destination_key};
 pub use outcome::{AttemptOutcome, AttemptReport};

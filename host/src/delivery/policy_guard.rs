@@ -10,7 +10,7 @@
 use crate::model::OutboundRequest;
 use crate::policy::{Destination, EgressPolicy, PolicyDenied};
 
-use super::guard::{AddressDenied, AddressGuard, NextHop, RedirectGuard, RedirectHop};
+use super::guard::{AddressDenied, AddressGuard, HopRefused, NextHop, RedirectGuard, RedirectHop};
 
 fn denied(e: PolicyDenied) -> AddressDenied {
     AddressDenied(e.to_string())
@@ -48,7 +48,7 @@ impl RedirectGuard for PolicyRedirects<'_> {
         self.policy.follow_redirects()
     }
 
-    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, AddressDenied> {
+    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, HopRefused> {
         // The URL that answered was checked before it was sent; it is only
         // the base of a relative Location here. Not checked again: with its
         // secrets filled in it may be longer than a plugin's URL may be.
@@ -71,7 +71,14 @@ impl RedirectGuard for PolicyRedirects<'_> {
             headers,
             body,
         };
-        let filled = self.policy.fill_secrets(&next, &dest).map_err(denied)?;
+        // A token on its way is worth another attempt, as on a first hop.
+        let filled = self.policy.fill_secrets(&next, &dest).map_err(|e| {
+            if e.is_transient() {
+                HopRefused::Unavailable(e.to_string())
+            } else {
+                denied(e).into()
+            }
+        })?;
         Ok(NextHop {
             url: filled.url,
             headers: filled.headers,

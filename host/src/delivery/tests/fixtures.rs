@@ -19,8 +19,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 
 use crate::delivery::{
-    AddressDenied, AddressGuard, ClientOptions, Deliverer, NextHop, RedirectGuard, RedirectHop,
-    SendRequest,
+    AddressDenied, AddressGuard, ClientOptions, Deliverer, HopRefused, NextHop, RedirectGuard,
+    RedirectHop, SendRequest,
 };
 use crate::model::Method;
 
@@ -260,14 +260,14 @@ impl RedirectGuard for RedirectHosts {
         self.max_hops
     }
 
-    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, AddressDenied> {
+    fn next_hop(&self, hop: &RedirectHop<'_>) -> Result<NextHop, HopRefused> {
         let to = hop
             .from
             .join(hop.location)
             .map_err(|e| AddressDenied(e.to_string()))?;
         let host = to.host_str().unwrap_or_default();
         if !self.hosts.iter().any(|h| h == host) {
-            return Err(AddressDenied(format!("{host} is not an allowed host")));
+            return Err(AddressDenied(format!("{host} is not an allowed host")).into());
         }
         Ok(NextHop {
             url: to.to_string(),

@@ -64,6 +64,15 @@ async fn send_under(
 ) -> crate::delivery::AttemptReport {
     let dest = policy.check_request(original).unwrap();
     let filled = policy.fill_secrets(original, &dest).unwrap();
+    send_filled(policy, original, &filled).await
+}
+
+/// Send `filled`, the filled form of `original`, with the policy as guards.
+async fn send_filled(
+    policy: &Arc<EgressPolicy>,
+    original: &OutboundRequest,
+    filled: &OutboundRequest,
+) -> crate::delivery::AttemptReport {
     let client = deliverer(policy.clone(), options());
     let redirects = PolicyRedirects::new(policy, original);
     let mut req = post(&filled.url);
@@ -201,4 +210,68 @@ async fn a_redirect_from_a_url_made_long_by_its_secret_is_followed() {
     assert_eq!(report.outcome, AttemptOutcome::Succeeded, "{report:?}");
     assert_eq!(report.redirects, 1);
     assert_eq!(target.requests().len(), 1);
+}
+
+/// A token there when the request was filled and gone (expired, renewal
+/// failing) when its redirect is followed: the attempt is retried, as on
+/// a first hop, not failed for good.
+#[tokio::test]
+async fn a_hop_whose_token_is_missing_for_now_is_retried() {
+    /// A token until `gone` is set.
+    #[derive(Default)]
+    struct Expiring {
+        gone: std::sync::atomic::AtomicBool,
+    }
+    impl crate::policy::LiveSecret for Expiring {
+        fn current(&self) -> Result<Secret, crate::policy::Unavailable> {
+            if self.gone.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(crate::policy::Unavailable::Missing(
+                    "the OAuth2 token expired and renewing it failed".into(),
+                ))
+            } else {
+                Ok(Secret::new(TOKEN))
+            }
+        }
+        fn rejected(&self) {}
+    }
+    let token = Arc::new(Expiring::default());
+    let mut secrets = BTreeMap::new();
+    secrets.insert(
+        "TOKEN".to_string(),
+        SecretRule {
+            value: crate::policy::SecretValue::Live(token.clone()),
+            hosts: vec!["hook.test".into(), "other.test".into()],
+        },
+    );
+    let policy = Arc::new(
+        EgressPolicy::new(PolicySpec {
+            allowed_hosts: vec!["http://hook.test:*".into(), "http://other.test:*".into()],
+            allow_private_networks: vec!["127.0.0.1/32".into()],
+            secrets,
+            follow_redirects: 1,
+            ..PolicySpec::default()
+        })
+        .unwrap(),
+    );
+    let target = TestServer::start(Reply::status(200)).await;
+    let location = format!("http://other.test:{}/x", target.addr.port());
+    let server = TestServer::start(Reply::status(307).header("location", location)).await;
+    let original = original(format!("http://hook.test:{}/in", server.addr.port()));
+    let dest = policy.check_request(&original).unwrap();
+    let filled = policy.fill_secrets(&original, &dest).unwrap();
+    token.gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = send_filled(&policy, &original, &filled).await;
+    assert!(
+        matches!(report.outcome, AttemptOutcome::Retry { .. }),
+        "{report:?}"
+    );
+    assert!(!report.denied_by_policy, "{report:?}");
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("renewing it failed")),
+        "{report:?}"
+    );
+    assert_eq!(target.connections(), 0);
 }
