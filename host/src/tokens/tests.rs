@@ -154,6 +154,11 @@ fn tokens_are_renewed_at_three_quarters_of_their_life_and_failures_back_off() {
 }
 
 fn start(url: &str) -> Arc<TokenSource> {
+    start_pinned(url, Default::default())
+}
+
+/// A source for `url` whose client resolves through `pins`.
+fn start_pinned(url: &str, pins: crate::config::DnsConfig) -> Arc<TokenSource> {
     TokenSource::start(
         "crm",
         "SF_TOKEN",
@@ -161,7 +166,7 @@ fn start(url: &str) -> Arc<TokenSource> {
         Vec::new(),
         Arc::new(SystemResolver),
         None,
-        Default::default(),
+        pins,
     )
     .unwrap()
 }
@@ -669,16 +674,7 @@ fn a_source_is_kept_only_for_the_same_dns_pins() {
         )]
         .into(),
     };
-    let source = TokenSource::start(
-        "crm",
-        "SF_TOKEN",
-        &config(url, "basic"),
-        Vec::new(),
-        Arc::new(SystemResolver),
-        None,
-        pinned("192.0.2.1"),
-    )
-    .unwrap();
+    let source = start_pinned(url, pinned("192.0.2.1"));
     let same = config(url, "basic");
     assert!(source.is_for(&same, &[], None, &pinned("192.0.2.1")));
     assert!(!source.is_for(&same, &[], None, &pinned("192.0.2.2")));

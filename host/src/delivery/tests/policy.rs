@@ -170,6 +170,28 @@ async fn policy_redirect_limits_and_blocked_targets() {
     assert!(PolicyRedirects::new(&none, &original("http://hook.test/".into())).is_none());
 }
 
+/// `hook.test` and `other.test` on loopback, one redirect followed.
+fn one_hop_policy(secrets: BTreeMap<String, SecretRule>) -> Arc<EgressPolicy> {
+    Arc::new(
+        EgressPolicy::new(PolicySpec {
+            allowed_hosts: vec!["http://hook.test:*".into(), "http://other.test:*".into()],
+            allow_private_networks: vec!["127.0.0.1/32".into()],
+            secrets,
+            follow_redirects: 1,
+            ..PolicySpec::default()
+        })
+        .unwrap(),
+    )
+}
+
+/// A receiver on `other.test`, and a server redirecting (307) to it.
+async fn redirect_to_other() -> (TestServer, TestServer) {
+    let target = TestServer::start(Reply::status(200)).await;
+    let location = format!("http://other.test:{}/x", target.addr.port());
+    let server = TestServer::start(Reply::status(307).header("location", location)).await;
+    (target, server)
+}
+
 /// The URL that answered a redirect is the base of its Location, not a
 /// request to check again: with a long token filled into its query it may
 /// be longer than a plugin's URL may be, and the redirect is followed.
@@ -184,19 +206,8 @@ async fn a_redirect_from_a_url_made_long_by_its_secret_is_followed() {
             hosts: vec!["hook.test".into()],
         },
     );
-    let policy = Arc::new(
-        EgressPolicy::new(PolicySpec {
-            allowed_hosts: vec!["http://hook.test:*".into(), "http://other.test:*".into()],
-            allow_private_networks: vec!["127.0.0.1/32".into()],
-            secrets,
-            follow_redirects: 1,
-            ..PolicySpec::default()
-        })
-        .unwrap(),
-    );
-    let target = TestServer::start(Reply::status(200)).await;
-    let location = format!("http://other.test:{}/x", target.addr.port());
-    let server = TestServer::start(Reply::status(307).header("location", location)).await;
+    let policy = one_hop_policy(secrets);
+    let (target, server) = redirect_to_other().await;
     let original = OutboundRequest {
         method: Method::Post,
         url: format!(
@@ -243,19 +254,8 @@ async fn a_hop_whose_token_is_missing_for_now_is_retried() {
             hosts: vec!["hook.test".into(), "other.test".into()],
         },
     );
-    let policy = Arc::new(
-        EgressPolicy::new(PolicySpec {
-            allowed_hosts: vec!["http://hook.test:*".into(), "http://other.test:*".into()],
-            allow_private_networks: vec!["127.0.0.1/32".into()],
-            secrets,
-            follow_redirects: 1,
-            ..PolicySpec::default()
-        })
-        .unwrap(),
-    );
-    let target = TestServer::start(Reply::status(200)).await;
-    let location = format!("http://other.test:{}/x", target.addr.port());
-    let server = TestServer::start(Reply::status(307).header("location", location)).await;
+    let policy = one_hop_policy(secrets);
+    let (target, server) = redirect_to_other().await;
     let original = original(format!("http://hook.test:{}/in", server.addr.port()));
     let dest = policy.check_request(&original).unwrap();
     let filled = policy.fill_secrets(&original, &dest).unwrap();
