@@ -37,6 +37,9 @@ pub(super) fn insert_events(
         .db()?;
     let mut out = Vec::with_capacity(batch.len());
     for (index, new) in batch.iter().enumerate() {
+        // '' for a native event; NULL only in rows stored before schema v7,
+        // whose source is unknown.
+        let source = new.source.as_deref().unwrap_or("");
         let e = &new.event;
         let received = int(new.received_ms);
         let changed = insert_event
@@ -47,21 +50,25 @@ pub(super) fn insert_events(
                 int(e.timestamp_ms),
                 encode_properties(&e.properties)?,
                 received,
-                new.source,
+                source,
             ])
             .db()?;
         if changed == 0 {
-            // The same event again, unless another source holds the id.
+            // The same event again, unless another source holds the id. A
+            // row from before v7 (no source kept) counts as the same, so a
+            // retry across the upgrade stays a duplicate.
             let taken_by: Option<String> = conn
                 .prepare_cached("SELECT source FROM events WHERE id = ?1")
                 .db()?
                 .query_row([&e.id], |row| row.get(0))
                 .db()?;
-            if taken_by != new.source {
+            if let Some(holder) = taken_by
+                && holder != source
+            {
                 return Err(StoreError::IdTaken {
                     index,
                     id: e.id.clone(),
-                    taken_by,
+                    taken_by: (!holder.is_empty()).then_some(holder),
                 });
             }
             out.push(Inserted::Duplicate);

@@ -233,8 +233,10 @@ const V6: &str = r#"
 ALTER TABLE attempts ADD COLUMN response TEXT;
 "#;
 
-/// Version 7: a CloudEvent's `source`, so that an `id` reused by another
-/// source is refused instead of dropped as a duplicate.
+/// Version 7: a CloudEvent's `source` ('' for a native event), so that an
+/// `id` reused by another source is refused instead of dropped as a
+/// duplicate. Rows from before have NULL: source unknown, a duplicate of
+/// whatever comes again with their id.
 const V7: &str = r#"
 ALTER TABLE events ADD COLUMN source TEXT;
 "#;

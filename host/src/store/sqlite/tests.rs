@@ -107,6 +107,37 @@ async fn survives_restart() {
 
 const T0: u64 = 1_700_000_000_000;
 
+/// An event stored before schema v7 has no source: a CloudEvent retried
+/// across the upgrade is still its duplicate, not refused as another
+/// source's.
+#[tokio::test]
+async fn an_event_from_before_v7_is_a_duplicate_for_any_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
+    store
+        .insert_events(vec![new_event("old", &[])], None)
+        .await
+        .unwrap();
+    store
+        .write(|conn| {
+            conn.execute("UPDATE events SET source = NULL WHERE id = 'old'", [])
+                .db()
+        })
+        .await
+        .unwrap();
+    let again = store
+        .insert_events(
+            vec![NewEvent {
+                source: Some("/shop".into()),
+                ..new_event("old", &[])
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, vec![crate::store::Inserted::Duplicate]);
+}
+
 /// A made-up cursor far above the newest event lists from the newest and
 /// ends, instead of handing out empty pages for ever.
 #[tokio::test]
