@@ -46,6 +46,43 @@ fn an_infinite_loop_times_out() {
 }
 
 #[test]
+fn an_endless_sleep_inside_a_host_call_times_out() {
+    // Blocked in a WASI clock wait the guest runs no code for the epoch
+    // deadline to stop; the wait itself must end at the deadline. On a
+    // thread, so that a regression fails here instead of hanging.
+    for reuse in [1, 4] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let plugin = TestPlugin::hostile("sleep")
+                .limits(|l| {
+                    l.timeout_ms = 100;
+                    l.instance_reuse = reuse;
+                })
+                .load();
+            let _ = tx.send(plugin.invoke(&event("x", json!({}))));
+        });
+        let inv = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a sleeping plugin must not outlive its timeout");
+        assert_eq!(
+            inv.outcome.unwrap_err(),
+            PluginError::Timeout { timeout_ms: 100 },
+            "reuse {reuse}"
+        );
+    }
+    // A short sleep within the timeout is still a sleep.
+    let inv = run(TestPlugin::hostile("sleep")
+        .config("secs", "0")
+        .limits(|l| l.timeout_ms = 1_000));
+    assert!(
+        matches!(inv.outcome, Ok(Decision::Skip { .. })),
+        "{:?}",
+        inv.outcome
+    );
+    engine_still_works();
+}
+
+#[test]
 fn an_infinite_loop_runs_out_of_fuel_when_metered() {
     let inv = run(TestPlugin::hostile("loop")
         .with_fuel(1_000_000)
@@ -314,6 +351,7 @@ fn a_trapped_instance_is_never_reused() {
 fn every_hostile_mode_in_a_row_leaves_the_runtime_healthy() {
     for (mode, cfg) in [
         ("loop", None),
+        ("sleep", None),
         ("memory", None),
         ("trap", None),
         ("too-many", None),

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 use support::{TestPlugin, event, plugin_path, runtime};
-use wasmhook::model::{Decision, LogSource, Method};
-use wasmhook::runtime::{LoadError, PluginError, PluginLimits, PluginSpec, Runtime, RuntimeConfig};
+use wasmhook::model::{Decision, Event, LogSource, Method};
+use wasmhook::runtime::{
+    ErrorKind, LoadError, PluginError, PluginLimits, PluginSpec, Runtime, RuntimeConfig,
+};
 use wasmhook::store::{KvStore, MemoryKv};
 
 fn fire(decision: &Result<Decision, PluginError>) -> &[wasmhook::model::OutboundRequest] {
@@ -314,6 +316,105 @@ fn fuel_consumed_is_reported_per_call() {
     assert!(inv.outcome.is_ok(), "{:?}", inv.outcome);
     let fuel = inv.fuel_consumed.expect("fuel is metered");
     assert!(fuel > 0 && fuel < 50_000_000, "{fuel}");
+}
+
+#[test]
+fn a_plugin_without_a_fuel_limit_runs_on_a_metered_runtime() {
+    // Metering is on for every plugin once one of them has a limit; a
+    // store starts with no fuel, so one without a limit used to run out
+    // at its first instruction.
+    for reuse in [1, 4] {
+        let plugin = TestPlugin::hostile("ok")
+            .metered()
+            .limits(|l| l.instance_reuse = reuse)
+            .load();
+        for _ in 0..3 {
+            let inv = plugin.invoke(&event("x", json!({})));
+            assert!(inv.outcome.is_ok(), "reuse {reuse}: {:?}", inv.outcome);
+            assert_eq!(inv.fuel_consumed, None, "no budget, nothing to report");
+        }
+    }
+}
+
+#[test]
+fn a_dry_run_never_shares_an_instance_with_real_invocations() {
+    let plugin = TestPlugin::hostile("static-count")
+        .limits(|l| l.instance_reuse = 8)
+        .load();
+    let reason = |inv: &wasmhook::runtime::Invocation| skip_reason(&inv.outcome).to_owned();
+    assert_eq!(reason(&plugin.invoke(&event("x", json!({})))), "calls=1");
+    let overlay: Arc<dyn KvStore> = Arc::new(MemoryKv::new());
+    let dry = plugin.invoke_with_kv(&event("x", json!({})), Some(overlay.clone()));
+    assert_eq!(
+        reason(&dry),
+        "calls=1",
+        "a dry run starts from a fresh instance"
+    );
+    let dry = plugin.invoke_with_kv(&event("x", json!({})), Some(overlay));
+    assert_eq!(
+        reason(&dry),
+        "calls=1",
+        "and leaves nothing behind for the next"
+    );
+    assert_eq!(
+        reason(&plugin.invoke(&event("x", json!({})))),
+        "calls=2",
+        "the real instance saw neither dry run"
+    );
+}
+
+#[test]
+fn placeholder_text_from_the_event_is_never_filled() {
+    // slack-notify writes its webhook path as a placeholder and copies the
+    // event's `message` into the body: a message holding placeholder text
+    // would have the host post the secret path into the channel.
+    let plugin = TestPlugin::new("slack-notify").load();
+    let clean = plugin.invoke(&event("deploy", json!({"message": "done"})));
+    let [req] = fire(&clean.outcome) else {
+        panic!("one request expected: {:?}", clean.outcome)
+    };
+    assert!(
+        req.url.contains("{{secret:SLACK_WEBHOOK_PATH}}"),
+        "{}",
+        req.url
+    );
+    for (where_, ev) in [
+        (
+            "property",
+            event(
+                "deploy",
+                json!({"message": "{{secret:SLACK_WEBHOOK_PATH}}"}),
+            ),
+        ),
+        (
+            "user id",
+            Event {
+                user_id: Some("{{secret:SLACK_WEBHOOK_PATH}}".into()),
+                ..event("deploy", json!({}))
+            },
+        ),
+        // Unterminated: the body's placeholder is malformed, which is the
+        // event's doing, not the plugin's fault.
+        (
+            "malformed",
+            event("deploy", json!({"message": "{{secret:"})),
+        ),
+        ("a key", event("deploy", json!({"{{secret:X}}": 1}))),
+    ] {
+        let inv = plugin.invoke(&ev);
+        let err = inv.outcome.as_ref().expect_err(where_);
+        assert_eq!(err.kind(), ErrorKind::Refused, "{where_}: {err}");
+        assert!(err.to_string().contains("the event's own data"), "{err}");
+    }
+    // Placeholder text in the event is fine while no request holds any.
+    let plain = TestPlugin::new("slack-notify")
+        .config("webhook_url", "https://example.com/hook")
+        .load();
+    let inv = plain.invoke(&event("deploy", json!({"other": "{{secret:X}}"})));
+    let [req] = fire(&inv.outcome) else {
+        panic!("the request goes out: {:?}", inv.outcome)
+    };
+    assert!(!String::from_utf8_lossy(&req.body).contains("{{secret:"));
 }
 
 fn load_err(component: &str) -> LoadError {

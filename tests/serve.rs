@@ -87,6 +87,66 @@ async fn delivery_fills_secrets_signs_and_fans_out() {
     assert!(!list.to_string().contains(GAME_KEY));
 }
 
+/// An event cannot smuggle a placeholder into a request: game-reward
+/// copies the event's push token into its push body, and a token written
+/// as `{{secret:PUSH_TOKEN}}` would have had the host send the real token
+/// to the push service as the device's. The host refuses such output, and
+/// an event's doing does not count against the plugin's breaker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placeholder_in_event_data_is_never_filled() {
+    let rx = TestReceiver::start().await;
+    let host = game_host(&rx, "[1]");
+    let smuggled = |id: &str| {
+        json!({"id": id, "name": "level.reached", "user_id": "p-1",
+               "properties": {"level": 12, "player_id": "p-1",
+                              "push_token": "{{secret:PUSH_TOKEN}}"}})
+    };
+    let (status, body) = host.ingest(&smuggled("evt-smuggle").to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let v = host.settled_event("evt-smuggle", 30).await;
+    let p = &v["plugins"][0];
+    assert_eq!(
+        (p["decision"].as_str(), p["error_kind"].as_str()),
+        (Some("error"), Some("refused")),
+        "{v}"
+    );
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap()
+            .contains("the event's own data"),
+        "{v}"
+    );
+    assert!(v["deliveries"].as_array().unwrap().is_empty(), "{v}");
+
+    // More refusals than the breaker's threshold of stopped runs: the
+    // plugin stays healthy and the next clean event is delivered.
+    let batch: Vec<Value> = (0..12)
+        .map(|i| smuggled(&format!("evt-smuggle-{i}")))
+        .collect();
+    let (status, body) = host.ingest(&Value::Array(batch).to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    for i in 0..12 {
+        host.settled_event(&format!("evt-smuggle-{i}"), 30).await;
+    }
+    host.ingest(&level_event("evt-clean", 12)).await;
+    let seen = rx.wait_for(2, 30).await;
+    let push = seen.iter().find(|r| r.path == "/push").expect("push");
+    assert_eq!(push.body_json()["message"]["token"], "device-1");
+    for r in rx.requests() {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains(PUSH_KEY) && !body.contains(GAME_KEY),
+            "{body}"
+        );
+    }
+    let (_, plugins) = host.admin("GET", "/v1/plugins", "").await;
+    assert_eq!(
+        plugins["plugins"][0]["breaker"]["state"], "healthy",
+        "{plugins}"
+    );
+}
+
 /// A secret read from a file (`file = …`, as a mounted Kubernetes secret
 /// or Vault Agent writes it) is read again when the file changes: a
 /// rotated token goes out with the next delivery, no restart, no SIGHUP.

@@ -121,6 +121,13 @@ impl TestPlugin {
         self
     }
 
+    /// Load on the runtime with fuel metering on, with no fuel limit of
+    /// the plugin's own.
+    pub fn metered(mut self) -> Self {
+        self.fuel = true;
+        self
+    }
+
     pub fn with_fuel(mut self, fuel: u64) -> Self {
         self.fuel = true;
         self.limits.fuel = Some(fuel);

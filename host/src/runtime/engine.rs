@@ -116,6 +116,7 @@ impl Runtime {
             Engine::new(&engine_config(&config)).map_err(|e| LoadError::Engine(e.to_string()))?;
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| super::clock::shadow_monotonic_clock(&mut linker))
             .map_err(|e| LoadError::Engine(e.to_string()))?;
         Transformer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(e.to_string()))?;

@@ -81,6 +81,11 @@ pub enum PluginError {
     /// The guest returned `err(message)`.
     #[error("the plugin returned an error: {0}")]
     Plugin(String),
+    /// Output the host will not act on because of the event it was made
+    /// from, not a fault of the plugin's: it does not count against the
+    /// plugin's breaker.
+    #[error("the host refused the plugin's output: {0}")]
+    Refused(String),
 }
 
 impl PluginError {
@@ -94,13 +99,17 @@ impl PluginError {
             PluginError::OutOfFuel { .. } => ErrorKind::Fuel,
             PluginError::InvalidOutput(_) => ErrorKind::InvalidOutput,
             PluginError::Plugin(_) => ErrorKind::Plugin,
+            PluginError::Refused(_) => ErrorKind::Refused,
         }
     }
 
     /// Whether the instance that produced this error may be used again.
     /// Only a clean `err(..)` return leaves the instance in a known state.
     pub(crate) fn instance_reusable(&self) -> bool {
-        matches!(self, PluginError::Plugin(_) | PluginError::InvalidOutput(_))
+        matches!(
+            self,
+            PluginError::Plugin(_) | PluginError::InvalidOutput(_) | PluginError::Refused(_)
+        )
     }
 }
 
@@ -119,6 +128,8 @@ pub enum ErrorKind {
     InvalidOutput,
     /// See [`PluginError::Plugin`].
     Plugin,
+    /// See [`PluginError::Refused`].
+    Refused,
     /// Not a run's error: the event was older than the plugin's
     /// `max_event_age_s` when its turn came, so it was not run.
     Expired,
@@ -134,6 +145,7 @@ impl ErrorKind {
             ErrorKind::Fuel => "fuel",
             ErrorKind::InvalidOutput => "invalid_output",
             ErrorKind::Plugin => "plugin",
+            ErrorKind::Refused => "refused",
             ErrorKind::Expired => "expired",
         }
     }

@@ -11,6 +11,7 @@
 mod bindings;
 mod cache;
 mod cache_trim;
+mod clock;
 mod engine;
 mod error;
 mod host_imports;

@@ -31,10 +31,36 @@ pub(crate) fn to_wit_event(event: &Event) -> types::Event {
     }
 }
 
-/// Validate a guest decision and convert it.
+/// Whether the event's own data (id, name, user id, any key or value of
+/// its properties) holds the text that opens a secret placeholder. In the
+/// properties' JSON text that text appears only inside a string: JSON
+/// escapes none of its characters, and no two tokens join to form it.
+pub(crate) fn event_holds_placeholder(event: &types::Event) -> bool {
+    [&event.id, &event.name, &event.properties]
+        .into_iter()
+        .chain(&event.user_id)
+        .any(|text| text.contains(PLACEHOLDER_OPEN))
+}
+
+/// Whether a request holds the text of a placeholder where the host would
+/// fill one: in the URL, a header value, or a UTF-8 body.
+fn holds_placeholder(r: &types::Request) -> bool {
+    r.url.contains(PLACEHOLDER_OPEN)
+        || r.headers.iter().any(|(_, v)| v.contains(PLACEHOLDER_OPEN))
+        || std::str::from_utf8(&r.body).is_ok_and(|b| b.contains(PLACEHOLDER_OPEN))
+}
+
+/// Validate a guest decision and convert it. `event_placeholder`: the
+/// event the plugin ran on holds placeholder text (see
+/// [`event_holds_placeholder`]); then no request may hold any, since the
+/// host cannot tell a placeholder the plugin wrote from one it copied out
+/// of the event, and filling the second would send a secret wherever the
+/// event's author chose to have it written (their own CRM record, a
+/// message to themselves).
 pub(crate) fn validate_decision(
     decision: types::Decision,
     limits: &PluginLimits,
+    event_placeholder: bool,
 ) -> Result<Decision, PluginError> {
     match decision {
         types::Decision::Skip(reason) => Ok(Decision::Skip {
@@ -46,6 +72,13 @@ pub(crate) fn validate_decision(
                     "the plugin returned {} requests; at most {} are allowed per event (max_requests)",
                     requests.len(),
                     limits.max_requests
+                )));
+            }
+            if event_placeholder && let Some(i) = requests.iter().position(holds_placeholder) {
+                return Err(PluginError::Refused(format!(
+                    "request {i} holds a secret placeholder, and the event's own data holds \
+                     the text {PLACEHOLDER_OPEN:?}: the host fills no placeholder it cannot \
+                     tell from event text"
                 )));
             }
             let requests = requests
@@ -270,14 +303,14 @@ mod tests {
             req("https://b.com"),
             req("https://c.com"),
         ]);
-        let err = validate_decision(three, &limits).unwrap_err();
+        let err = validate_decision(three, &limits, false).unwrap_err();
         assert!(
             matches!(&err, PluginError::InvalidOutput(m) if m.contains("3 requests") && m.contains("max_requests")),
             "{err}"
         );
 
         let second_bad = types::Decision::Fire(vec![req("https://a.com"), req("gopher://b.com")]);
-        let err = validate_decision(second_bad, &limits).unwrap_err();
+        let err = validate_decision(second_bad, &limits, false).unwrap_err();
         assert!(err.to_string().contains("request 1:"), "{err}");
     }
 }

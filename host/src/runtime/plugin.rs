@@ -14,7 +14,7 @@ use super::engine::Runtime;
 use super::error::{LoadError, PluginError};
 use super::inspect::ComponentInfo;
 use super::limits::PluginLimits;
-use super::output::{bounded_reason, to_wit_event, validate_decision};
+use super::output::{bounded_reason, event_holds_placeholder, to_wit_event, validate_decision};
 use super::state::{PluginShared, State};
 use super::stdio::Captured;
 use crate::model::{Decision, Event, LogLine};
@@ -169,10 +169,20 @@ impl Plugin {
     pub fn invoke_with_kv(&self, event: &Event, kv: Option<Arc<dyn KvStore>>) -> Invocation {
         let start = Instant::now();
         let limits = &self.inner.shared.limits;
-        let mut warm = match self.take_warm() {
-            Some(w) => w,
+        // A dry run (its own kv) never shares an instance with real
+        // traffic: state the operator's test event leaves in the guest's
+        // memory must not reach real events, nor the other way round.
+        let dry_run = kv.is_some();
+        let warm = if dry_run { None } else { self.take_warm() };
+        let (mut warm, fuel_start) = match warm {
+            Some(mut w) => {
+                let fuel = self.arm(&mut w.store, kv.as_ref());
+                (w, fuel)
+            }
+            // A fresh instance was armed once, before instantiation: its
+            // start-up and the call share one deadline and fuel budget.
             None => match self.instantiate(kv.as_ref()) {
-                Ok(w) => w,
+                Ok(w) => (w, limits.fuel),
                 Err((store, e)) => {
                     let outcome = Err(classify(e, store.data(), limits));
                     let invocation = self.finish(store, outcome, start, None);
@@ -181,21 +191,30 @@ impl Plugin {
                 }
             },
         };
-        let fuel_start = self.arm(&mut warm.store, kv.as_ref());
-        let result = warm
-            .bindings
-            .call_transform(&mut warm.store, &to_wit_event(event));
+        let input = to_wit_event(event);
+        let result = warm.bindings.call_transform(&mut warm.store, &input);
         let outcome = match result {
-            Ok(Ok(decision)) => validate_decision(decision, limits),
+            Ok(Ok(decision)) => {
+                validate_decision(decision, limits, event_holds_placeholder(&input))
+            }
             Ok(Err(message)) => Err(PluginError::Plugin(bounded_reason(message))),
             Err(e) => Err(classify(e, warm.store.data(), limits)),
+        };
+        // A clock wait cut at the deadline: the guest woke only because
+        // its time was up, whatever it made of that.
+        let outcome = if warm.store.data().waits.ran_out() {
+            Err(PluginError::Timeout {
+                timeout_ms: limits.timeout_ms,
+            })
+        } else {
+            outcome
         };
         warm.uses += 1;
         let fuel = fuel_start.map(|f| f.saturating_sub(warm.store.get_fuel().unwrap_or(0)));
         let reusable = outcome
             .as_ref()
             .map_or_else(PluginError::instance_reusable, |_| true);
-        let invocation = if reusable && warm.uses < limits.instance_reuse {
+        let invocation = if reusable && !dry_run && warm.uses < limits.instance_reuse {
             let logs = warm.store.data_mut().finish_logs();
             self.put_warm(warm);
             Invocation {
@@ -241,7 +260,8 @@ impl Plugin {
     }
 
     /// Set the deadline and fuel for the next stretch of guest code, and
-    /// reset per-invocation state. Returns the fuel budget, if metered.
+    /// reset per-invocation state. Returns the plugin's fuel budget, if it
+    /// has one.
     fn arm(&self, store: &mut Store<State>, kv: Option<&Arc<dyn KvStore>>) -> Option<u64> {
         let limits = &self.inner.shared.limits;
         store.data_mut().begin_invocation(kv);
@@ -255,9 +275,12 @@ impl Plugin {
             .max(1) as u64;
         store.set_epoch_deadline(limits.timeout_ms.div_ceil(tick) + 1);
         store.epoch_deadline_trap();
-        limits.fuel.inspect(|&fuel| {
-            let _ = store.set_fuel(fuel);
-        })
+        if self.inner.runtime.inner.config.fuel {
+            // With metering on, a store starts with no fuel at all: a
+            // plugin without a limit of its own gets all there is.
+            let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+        }
+        limits.fuel
     }
 
     fn take_warm(&self) -> Option<Warm> {

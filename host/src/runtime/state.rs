@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::clock::WaitLimit;
 use super::limits::{MemoryLimiter, PluginLimits};
 use super::stdio::Captured;
 use crate::model::{LogLevel, LogLine, LogSource};
@@ -81,6 +83,8 @@ pub(crate) struct State {
     /// The `kv` backend of the current invocation: the plugin's own store,
     /// or an overlay for dry runs (writes kept apart, nothing persisted).
     pub(crate) kv: Arc<dyn KvStore>,
+    /// When the current invocation's time is up, for the clock's waits.
+    pub(crate) waits: Arc<WaitLimit>,
 }
 
 impl State {
@@ -101,12 +105,15 @@ impl State {
             stderr,
             kv_ops: 0,
             kv_written: 0,
+            waits: Arc::new(WaitLimit::new()),
         }
     }
 
     /// Reset what is per invocation, keeping the instance.
     pub(crate) fn begin_invocation(&mut self, kv: Option<&Arc<dyn KvStore>>) {
         self.kv = kv.unwrap_or(&self.shared.kv).clone();
+        self.waits
+            .start(Duration::from_millis(self.shared.limits.timeout_ms));
         self.logs = LogCollector::default();
         self.kv_ops = 0;
         self.kv_written = 0;

@@ -243,7 +243,10 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     };
     app.metrics
         .invocation(&job.plugin, label, invocation.elapsed);
-    let stopped = matches!(&verdict, Verdict::Error { kind, .. } if *kind != ErrorKind::Plugin);
+    // Only the sandbox's stops count: not the plugin's own errors, nor
+    // output refused because of what the event held.
+    let stopped = matches!(&verdict, Verdict::Error { kind, .. }
+        if !matches!(kind, ErrorKind::Plugin | ErrorKind::Refused));
     pause::record_run(app, &loaded, stopped).await;
     let class_now = class_of(&loaded);
     if class_now != class {

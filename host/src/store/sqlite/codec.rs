@@ -55,6 +55,7 @@ fn parse_error_kind(s: &str) -> Result<ErrorKind, StoreError> {
         ErrorKind::Fuel,
         ErrorKind::InvalidOutput,
         ErrorKind::Plugin,
+        ErrorKind::Refused,
         ErrorKind::Expired,
     ]
     .into_iter()
