@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine or an old one:
 #   1. install missing toolchains and build every plugin component,
 #   2. the plugins' own tests in their languages (node --test, Python
-#      unittest, zig test),
+#      unittest, zig test, C test programs built natively),
 #   3. formatting and lints (cargo fmt --check, clippy -D warnings),
 #   4. every Rust test in the workspace (host unit tests, end-to-end tests
 #      in tests/, SDK and plugin unit tests compiled natively).
@@ -20,6 +20,7 @@ echo "== plugin tests in their own languages" >&2
 bash scripts/plugins/js.sh test
 bash scripts/plugins/python.sh test
 bash scripts/plugins/zig.sh test
+bash scripts/plugins/c.sh test
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2

@@ -33,6 +33,22 @@ fn scaffold_build_run(lang: &str) {
     );
     let plugin_dir = dir.path().join(&name);
     let built = plugin_dir.join("build").join(format!("{name}.wasm"));
+    // The hint `new` prints is what a newcomer runs next: run it as printed.
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let hint = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("next: "))
+        .unwrap_or_else(|| panic!("no next: hint in {printed}"));
+    let (build_hint, run_hint) = hint.split_once(" && ").expect("build && run");
+    assert_eq!(
+        build_hint,
+        format!("wasmhook build {}", plugin_dir.display())
+    );
+    let run_args: Vec<&str> = run_hint
+        .strip_prefix("wasmhook ")
+        .expect("a wasmhook command")
+        .split(' ')
+        .collect();
     run_own_tests(lang, &plugin_dir);
 
     let out = wasmhook(&["build", &plugin_dir.display().to_string()]);
@@ -48,22 +64,12 @@ fn scaffold_build_run(lang: &str) {
     );
     assert!(built.is_file());
 
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        r#"{"id":"evt-tpl","name":"demo.event","properties":{"k":1}}"#,
-    )
-    .unwrap();
-    let out = wasmhook(&[
-        "run",
-        &built.display().to_string(),
-        "--event",
-        &event.display().to_string(),
-        "--config",
-        "url=https://example.com/hook",
-        "--timeout-ms",
-        "1000",
-    ]);
+    let event: Value =
+        serde_json::from_slice(&std::fs::read(plugin_dir.join("event.json")).unwrap()).unwrap();
+    let id = event["id"]
+        .as_str()
+        .expect("the template's event has an id");
+    let out = wasmhook(&[&run_args[..], &["--timeout-ms", "1000"]].concat());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -77,10 +83,7 @@ fn scaffold_build_run(lang: &str) {
         "{lang}: {v}"
     );
     assert!(
-        v["requests"][0]["body"]
-            .as_str()
-            .unwrap()
-            .contains("evt-tpl"),
+        v["requests"][0]["body"].as_str().unwrap().contains(id),
         "{lang}: {v}"
     );
 }

@@ -473,6 +473,20 @@ fn run_with_a_kv_file_remembers_between_runs() {
     );
     assert_eq!(book(), "fire");
     assert_eq!(book(), "skip");
+    // A redelivery of the last booking (the same event id again) is not
+    // counted again: the plugin reads back the counter the host stored.
+    bookings.set(bookings.get() - 1);
+    assert_eq!(
+        book(),
+        "skip",
+        "booking 3 again: still one short of the 4th"
+    );
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&kv).unwrap()).unwrap();
+    assert_eq!(
+        stored["bookings:cust-1042"],
+        serde_json::json!({"counter": 3})
+    );
+    assert_eq!(book(), "fire", "booking 4 fires");
     // The file is the store: edit it, and the next run sees the edit.
     std::fs::write(
         &kv,

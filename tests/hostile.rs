@@ -214,6 +214,23 @@ fn an_invalid_header_name_is_quoted_in_part() {
 }
 
 #[test]
+fn messages_about_invalid_output_quote_only_its_start() {
+    let plugin = TestPlugin::hostile("from-event").load();
+    let long_name = "n".repeat(60_000);
+    let cases = [
+        // A valid name with an invalid value: the name is quoted.
+        json!({"url": "https://example.com/", "headers": {long_name: "\r"}}),
+        json!({"url": "a".repeat(8_000)}),
+    ];
+    for properties in cases {
+        let inv = plugin.invoke(&event("x", properties));
+        assert_eq!(kind(&inv), ErrorKind::InvalidOutput);
+        let msg = inv.outcome.unwrap_err().to_string();
+        assert!(msg.len() < 600, "{} bytes: {}", msg.len(), &msg[..200]);
+    }
+}
+
+#[test]
 fn a_relative_url_is_invalid_output() {
     let inv = run(TestPlugin::hostile("bad-url"));
     assert_eq!(kind(&inv), ErrorKind::InvalidOutput);

@@ -417,6 +417,36 @@ fn placeholder_text_from_the_event_is_never_filled() {
     assert!(!String::from_utf8_lossy(&req.body).contains("{{secret:"));
 }
 
+#[test]
+fn a_full_instance_pool_is_busy_not_a_fault_of_the_plugin() {
+    // One slot, held by a warm instance of another plugin.
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(support::cache_dir()),
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let load = |name: &str, reuse: u32| {
+        let spec = PluginSpec {
+            name: name.into(),
+            config: [("mode".to_owned(), "skip".to_owned())].into(),
+            assets_dir: None,
+            limits: PluginLimits {
+                instance_reuse: reuse,
+                ..PluginLimits::default()
+            },
+            kv: Arc::new(MemoryKv::new()),
+        };
+        rt.load_file(&plugin_path("hostile"), spec).unwrap()
+    };
+    let warm = load("warm", 4);
+    assert!(warm.invoke(&event("x", json!({}))).outcome.is_ok());
+    let other = load("other", 1);
+    let inv = other.invoke(&event("x", json!({})));
+    assert_eq!(inv.outcome, Err(PluginError::Busy));
+    assert_eq!(PluginError::Busy.kind(), ErrorKind::Busy);
+}
+
 fn load_err(component: &str) -> LoadError {
     let spec = PluginSpec {
         name: component.into(),

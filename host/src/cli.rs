@@ -239,7 +239,7 @@ fn new_plugin(name: &str, lang: crate::authoring::Lang, parent: &Path) -> ExitCo
                 out!("  {}", f.display());
             }
             out!(
-                "next: wasmhook build {} && wasmhook run {}/build/{name}.wasm --event {}/event.json",
+                "next: wasmhook build {} && wasmhook run {}/build/{name}.wasm --event {}/event.json --config url=https://example.com/hook",
                 dir.display(),
                 dir.display(),
                 dir.display()

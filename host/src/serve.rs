@@ -45,6 +45,17 @@ pub struct ServeOptions {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// Instance slots of the pool: room for every executor's running
+/// instance twice over (fresh ones being set up as others end) and for
+/// the warm instances that `instance_reuse` keeps, with at least the
+/// default. A full pool is not fatal: the job goes back to the queue.
+fn instance_slots() -> u32 {
+    let executors = crate::worker::WorkerConfig::default().invocations;
+    u32::try_from(executors.saturating_mul(4) + 64)
+        .unwrap_or(u32::MAX)
+        .max(RuntimeConfig::default().max_instances)
+}
+
 fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
     let max_memory = config
         .plugins
@@ -66,6 +77,7 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
             << 20,
         fuel: config.runtime.fuel || config.plugins.iter().any(|p| p.fuel.is_some()),
         max_memory_mb: max_memory,
+        max_instances: instance_slots(),
         ..RuntimeConfig::default()
     })
     .context("starting the WebAssembly runtime")

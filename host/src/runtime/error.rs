@@ -86,6 +86,10 @@ pub enum PluginError {
     /// plugin's breaker.
     #[error("the host refused the plugin's output: {0}")]
     Refused(String),
+    /// Not the plugin's doing either: every instance slot of the host's
+    /// pool was taken, so the plugin did not run. Worth trying again.
+    #[error("the host has no free instance slot for the plugin; it did not run")]
+    Busy,
 }
 
 impl PluginError {
@@ -100,6 +104,7 @@ impl PluginError {
             PluginError::InvalidOutput(_) => ErrorKind::InvalidOutput,
             PluginError::Plugin(_) => ErrorKind::Plugin,
             PluginError::Refused(_) => ErrorKind::Refused,
+            PluginError::Busy => ErrorKind::Busy,
         }
     }
 
@@ -130,6 +135,8 @@ pub enum ErrorKind {
     Plugin,
     /// See [`PluginError::Refused`].
     Refused,
+    /// See [`PluginError::Busy`].
+    Busy,
     /// Not a run's error: the event was older than the plugin's
     /// `max_event_age_s` when its turn came, so it was not run.
     Expired,
@@ -146,6 +153,7 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "invalid_output",
             ErrorKind::Plugin => "plugin",
             ErrorKind::Refused => "refused",
+            ErrorKind::Busy => "busy",
             ErrorKind::Expired => "expired",
         }
     }

@@ -19,6 +19,8 @@ pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// How much of an invalid header name an error message quotes.
 const QUOTED_NAME_BYTES: usize = 64;
+/// How much of an invalid URL an error message quotes.
+const QUOTED_URL_BYTES: usize = 256;
 
 /// The event as the guest sees it.
 pub(crate) fn to_wit_event(event: &Event) -> types::Event {
@@ -85,8 +87,10 @@ pub(crate) fn validate_decision(
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| {
-                    validate_request(r, limits)
-                        .map_err(|msg| PluginError::InvalidOutput(format!("request {i}: {msg}")))
+                    validate_request(r, limits).map_err(|msg| {
+                        // The message may quote the plugin's output.
+                        PluginError::InvalidOutput(bounded_reason(format!("request {i}: {msg}")))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Decision::Fire { requests })
@@ -116,9 +120,13 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
                 super::state::truncate(name, QUOTED_NAME_BYTES)
             )
         })?;
-        http::HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|_| format!("invalid value for header {name:?} (control characters such as CR/LF are not allowed)"))?;
-        check_placeholders(value).map_err(|e| format!("header {name:?}: {e}"))?;
+        http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
+            format!(
+                "invalid value for header {:?} (control characters such as CR/LF are not allowed)",
+                short(name)
+            )
+        })?;
+        check_placeholders(value).map_err(|e| format!("header {:?}: {e}", short(name)))?;
     }
     if r.body.len() > limits.max_body_bytes {
         return Err(format!(
@@ -142,6 +150,16 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
         headers: r.headers,
         body: r.body,
     })
+}
+
+/// The start of a header name of the plugin's, to quote in a message.
+fn short(name: &str) -> String {
+    super::state::truncate(name, QUOTED_NAME_BYTES)
+}
+
+/// The start of a URL of the plugin's, to quote in a message.
+fn short_url(url: &str) -> String {
+    super::state::truncate(url, QUOTED_URL_BYTES)
 }
 
 /// A skip reason or error message cut to [`MAX_REASON_BYTES`].
@@ -198,7 +216,7 @@ fn validate_url(url: &str, max_bytes: usize) -> Result<(), String> {
         return Err("secret placeholders are not allowed in the URL's scheme, host or port".into());
     }
     let parsed = url::Url::parse(&url.replace(PLACEHOLDER_OPEN, "secret-").replace("}}", ""))
-        .map_err(|e| format!("URL {url:?} is not an absolute URL: {e}"))?;
+        .map_err(|e| format!("URL {:?} is not an absolute URL: {e}", short_url(url)))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!(
             "URL scheme {:?} is not allowed; use http or https",
@@ -206,7 +224,7 @@ fn validate_url(url: &str, max_bytes: usize) -> Result<(), String> {
         ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("URL {url:?} has no host"));
+        return Err(format!("URL {:?} has no host", short_url(url)));
     }
     Ok(())
 }

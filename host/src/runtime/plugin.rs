@@ -339,6 +339,11 @@ impl Plugin {
 
 /// Turn a wasmtime error from instantiation or a call into a typed error.
 fn classify(e: wasmtime::Error, state: &State, limits: &PluginLimits) -> PluginError {
+    if e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+    {
+        return PluginError::Busy;
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => PluginError::Timeout {
             timeout_ms: limits.timeout_ms,

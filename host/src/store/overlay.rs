@@ -52,9 +52,11 @@ impl OverlayKv {
     fn usage_with(&self, writes: &Writes, ns: &str) -> Result<KvUsage, StoreError> {
         let mut usage = self.base.usage(ns)?;
         for ((n, key), value) in writes.iter().filter(|((n, _), _)| n == ns) {
+            // Saturating: a real invocation may change the base between
+            // the reads of its usage and of this key.
             if let Some(before) = self.base.get(n, key)? {
-                usage.keys -= 1;
-                usage.bytes -= entry_bytes(key, before.len());
+                usage.keys = usage.keys.saturating_sub(1);
+                usage.bytes = usage.bytes.saturating_sub(entry_bytes(key, before.len()));
             }
             if let Some(after) = value {
                 usage.keys += 1;

@@ -212,6 +212,15 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     let invocation = executors.run(class, move || plugin.invoke(&event)).await;
     drop(slot);
     let invocation = match invocation {
+        Ok(inv) if inv.outcome == Err(PluginError::Busy) => {
+            // The host's instance pool was full: the plugin did not run,
+            // and it is no fault of its own. Back to the queue, as a
+            // failing plugin's surplus goes.
+            tracing::warn!(plugin = %job.plugin, event_id = %job.event.id, "no free instance slot; the job goes back to the queue");
+            app.metrics.invocation_deferred(&job.plugin);
+            release(app, &job, now_ms() + FAILING_RETRY_MS).await;
+            return;
+        }
         Ok(inv) => inv,
         Err(e) => {
             // A panic on the blocking thread: contained, recorded as a trap.

@@ -319,7 +319,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     case!(
         "signing_secret_base64",
-        "10:18: plugins[0].delivery.signing_secret: the part after \"whsec_\" must be non-empty, valid base64"
+        "10:18: plugins[0].delivery.signing_secret: signing secret is not valid base64 after the `whsec_` prefix"
+    ),
+    case!(
+        "signing_secret_short",
+        "10:18: plugins[0].delivery.signing_secret: signing secret decodes to 6 bytes; Standard Webhooks keys are 24 to 64 bytes"
     ),
     case!(
         "signing_secret_prefix",

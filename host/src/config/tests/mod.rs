@@ -17,7 +17,7 @@ pub(super) fn test_env(name: &str) -> Option<String> {
         "INGEST_TOKEN" => "ingest-secret-1",
         "ADMIN_TOKEN" => "admin-secret-2",
         "HUBSPOT_TOKEN" => "pat-hubspot-secret",
-        "SIGNING_SECRET" => "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=",
+        "SIGNING_SECRET" => "whsec_c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Rz",
         "SIGNING_SECRET_RAW" => "raw-signing-secret",
         "HOME_DIR" => "/home/test",
         _ => return None,
@@ -208,7 +208,7 @@ fn a_full_config_parses_to_the_values_written() {
     assert_eq!(delivery.retry_schedule_s, [1, 2, 3]);
     assert_eq!(
         delivery.signing_secret.as_ref().map(Secret::expose),
-        Some("whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=")
+        Some("whsec_c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Rz")
     );
     assert_eq!(
         delivery
@@ -216,7 +216,7 @@ fn a_full_config_parses_to_the_values_written() {
             .iter()
             .map(Secret::expose)
             .collect::<Vec<_>>(),
-        ["whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="]
+        ["whsec_c2VjcmV0LWtleS1mb3ItdGhlLXRlc3Rz"]
     );
     assert_eq!(
         (

@@ -56,6 +56,7 @@ fn parse_error_kind(s: &str) -> Result<ErrorKind, StoreError> {
         ErrorKind::InvalidOutput,
         ErrorKind::Plugin,
         ErrorKind::Refused,
+        ErrorKind::Busy,
         ErrorKind::Expired,
     ]
     .into_iter()
