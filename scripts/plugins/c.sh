@@ -4,6 +4,8 @@
 #   scripts/plugins/c.sh                     build plugins/examples/*/plugin.c -> target/plugins/<dir-name>.wasm
 #   scripts/plugins/c.sh build DIR [-o OUT]  build the plugin directory DIR (plugin.c, maybe .h files) into the
 #                                            file OUT (default: target/plugins/<dir-name>.wasm)
+#   scripts/plugins/c.sh test [DIR...]       native unit tests: each DIR's test_plugin.c (default: every
+#                                            plugins/examples/*/test_plugin.c), compiled with the machine's cc
 #
 # Steps: install the Debian packages for clang's wasm32-wasi target when
 # missing; build wasmhook-toolchain; generate the C bindings of the WIT world
@@ -25,11 +27,14 @@ WASI_SYSROOT="${WASI_SYSROOT:-/usr}"
 PACKAGES=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 CC=clang-14
 
-usage() { sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
+MODE=build
+test_dirs=()
 if [[ $# -gt 0 ]]; then
     case "$1" in
         build) shift ;;
+        test) MODE=test; shift ;;
         -h | --help | help) usage; exit 0 ;;
         *) echo "c.sh: unknown command $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -38,10 +43,15 @@ one_dir=""
 out_file=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -o | --output) [[ $# -ge 2 && -n $2 ]] || { echo "c.sh: $1 needs a file" >&2; exit 2; }; out_file="$2"; shift 2 ;;
+        -o | --output) [[ $MODE == build ]] || { echo "c.sh: $1 only goes with build" >&2; exit 2; }
+            [[ $# -ge 2 && -n $2 ]] || { echo "c.sh: $1 needs a file" >&2; exit 2; }; out_file="$2"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         -*) echo "c.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-        *) [[ -z $one_dir ]] || { echo "c.sh: build takes one plugin directory (got $one_dir and $1)" >&2; exit 2; }
+        *) if [[ $MODE == test ]]; then
+               [[ -f $1/test_plugin.c ]] || { echo "c.sh: $1 has no test_plugin.c" >&2; exit 1; }
+               test_dirs+=("$(cd "$1" && pwd)"); shift; continue
+           fi
+           [[ -z $one_dir ]] || { echo "c.sh: build takes one plugin directory (got $one_dir and $1)" >&2; exit 2; }
            one_dir="$1"; shift ;;
     esac
 done
@@ -101,6 +111,43 @@ for f in "$work"/bindings/*; do
         mv -f "$BINDINGS/.$name.$$" "$BINDINGS/$name"
     fi
 done
+
+# --- test: native unit tests ---------------------------------------------------
+# A plugin's test_plugin.c includes its plugin.c and stands in for the
+# bindings' helpers and the host's imports (see
+# plugins/examples/game-reward/test_plugin.c); it is compiled for this
+# machine with the generated transformer.h, under AddressSanitizer and
+# UBSan when the compiler has them, and run.
+if [[ $MODE == test ]]; then
+    HOST_CC="${HOST_CC:-cc}"
+    if [[ ${#test_dirs[@]} -eq 0 ]]; then
+        shopt -s nullglob
+        for t in "$ROOT"/plugins/examples/*/test_plugin.c; do test_dirs+=("$(dirname "$t")"); done
+        shopt -u nullglob
+    fi
+    [[ ${#test_dirs[@]} -gt 0 ]] || { echo "c.sh: no plugins/examples/*/test_plugin.c found" >&2; exit 1; }
+    sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    printf 'int main(void) { return 0; }\n' >"$work/probe.c"
+    if ! "$HOST_CC" "${sanitize[@]}" "$work/probe.c" -o "$work/probe" 2>/dev/null || ! "$work/probe"; then
+        echo "c.sh: $HOST_CC cannot build with sanitizers here; testing without them" >&2
+        sanitize=()
+    fi
+    failed=0
+    for dir in "${test_dirs[@]}"; do
+        name="$(basename "$dir")"
+        echo "c.sh: test ${dir#"$ROOT"/}/test_plugin.c" >&2
+        if ! "$HOST_CC" -std=c11 -g -O1 -Wall -Wextra -Werror "${sanitize[@]}" -I"$BINDINGS" -I"$dir" \
+            "$dir/test_plugin.c" -o "$work/$name-test"; then
+            echo "c.sh: compiling ${dir#"$ROOT"/}/test_plugin.c failed" >&2
+            failed=$(( failed + 1 ))
+            continue
+        fi
+        "$work/$name-test" || failed=$(( failed + 1 ))
+    done
+    echo "c: $(( ${#test_dirs[@]} - failed )) passed, $failed failed"
+    [[ $failed -eq 0 ]]
+    exit
+fi
 
 # Compiles plugin directory $1 (its plugin.c) into the component file $2.
 build_one() {

@@ -4,7 +4,7 @@
 #   scripts/plugins/js.sh                     build plugins/examples/*/plugin.js -> target/plugins/<dir>.wasm
 #   scripts/plugins/js.sh build DIR [-o OUT]  build the plugin directory DIR (holds plugin.js) into the file OUT
 #                                             (default: target/plugins/<dir-name>.wasm)
-#   scripts/plugins/js.sh test                build, then run the JS tests (node --test) of those plugins
+#   scripts/plugins/js.sh test                build, then run the JS tests (node --test) of those plugins and the SDK
 #
 # Runnable from any directory; idempotent. Installs the toolchain
 # (plugins/sdk/js, pinned in its package-lock.json) with `npm ci` when
@@ -159,6 +159,8 @@ if [ "$MODE" = test ]; then
   node "$SDK/node_modules/typescript/bin/tsc" --noEmit --allowJs --checkJs --strict \
     --target es2022 --module esnext --moduleResolution bundler --lib es2022,dom \
     plugins/sdk/js/wasmhook.d.ts "${sources[@]}"
+  # The SDK's own tests (the harness's kv double).
+  for f in "$SDK"/*.test.mjs; do tests+=("${f#"$ROOT/"}"); done
   if [ "${#tests[@]}" -eq 0 ]; then
     echo "js.sh: no *.test.mjs next to the JS plugins" >&2
     exit 0

@@ -8,9 +8,12 @@
 //! `{"percent":10,"reason":"booking 5","event_id":"<event id>"}`.
 //! Other bookings are skipped with a reason like `booking 3 of 5 ...`.
 //!
-//! The counter lives under `bookings:{user_id}`; `last:{user_id}` remembers
-//! the id of the event that last moved it, so a redelivery of that same
-//! event reuses the count instead of counting the booking twice.
+//! The counter lives under `bookings:{user_id}` (as every `kv.increment`
+//! counter: 8 little-endian bytes, read back with `kv.getCounter`);
+//! `last:{user_id}` remembers the id of the event that last moved it, so a
+//! redelivery of that same event reuses the count instead of counting the
+//! booking twice. A user id of "." or ".." is skipped: the URL parser would
+//! turn `customers/../discounts` into `discounts`.
 //!
 //! Build: scripts/plugins/zig.sh; test: scripts/plugins/zig.sh test.
 
@@ -56,6 +59,9 @@ pub fn transform(cx: *Context, event: Event) wasmhook.Error!Decision {
     }
     const user_id = event.user_id orelse "";
     if (user_id.len == 0) return cx.skip("flight.booked event has no user_id", .{});
+    // Checked before counting: such a booking can never earn its discount.
+    if (!wasmhook.isPathSegment(user_id))
+        return cx.skip("user_id \"{s}\" cannot be used in the loyalty URL (\".\" and \"..\" are refused)", .{user_id});
     const settings = try Settings.load(cx);
 
     const count = try countBooking(cx, user_id, event.id);
@@ -69,7 +75,10 @@ pub fn transform(cx: *Context, event: Event) wasmhook.Error!Decision {
     var url: std.ArrayList(u8) = .empty;
     try url.appendSlice(cx.arena, settings.loyalty_url);
     try url.appendSlice(cx.arena, "/customers/");
-    try wasmhook.appendPathSegment(&url, cx.arena, user_id);
+    wasmhook.appendPathSegment(&url, cx.arena, user_id) catch |e| switch (e) {
+        error.InvalidPathSegment => unreachable, // checked above
+        error.OutOfMemory => return error.OutOfMemory,
+    };
     try url.appendSlice(cx.arena, "/discounts");
 
     var body = wasmhook.JsonObject.init(cx.arena);
@@ -95,11 +104,12 @@ fn countBooking(cx: *Context, user_id: []const u8, event_id: []const u8) wasmhoo
     const last_key = try cx.print("last:{s}", .{user_id});
     if (try wasmhook.kv.get(cx.arena, last_key)) |last| {
         if (std.mem.eql(u8, last, event_id)) {
-            if (try wasmhook.kv.get(cx.arena, counter)) |text| {
-                if (std.fmt.parseInt(i64, text, 10)) |count| {
-                    cx.log(.info, "event {s} already counted as booking {d} of user {s}", .{ event_id, count, user_id });
-                    return count;
-                } else |_| {}
+            // A counter is 8 little-endian bytes (what `increment` stores),
+            // never decimal text.
+            const count = try wasmhook.kv.getCounter(cx.arena, counter);
+            if (count > 0) {
+                cx.log(.info, "event {s} already counted as booking {d} of user {s}", .{ event_id, count, user_id });
+                return count;
             }
         }
     }
@@ -116,6 +126,13 @@ const expectEqualStrings = std.testing.expectEqualStrings;
 
 fn booking(id: []const u8, user: ?[]const u8) Event {
     return .{ .id = id, .name = "flight.booked", .user_id = user, .properties = "{\"flight\":\"LH400\"}" };
+}
+
+/// The booking counter of `user`, read as the host stores it.
+fn bookings(user: []const u8) i64 {
+    var buf: [64]u8 = undefined;
+    const key = std.fmt.bufPrint(&buf, "bookings:{s}", .{user}) catch unreachable;
+    return wasmhook.kv.counterValue(testing.kvValue(key));
 }
 
 fn expectSkip(event: Event, reason: []const u8) !void {
@@ -145,7 +162,7 @@ test "every fifth booking by default puts a 10% discount" {
     try expectEqualStrings("authorization", r.headers[1].name);
     try expectEqualStrings("Bearer {{secret:LOYALTY_API_KEY}}", r.headers[1].value);
     try expectEqualStrings("{\"percent\":10,\"reason\":\"booking 5\",\"event_id\":\"e5\"}", r.body);
-    try expectEqualStrings("5", testing.kvValue("bookings:u-1").?);
+    try std.testing.expectEqual(@as(i64, 5), bookings("u-1"));
     try expectEqualStrings("info user u-1: booking 5 earns 10% off (one discount every 5 bookings)", testing.logs()[0]);
 
     try expectSkip(booking("e6", "u-1"), "booking 1 of 5: no discount until booking 10 (6 in total)");
@@ -186,7 +203,47 @@ test "a redelivered event is not counted twice" {
         defer out.deinit();
         try expectEqualStrings("{\"percent\":10,\"reason\":\"booking 2\",\"event_id\":\"e2\"}", out.decision().fire[0].body);
     }
-    try expectEqualStrings("2", testing.kvValue("bookings:u-1").?);
+    try std.testing.expectEqual(@as(i64, 2), bookings("u-1"));
+    // Stored as the host stores a counter: 8 little-endian bytes.
+    try std.testing.expectEqualSlices(u8, &.{ 2, 0, 0, 0, 0, 0, 0, 0 }, testing.kvValue("bookings:u-1").?);
+}
+
+test "the same event twice counts once, with every = 5 (the default)" {
+    testing.reset();
+    defer testing.reset();
+    try expectSkip(booking("e1", "u-1"), "booking 1 of 5: no discount until booking 5 (1 in total)");
+    try expectSkip(booking("e1", "u-1"), "booking 1 of 5: no discount until booking 5 (1 in total)");
+    try expectEqualStrings("info event e1 already counted as booking 1 of user u-1", testing.logs()[0]);
+    try expectSkip(booking("e2", "u-1"), "booking 2 of 5: no discount until booking 5 (2 in total)");
+    try expectSkip(booking("e2", "u-1"), "booking 2 of 5: no discount until booking 5 (2 in total)");
+    try std.testing.expectEqual(@as(i64, 2), bookings("u-1"));
+}
+
+test "a counter the host wrote (8 LE bytes) is read back, not parsed as text" {
+    testing.reset();
+    defer testing.reset();
+    // The state the real host leaves after booking 3 by e3.
+    var three: [8]u8 = undefined;
+    std.mem.writeInt(i64, &three, 3, .little);
+    try testing.setKv("bookings:u-1", &three);
+    try testing.setKv("last:u-1", "e3");
+    try expectSkip(booking("e3", "u-1"), "booking 3 of 5: no discount until booking 5 (3 in total)");
+    try std.testing.expectEqual(@as(i64, 3), bookings("u-1"));
+    try expectSkip(booking("e4", "u-1"), "booking 4 of 5: no discount until booking 5 (4 in total)");
+}
+
+test "a user id of . or .. is skipped, not sent to another URL, and not counted" {
+    testing.reset();
+    defer testing.reset();
+    try testing.setConfig("every", "1");
+    try expectSkip(booking("e1", ".."), "user_id \"..\" cannot be used in the loyalty URL (\".\" and \"..\" are refused)");
+    try expectSkip(booking("e2", "."), "user_id \".\" cannot be used in the loyalty URL (\".\" and \"..\" are refused)");
+    try std.testing.expect(testing.kvValue("bookings:..") == null);
+    try std.testing.expect(testing.kvValue("bookings:.") == null);
+    // Dots inside a longer id are data.
+    var out = try testing.run(transform, booking("e3", "..."));
+    defer out.deinit();
+    try expectEqualStrings("https://api.airline.example.com/v1/customers/.../discounts", out.decision().fire[0].url);
 }
 
 test "skips other events and bookings without a user" {

@@ -84,10 +84,20 @@ static void buf_put_json(buf_t *b, const char *s, size_t n) {
   buf_puts(b, "\"");
 }
 
+// Whether `s` may be one URL path segment: not empty, "." or "..". The
+// host's URL parser removes dot segments ("players/../coins" is "coins"),
+// and percent-encoding does not help: "%2e%2e" is a dot segment too.
+static bool is_path_segment(const char *s, size_t n) {
+  return !(n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'));
+}
+
 // Appends `s` percent-encoded as one URL path segment (only unreserved
-// characters stay as they are, so "../" or "?" cannot change the URL).
-static void buf_put_segment(buf_t *b, const char *s, size_t n) {
+// characters stay as they are, so "/", "?" or "#" cannot change the URL).
+// Refuses, appending nothing and returning false, a segment that is empty,
+// "." or ".." (see is_path_segment).
+static bool buf_put_segment(buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
+  if (!is_path_segment(s, n)) return false;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
     bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
@@ -100,6 +110,7 @@ static void buf_put_segment(buf_t *b, const char *s, size_t n) {
       buf_put(b, esc, 3);
     }
   }
+  return true;
 }
 
 // Moves the buffer's storage into a component-model string.
@@ -256,16 +267,43 @@ static bool decide(const transformer_event_t *event, inputs_t *in, transformer_d
   in->push_url = config_get("push_url");
   in->firebase_project = config_get("firebase_project");
 
-  // 1. Grant the coins.
-  wasmhook_plugin_types_request_t *reqs = xrealloc(NULL, 2 * sizeof *reqs);
-  size_t n_reqs = 0;
-  buf_t url = {0}, body = {0};
+  // The URLs first, so that an id that cannot be a path segment skips (or
+  // fails) before anything of the decision is allocated.
+  buf_t url = {0}, push = {0}, body = {0};
   size_t base_len = strlen(in->backend_url);
   while (base_len > 0 && in->backend_url[base_len - 1] == '/') base_len--;
   buf_put(&url, in->backend_url, base_len);
   buf_puts(&url, "/players/");
-  buf_put_segment(&url, in->player_id, in->player_id_len);
+  if (!buf_put_segment(&url, in->player_id, in->player_id_len)) {
+    free(url.ptr);
+    buf_t reason = {0};
+    buf_puts(&reason, "property player_id \"");
+    buf_put(&reason, in->player_id, in->player_id_len);
+    buf_puts(&reason, "\" cannot be used in the backend URL (\".\" and \"..\" are refused)");
+    return skip(ret, &reason);
+  }
   buf_puts(&url, "/coins");
+
+  const char *push_note = "push sent";
+  if (!in->push_token || in->push_token_len == 0) {
+    push_note = "no push: property push_token missing";
+  } else if (!in->push_url && !in->firebase_project) {
+    push_note = "no push: neither push_url nor firebase_project configured";
+  } else if (in->push_url) {
+    buf_puts(&push, in->push_url);
+  } else {
+    buf_puts(&push, "https://fcm.googleapis.com/v1/projects/");
+    if (!buf_put_segment(&push, in->firebase_project, strlen(in->firebase_project))) {
+      free(push.ptr);
+      free(url.ptr);
+      return fail(err, "config firebase_project must not be \".\" or \"..\"");
+    }
+    buf_puts(&push, "/messages:send");
+  }
+
+  // 1. Grant the coins.
+  wasmhook_plugin_types_request_t *reqs = xrealloc(NULL, 2 * sizeof *reqs);
+  size_t n_reqs = 0;
   buf_puts(&body, "{\"amount\":");
   buf_put_i64(&body, coins);
   buf_puts(&body, ",\"reason\":\"level ");
@@ -276,19 +314,7 @@ static bool decide(const transformer_event_t *event, inputs_t *in, transformer_d
   json_post(&reqs[n_reqs++], &url, "GAME_API_KEY", &body);
 
   // 2. Tell the player, when we can reach them.
-  const char *push_note = "push sent";
-  if (!in->push_token || in->push_token_len == 0) {
-    push_note = "no push: property push_token missing";
-  } else if (!in->push_url && !in->firebase_project) {
-    push_note = "no push: neither push_url nor firebase_project configured";
-  } else {
-    if (in->push_url) {
-      buf_puts(&url, in->push_url);
-    } else {
-      buf_puts(&url, "https://fcm.googleapis.com/v1/projects/");
-      buf_put_segment(&url, in->firebase_project, strlen(in->firebase_project));
-      buf_puts(&url, "/messages:send");
-    }
+  if (push.len > 0) {
     buf_t text = {0};
     buf_puts(&text, "You reached level ");
     buf_put_i64(&text, level);
@@ -305,7 +331,7 @@ static bool decide(const transformer_event_t *event, inputs_t *in, transformer_d
     buf_put_i64(&body, level);
     buf_puts(&body, "\"}}}");
     free(text.ptr);
-    json_post(&reqs[n_reqs++], &url, "PUSH_TOKEN", &body);
+    json_post(&reqs[n_reqs++], &push, "PUSH_TOKEN", &body);
   }
 
   buf_t line = {0};

@@ -11,6 +11,12 @@
 // its WASI imports by @bytecodealliance/preview2-shim, with no preopened
 // directories. This checks the component end to end, not the host: the
 // wasmhook host runs plugins under wasmtime.
+//
+// The kv mock (`kvImports`) stores what the host stores: `increment` keeps
+// a counter as 8 bytes, a little-endian two's-complement 64-bit integer,
+// in the same Map as `get`/`set`, treats a value that is not 8 bytes long
+// as 0 and wraps on overflow. `readCounter(bytes)` reads such a value. The
+// host's caps (calls and bytes per invocation, the quota) are not enforced.
 
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
 import * as wasi from '@bytecodealliance/preview2-shim';
@@ -25,6 +31,50 @@ const here = dirname(fileURLToPath(import.meta.url));
 const CACHE_DIR = join(here, 'build', 'harness');
 
 const camel = (s) => s.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+
+/**
+ * The counter a stored kv value holds, as the host's `kv.increment` reads
+ * it: 8 bytes as a little-endian signed 64-bit integer (a bigint), or 0n for
+ * a value of any other length or none (`undefined`). A plugin reading its
+ * own counter with `kv.get` does the same:
+ * `new DataView(v.buffer, v.byteOffset, v.byteLength).getBigInt64(0, true)`.
+ * @param {Uint8Array | ArrayLike<number> | undefined} bytes
+ * @returns {bigint}
+ */
+export function readCounter(bytes) {
+  if (bytes === undefined || bytes.length !== 8) return 0n;
+  const copy = Uint8Array.from(bytes);
+  return new DataView(copy.buffer).getBigInt64(0, true);
+}
+
+/**
+ * The 8 bytes the host stores for counter value `n` (wrapped to 64 bits).
+ * @param {bigint} n
+ * @returns {Uint8Array}
+ */
+export function counterBytes(n) {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigInt64(0, BigInt.asIntN(64, n), true);
+  return out;
+}
+
+/**
+ * The `wasmhook:plugin/kv` import over `kv`, behaving like the host's store.
+ * @param {Map<string, Uint8Array>} kv
+ */
+export function kvImports(kv) {
+  return {
+    get: (key) => (kv.has(key) ? new Uint8Array(kv.get(key)) : undefined),
+    set: (key, value) => { kv.set(key, new Uint8Array(value)); },
+    delete: (key) => { kv.delete(key); },
+    /** @param {string} key @param {bigint | number} delta */
+    increment(key, delta) {
+      const next = BigInt.asIntN(64, readCounter(kv.get(key)) + BigInt(delta));
+      kv.set(key, counterBytes(next));
+      return next;
+    },
+  };
+}
 
 /**
  * @param {string} wasmPath
@@ -48,7 +98,6 @@ export async function loadPlugin(wasmPath, { config = {}, kv = new Map(), onLog 
 
   /** @type {Array<{ level: string, message: string }>} */
   const logs = [];
-  const counters = new Map();
   const host = {
     'wasmhook:plugin/log': {
       log(level, message) {
@@ -59,16 +108,7 @@ export async function loadPlugin(wasmPath, { config = {}, kv = new Map(), onLog 
     'wasmhook:plugin/config': {
       get: (key) => (Object.hasOwn(config, key) ? String(config[key]) : undefined),
     },
-    'wasmhook:plugin/kv': {
-      get: (key) => (kv.has(key) ? new Uint8Array(kv.get(key)) : undefined),
-      set: (key, value) => { kv.set(key, new Uint8Array(value)); },
-      delete: (key) => { kv.delete(key); counters.delete(key); },
-      increment(key, delta) {
-        const next = BigInt.asIntN(64, (counters.get(key) ?? 0n) + delta);
-        counters.set(key, next);
-        return next;
-      },
-    },
+    'wasmhook:plugin/kv': kvImports(kv),
     // A plugin gets no directories (the host preopens at most a read-only assets dir).
     'wasi:filesystem/preopens': { getDirectories: () => [] },
   };

@@ -75,6 +75,15 @@ declare module 'wasmhook:plugin/types@0.1.0' {
    * The host validates it before anything else: the URL must be an
    * absolute http or https URL, header names and values must be valid
    * (no CR or LF), and the body must fit the plugin's size cap.
+   *
+   * The host fills every `{{secret:NAME}}` in the URL, a header value or a
+   * UTF-8 body wherever it appears, including inside text copied from the
+   * event: never copy untrusted event text into a request expecting it to
+   * be sent verbatim when it could contain `{{secret:`. When the event's
+   * own data (id, name, user id or properties) holds `{{secret:`, the host
+   * refuses to fill any request of that invocation that holds it too:
+   * nothing is sent, and the invocation is recorded as an error of kind
+   * `refused`.
    */
   export interface Request {
     /**
@@ -83,20 +92,22 @@ declare module 'wasmhook:plugin/types@0.1.0' {
     method: Method;
     /**
      * An absolute http(s) URL. May hold `{{secret:NAME}}` placeholders,
-     * which the host fills in at send time; the plugin never sees the
-     * secret's value.
+     * which the host fills in at send time wherever they appear (see
+     * `Request`); the plugin never sees the secret's value.
      */
     url: string;
     /**
      * Request headers as [name, value] pairs, in order. Values may hold
-     * `{{secret:NAME}}` placeholders. Hop-by-hop and framing headers
+     * `{{secret:NAME}}` placeholders, filled wherever they appear (see
+     * `Request`). Hop-by-hop and framing headers
      * (Host, Content-Length, Transfer-Encoding, Connection, ...) are
      * set by the host and refused from plugins.
      */
     headers: Array<[string, string]>;
     /**
      * The request body; may be empty (`new Uint8Array()`). A UTF-8 body may
-     * hold `{{secret:NAME}}` placeholders. Use
+     * hold `{{secret:NAME}}` placeholders, filled wherever they appear,
+     * inside JSON strings too (see `Request`). Use
      * `new TextEncoder().encode(JSON.stringify(obj))` for JSON.
      * A plain array of byte values is accepted too.
      */
@@ -150,7 +161,11 @@ declare module 'wasmhook:plugin/config@0.1.0' {
 
 declare module 'wasmhook:plugin/kv@0.1.0' {
   /**
-   * The value stored under `key`, or `undefined` when absent.
+   * The value stored under `key`, or `undefined` when absent. A counter
+   * made by `increment` is 8 bytes, a little-endian signed 64-bit integer:
+   * read it with
+   * `new DataView(v.buffer, v.byteOffset, v.byteLength).getBigInt64(0, true)`
+   * (when `v.length === 8`), never as decimal text.
    */
   export function get(key: string): Uint8Array | undefined;
   /**
@@ -166,7 +181,11 @@ declare module 'wasmhook:plugin/kv@0.1.0' {
   export { _delete as delete };
   /**
    * Atomically add `delta` to the signed 64-bit counter under `key`
-   * (an absent key counts as 0) and return the new value, as a bigint.
+   * and return the new value, as a bigint. The counter is stored as 8
+   * little-endian bytes in the same key space as `get`/`set`; an absent
+   * key or a value that is not 8 bytes long counts as 0 (and is
+   * overwritten); the addition wraps on overflow. Every call writes, so
+   * it counts against the host's per-invocation caps.
    * `delta` may be a number; it is converted with BigInt().
    */
   export function increment(key: string, delta: bigint | number): bigint;

@@ -22,6 +22,7 @@ from wasmhook_plugin import (  # noqa: E402
     Request,
     Skip,
     TestHost,
+    counter_value,
     describe_exception,
     export,
     parse_event,
@@ -100,6 +101,52 @@ class TestHostTest(unittest.TestCase):
         self.assertEqual(host.kv_increment("n"), 1)
         self.assertEqual(host.kv_increment("n", 5), 6)
         self.assertEqual(host.kv_increment("n", -10), -4)
+
+    def test_a_counter_is_stored_as_8_little_endian_bytes_like_on_the_host(self):
+        host = TestHost()
+        self.assertEqual(host.kv_increment("n"), 1)
+        self.assertEqual(host.kv_get("n"), b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.assertEqual(host.kv_increment("n", 0x0102), 0x0103)
+        self.assertEqual(host.kv_get("n"), b"\x03\x01\x00\x00\x00\x00\x00\x00")
+        self.assertEqual(host.kv_get_counter("n"), 0x0103)
+        self.assertEqual(host.kv_increment("n", -0x0104), -1)
+        self.assertEqual(host.kv_get("n"), b"\xff" * 8)
+        self.assertEqual(host.kv_get_counter("n"), -1)
+        self.assertEqual(host.kv_get_counter("absent"), 0)
+        self.assertNotIn("absent", host.kv)
+
+    def test_increment_treats_a_value_that_is_not_8_bytes_as_0(self):
+        for value in (b"41", b"", b"\x07" * 9):
+            with self.subTest(value=value):
+                host = TestHost(kv={"n": value})
+                self.assertEqual(host.kv_get_counter("n"), 0)
+                self.assertEqual(host.kv_increment("n", 2), 2)
+        host = TestHost(kv={"n": (41).to_bytes(8, "little")})
+        self.assertEqual(host.kv_increment("n"), 42)
+
+    def test_increment_wraps_on_overflow(self):
+        host = TestHost(kv={"n": ((1 << 63) - 1).to_bytes(8, "little")})
+        self.assertEqual(host.kv_increment("n"), -(1 << 63))
+        self.assertEqual(host.kv_get("n"), b"\x00" * 7 + b"\x80")
+        self.assertEqual(host.kv_increment("n", -1), (1 << 63) - 1)
+
+    def test_increment_refuses_a_delta_outside_s64(self):
+        host = TestHost()
+        for delta in (1 << 63, -(1 << 63) - 1, 1.5, True):
+            with self.subTest(delta=delta):
+                with self.assertRaises(ValueError):
+                    host.kv_increment("n", delta)
+        self.assertEqual(host.kv, {})
+
+    def test_counter_value(self):
+        self.assertEqual(counter_value((5).to_bytes(8, "little")), 5)
+        self.assertEqual(counter_value((-5).to_bytes(8, "little", signed=True)), -5)
+        self.assertEqual(counter_value(b"\xff" * 8), -1)
+        self.assertEqual(counter_value(b"12345678"), int.from_bytes(b"12345678", "little"))
+        self.assertEqual(counter_value(bytearray(b"\x02" + b"\x00" * 7)), 2)
+        for value in (None, b"", b"5", b"123456789"):
+            with self.subTest(value=value):
+                self.assertEqual(counter_value(value), 0)
 
 
 class ParseEventTest(unittest.TestCase):

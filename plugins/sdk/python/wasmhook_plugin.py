@@ -54,6 +54,7 @@ __all__ = [
     "Host",
     "TestHost",
     "secret",
+    "counter_value",
     "export",
     "LEVELS",
     "METHODS",
@@ -73,6 +74,29 @@ def secret(name: str) -> str:
     the value. ``secret("HUBSPOT_TOKEN") == "{{secret:HUBSPOT_TOKEN}}"``.
     """
     return "{{secret:%s}}" % name
+
+
+_S64_MIN = -(1 << 63)
+_S64_MAX = (1 << 63) - 1
+
+
+def counter_value(value: Optional[bytes]) -> int:
+    """The counter a stored ``kv`` value holds, as ``kv.increment`` reads it.
+
+    The host keeps a counter as 8 bytes, a little-endian two's-complement
+    signed 64-bit integer, in the same key space as ``kv_get``/``kv_set``;
+    ``kv_get`` returns those 8 bytes, not decimal text. A value of any other
+    length (or None, an absent key) counts as 0.
+    ``counter_value((5).to_bytes(8, "little")) == 5``.
+    """
+    if value is None or len(value) != 8:
+        return 0
+    return int.from_bytes(bytes(value), "little", signed=True)
+
+
+def _wrap_s64(n: int) -> int:
+    """``n`` wrapped into the signed 64-bit range, as the host's addition wraps."""
+    return ((n - _S64_MIN) % (1 << 64)) + _S64_MIN
 
 
 class PluginError(Exception):
@@ -247,8 +271,20 @@ class Host:
         raise NotImplementedError
 
     def kv_increment(self, key: str, delta: int = 1) -> int:
-        """Atomically add ``delta`` to the counter under ``key``; the new value."""
+        """Atomically add ``delta`` (a signed 64-bit integer) to the counter
+        under ``key`` (absent counts as 0); the new value.
+
+        The counter is stored as 8 little-endian bytes (see
+        :func:`counter_value`); a value that is not 8 bytes long counts as 0
+        and is overwritten, and the addition wraps on overflow. Every call is
+        a write, which counts against the host's per-invocation caps.
+        """
         raise NotImplementedError
+
+    def kv_get_counter(self, key: str) -> int:
+        """The counter under ``key`` (0 when absent or not a counter), read
+        with ``kv_get``: nothing is written."""
+        return counter_value(self.kv_get(key))
 
 
 class TestHost(Host):
@@ -256,7 +292,11 @@ class TestHost(Host):
 
     ``TestHost(config={"api_base": "http://127.0.0.1:9000"})``; after the
     call, ``host.logs`` holds ``(level, message)`` pairs and ``host.kv`` the
-    store.
+    store. ``kv_increment`` behaves like the host's: the counter is stored in
+    ``host.kv`` as 8 little-endian bytes (``counter_value`` reads it), a
+    value that is not 8 bytes long counts as 0, and the addition wraps at
+    64 bits. The host's caps (calls and bytes per invocation, the quota)
+    are not enforced.
     """
 
     __test__ = False  # not a test case, whatever pytest thinks of the name
@@ -284,9 +324,10 @@ class TestHost(Host):
         self.kv.pop(key, None)
 
     def kv_increment(self, key: str, delta: int = 1) -> int:
-        current = int(self.kv[key].decode()) if key in self.kv else 0
-        current += delta
-        self.kv[key] = str(current).encode()
+        if not isinstance(delta, int) or isinstance(delta, bool) or not _S64_MIN <= delta <= _S64_MAX:
+            raise ValueError("delta must be a signed 64-bit integer, not %r" % (delta,))
+        current = _wrap_s64(counter_value(self.kv.get(key)) + delta)
+        self.kv[key] = current.to_bytes(8, "little", signed=True)
         return current
 
 

@@ -171,6 +171,11 @@ pub const config = struct {
 };
 
 /// The plugin's private key-value store, persisted by the host.
+///
+/// A counter made by `increment` is an ordinary value: 8 bytes, the counter
+/// as a little-endian two's-complement i64, in the same key space as `get`
+/// and `set`. `get` returns those 8 bytes, not decimal text: read a counter
+/// with `getCounter` or `counterValue`, never with `std.fmt.parseInt`.
 pub const kv = struct {
     /// The value under `key` copied into `gpa`, or null when absent.
     pub fn get(gpa: std.mem.Allocator, key: []const u8) Error!?[]const u8 {
@@ -188,9 +193,26 @@ pub const kv = struct {
     }
 
     /// Atomically adds `delta` to the counter under `key` (absent = 0) and
-    /// returns the new value.
+    /// returns the new value, stored as 8 little-endian bytes. A value that
+    /// is not 8 bytes long counts as 0 (and is overwritten); the addition
+    /// wraps on overflow. Every call writes, so it counts against the
+    /// host's per-invocation caps even when `delta` is 0.
     pub fn increment(key: []const u8, delta: i64) i64 {
         return host.kvIncrement(key, delta);
+    }
+
+    /// The counter a stored value holds, as `increment` reads it: 8 bytes
+    /// as a little-endian i64, or 0 for a value of any other length or none.
+    pub fn counterValue(value: ?[]const u8) i64 {
+        const bytes = value orelse return 0;
+        if (bytes.len != 8) return 0;
+        return std.mem.readInt(i64, bytes[0..8], .little);
+    }
+
+    /// The counter under `key` (0 when absent or not a counter), read
+    /// without writing anything.
+    pub fn getCounter(gpa: std.mem.Allocator, key: []const u8) Error!i64 {
+        return counterValue(try get(gpa, key));
     }
 };
 
@@ -223,15 +245,33 @@ pub fn appendJsonString(out: *std.ArrayList(u8), gpa: std.mem.Allocator, s: []co
     try out.append(gpa, '"');
 }
 
+/// What `appendPathSegment` fails with.
+pub const PathSegmentError = error{
+    /// The segment is empty, "." or "..": the host's URL parser would drop
+    /// it or step up one level, so it cannot name one resource.
+    InvalidPathSegment,
+    OutOfMemory,
+};
+
 /// Appends `s` percent-encoded as one URL path segment: only unreserved
-/// characters (RFC 3986) stay as they are, so "/", "..", "?" or "#" in a
-/// user id cannot change which resource the URL names.
-pub fn appendPathSegment(out: *std.ArrayList(u8), gpa: std.mem.Allocator, s: []const u8) Error!void {
+/// characters (RFC 3986) stay as they are, so "/", "?" or "#" in a user id
+/// cannot change which resource the URL names. Refuses (appending nothing)
+/// a segment that is empty, "." or "..": the host's URL parser removes dot
+/// segments (`{base}/customers/../discounts` is `{base}/discounts`), and
+/// percent-encoding does not help since "%2e%2e" is a dot segment too.
+/// Skip the event (or fail) on `error.InvalidPathSegment`.
+pub fn appendPathSegment(out: *std.ArrayList(u8), gpa: std.mem.Allocator, s: []const u8) PathSegmentError!void {
+    if (!isPathSegment(s)) return error.InvalidPathSegment;
     const hex = "0123456789ABCDEF";
     for (s) |ch| switch (ch) {
         'a'...'z', 'A'...'Z', '0'...'9', '-', '.', '_', '~' => try out.append(gpa, ch),
         else => try out.appendSlice(gpa, &.{ '%', hex[ch >> 4], hex[ch & 15] }),
     };
+}
+
+/// Whether `appendPathSegment` accepts `s`: not empty, ".", or "..".
+pub fn isPathSegment(s: []const u8) bool {
+    return !(s.len == 0 or std.mem.eql(u8, s, ".") or std.mem.eql(u8, s, ".."));
 }
 
 /// A JSON object built field by field:
@@ -460,7 +500,10 @@ fn wasmPanic(message: []const u8, _: ?usize) noreturn {
 // ---------------------------------------------------------------------------
 
 /// The native stand-in for the host, for unit tests of plugin logic:
-/// settings, the kv store and log lines live in memory until `reset`.
+/// settings, the kv store and log lines live in memory until `reset`. The
+/// kv store behaves like the host's (counters as 8 little-endian bytes in
+/// the same key space, a non-8-byte value counting as 0, wrapping add); the
+/// host's caps (calls and bytes per invocation, the quota) are not enforced.
 ///
 /// ```zig
 /// test "fires on the fifth booking" {
@@ -498,7 +541,9 @@ pub const testing = struct {
         try settings.put(a, try a.dupe(u8, key), try a.dupe(u8, value));
     }
 
-    /// The raw kv value under `key` (counters are stored as decimal text).
+    /// The raw kv value under `key`. Counters are stored as the host
+    /// stores them, 8 little-endian bytes: read them with
+    /// `kv.counterValue(testing.kvValue(key))`.
     pub fn kvValue(key: []const u8) ?[]const u8 {
         return store.get(key);
     }
@@ -580,11 +625,13 @@ pub const testing = struct {
             _ = store.orderedRemove(key);
         }
 
+        // As the host does: 8 little-endian bytes in the same key space as
+        // get/set, a value of another length counts as 0, wrapping add.
         fn kvIncrement(key: []const u8, delta: i64) i64 {
-            const old = if (store.get(key)) |text| std.fmt.parseInt(i64, text, 10) catch 0 else 0;
-            const new = old +% delta;
-            const text = std.fmt.allocPrint(gpa(), "{d}", .{new}) catch @panic("out of memory");
-            setKv(key, text) catch @panic("out of memory");
+            const new = kv.counterValue(store.get(key)) +% delta;
+            var bytes: [8]u8 = undefined;
+            std.mem.writeInt(i64, &bytes, new, .little);
+            setKv(key, &bytes) catch @panic("out of memory");
             return new;
         }
     };
@@ -604,6 +651,24 @@ test "appendPathSegment keeps unreserved characters only" {
     defer out.deinit(a);
     try appendPathSegment(&out, a, "u-1_~.x/../?a b");
     try std.testing.expectEqualStrings("u-1_~.x%2F..%2F%3Fa%20b", out.items);
+}
+
+test "appendPathSegment refuses empty, dot and dot-dot segments" {
+    const a = std.testing.allocator;
+    var out: std.ArrayList(u8) = .empty;
+    defer out.deinit(a);
+    try out.appendSlice(a, "https://x.test/c/");
+    for ([_][]const u8{ "", ".", ".." }) |s| {
+        try std.testing.expectError(error.InvalidPathSegment, appendPathSegment(&out, a, s));
+        try std.testing.expect(!isPathSegment(s));
+    }
+    try std.testing.expectEqualStrings("https://x.test/c/", out.items);
+    // Anything else is one segment: dots with other characters, "%2e" (its
+    // "%" is encoded, so it stays data), three dots.
+    for ([_][]const u8{ "...", ".a", "a..", "%2e%2e", "../x" }) |s| try std.testing.expect(isPathSegment(s));
+    try appendPathSegment(&out, a, "%2e%2e");
+    try appendPathSegment(&out, a, "...");
+    try std.testing.expectEqualStrings("https://x.test/c/%252e%252e...", out.items);
 }
 
 test "JsonObject and eventJson build valid JSON" {
@@ -637,5 +702,42 @@ test "config.get trims and treats blank as unset; kv counters count" {
     try std.testing.expect(try config.get(arena.allocator(), "c") == null);
     try std.testing.expectEqual(@as(i64, 1), kv.increment("n", 1));
     try std.testing.expectEqual(@as(i64, 3), kv.increment("n", 2));
-    try std.testing.expectEqualStrings("3", testing.kvValue("n").?);
+    try std.testing.expectEqual(@as(i64, 3), kv.counterValue(testing.kvValue("n")));
+}
+
+test "kv counters are stored like on the host: 8 little-endian bytes, readable with get" {
+    testing.reset();
+    defer testing.reset();
+    var arena = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena.deinit();
+    const a = arena.allocator();
+    try std.testing.expectEqual(@as(i64, 1), kv.increment("n", 1));
+    try std.testing.expectEqualSlices(u8, &.{ 1, 0, 0, 0, 0, 0, 0, 0 }, (try kv.get(a, "n")).?);
+    try std.testing.expectEqual(@as(i64, 0x0103), kv.increment("n", 0x0102));
+    try std.testing.expectEqualSlices(u8, &.{ 3, 1, 0, 0, 0, 0, 0, 0 }, (try kv.get(a, "n")).?);
+    try std.testing.expectEqual(@as(i64, 0x0103), try kv.getCounter(a, "n"));
+    try std.testing.expectEqual(@as(i64, -1), kv.increment("n", -0x0104));
+    try std.testing.expectEqualSlices(u8, &@as([8]u8, @splat(0xff)), (try kv.get(a, "n")).?);
+    try std.testing.expectEqual(@as(i64, -1), try kv.getCounter(a, "n"));
+    try std.testing.expectEqual(@as(i64, 0), try kv.getCounter(a, "absent"));
+    try std.testing.expect(testing.kvValue("absent") == null);
+    // Decimal text is not a counter.
+    try std.testing.expectError(error.InvalidCharacter, std.fmt.parseInt(i64, (try kv.get(a, "n")).?, 10));
+}
+
+test "kv increment counts a value that is not 8 bytes as 0 and wraps on overflow" {
+    testing.reset();
+    defer testing.reset();
+    for ([_][]const u8{ "41", "", "123456789" }) |value| {
+        kv.set("n", value);
+        try std.testing.expectEqual(@as(i64, 0), kv.counterValue(testing.kvValue("n")));
+        try std.testing.expectEqual(@as(i64, 2), kv.increment("n", 2));
+    }
+    var max: [8]u8 = undefined;
+    std.mem.writeInt(i64, &max, std.math.maxInt(i64), .little);
+    kv.set("n", &max);
+    try std.testing.expectEqual(@as(i64, std.math.minInt(i64)), kv.increment("n", 1));
+    try std.testing.expectEqualSlices(u8, &.{ 0, 0, 0, 0, 0, 0, 0, 0x80 }, testing.kvValue("n").?);
+    try std.testing.expectEqual(@as(i64, std.math.maxInt(i64)), kv.increment("n", -1));
+    try std.testing.expectEqual(@as(i64, 0), kv.counterValue(null));
 }

@@ -61,7 +61,12 @@ fn the_first_login_of_an_email_creates_a_lead() {
             "LeadSource": "Web login",
         }))
     );
-    assert_eq!(testing::kv_get("seen:ada@example.com"), Some(b"1".to_vec()));
+    // A counter, stored as the host stores it: 8 little-endian bytes.
+    assert_eq!(
+        testing::kv_get("seen:ada@example.com"),
+        Some(1i64.to_le_bytes().to_vec())
+    );
+    assert_eq!(kv::get_counter("seen:ada@example.com"), 1);
     assert_eq!(
         testing::kv_get("first-event:ada@example.com"),
         Some(b"evt-1".to_vec())

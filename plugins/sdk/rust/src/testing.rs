@@ -4,8 +4,12 @@
 //!
 //! Each test thread has its own state, so tests do not see each other's
 //! config or store; call [`clear`] to start over within a thread. The
-//! double keeps counters as decimal text (`increment` treats a value that
-//! is not one as 0); the real host's encoding of counters may differ.
+//! store behaves like the host's: `increment` keeps a counter as 8 bytes,
+//! a little-endian two's-complement `i64`, in the same key space as `get`
+//! and `set`; it treats a value that is not 8 bytes long as 0 and wraps on
+//! overflow. Read a counter back with [`crate::kv::get_counter`] or
+//! [`crate::kv::counter_value`]. The host's caps (calls and bytes per
+//! invocation, the namespace quota) are not enforced here.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -71,14 +75,9 @@ pub(crate) fn kv_delete(key: &str) {
 
 pub(crate) fn kv_increment(key: &str, delta: i64) -> i64 {
     with(|host| {
-        let current = host
-            .kv
-            .get(key)
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
-            .unwrap_or(0);
+        let current = host.kv.get(key).map_or(0, |v| crate::kv::counter_value(v));
         let next = current.wrapping_add(delta);
-        host.kv
-            .insert(key.to_owned(), next.to_string().into_bytes());
+        host.kv.insert(key.to_owned(), next.to_le_bytes().to_vec());
         next
     })
 }
