@@ -723,10 +723,33 @@ async fn bulk_retry_requeues_failed_deliveries() {
             "succeeded"
         );
     }
-    let (status, body) = host
-        .admin("POST", "/v1/deliveries/retry", r#"{"status":"weird"}"#)
+    // Bodies the API refuses, each naming its field, with nothing changed.
+    for (body, says) in [
+        (r#"{"status":"weird"}"#, "status"),
+        (r#"{"status":"pending"}"#, "queued already"),
+        (r#"{"from_ms":1700000000}"#, "not seconds"),
+        (
+            r#"{"from_ms":1700000002000,"to_ms":1700000001000}"#,
+            "is empty",
+        ),
+        (
+            r#"{"plugin":"hostile","plugin":"other"}"#,
+            "duplicate key \"plugin\"",
+        ),
+    ] {
+        let (status, reply) = host.admin("POST", "/v1/deliveries/retry", body).await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    let (status, reply) = host
+        .admin(
+            "POST",
+            "/v1/deliveries/cancel",
+            r#"{"plugin":"x","plugin":"hostile"}"#,
+        )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 400, "{reply}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -880,6 +903,16 @@ async fn management_api_lists_plugins_deliveries_and_metrics() {
         .collect();
     ids.dedup();
     assert_eq!(ids.len(), 6);
+    // One delivery by its id, as listed.
+    let id = ids[0].as_str().unwrap();
+    let (status, one) = host.admin("GET", &format!("/v1/deliveries/{id}"), "").await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one, page1["deliveries"][0], "the same view as in a page");
+    assert!(one["leased_until_ms"].is_null(), "settled: not in flight");
+    let (status, _) = host
+        .admin("GET", "/v1/deliveries?limit=4&limit=5", "")
+        .await;
+    assert_eq!(status, 400, "a repeated query parameter");
     // Recent events, newest first, with where their work stands.
     let (status, events) = host
         .admin("GET", "/v1/events?name=level.reached&limit=2", "")

@@ -407,10 +407,17 @@ async fn retention_deletes_finished_events_and_keeps_pending_ones() {
         let (status, _) = host.admin("GET", &format!("/v1/events/old-{i}"), "").await;
         assert_eq!(status, 404, "old-{i} pruned");
     }
-    let (status, _) = host
+    let (status, gone) = host
         .admin("GET", &format!("/v1/deliveries/{delivery}"), "")
         .await;
     assert_eq!(status, 404, "its delivery went with it");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .contains("no delivery with id"),
+        "{gone}"
+    );
     let (status, kept) = host.admin("GET", "/v1/events/keep", "").await;
     assert_eq!(status, 200, "an event with a pending retry is kept: {kept}");
     assert_eq!(kept["deliveries"][0]["status"], "pending", "{kept}");

@@ -48,6 +48,10 @@ pub struct App {
     pub deliveries_ready: Notify,
     /// Set when shutdown begins: readiness fails, workers stop leasing.
     pub shutting_down: AtomicBool,
+    /// The last readiness probe of the store, shared by the `/readyz`
+    /// calls of the next second: the probe is a write, and `/readyz`
+    /// needs no token.
+    pub readiness: crate::api::ReadinessCache,
 }
 
 impl App {

@@ -183,6 +183,7 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         invocations_ready: Notify::new(),
         deliveries_ready: Notify::new(),
         shutting_down: Default::default(),
+        readiness: Default::default(),
     });
     let listen = opts.listen.unwrap_or(config.server.listen);
     let listener = TcpListener::bind(listen)

@@ -64,6 +64,7 @@ fn parse(body: &[u8]) -> Result<CancelFilter, ApiError> {
     let plugin = plugin.ok_or_else(|| {
         ApiError::BadRequest("`plugin` is required: whose deliveries to cancel".into())
     })?;
+    super::check_time_range(from_ms, to_ms)?;
     Ok(CancelFilter {
         plugin,
         from_ms,
@@ -77,10 +78,11 @@ mod tests {
 
     #[test]
     fn the_plugin_is_required_and_fields_are_checked() {
-        let f = parse(br#"{"plugin":"crm","from_ms":1,"to_ms":2}"#).unwrap();
+        let f =
+            parse(br#"{"plugin":"crm","from_ms":1700000000001,"to_ms":1700000000002}"#).unwrap();
         assert_eq!(
             (f.plugin.as_str(), f.from_ms, f.to_ms),
-            ("crm", Some(1), Some(2))
+            ("crm", Some(1_700_000_000_001), Some(1_700_000_000_002))
         );
         let bad = |body: &str| match parse(body.as_bytes()) {
             Err(ApiError::BadRequest(m)) => m,
@@ -91,5 +93,13 @@ mod tests {
         assert!(bad(r#"{"plugin":1}"#).starts_with("`plugin` must be a string"));
         assert!(bad(r#"{"plugin":"p","to_ms":-1}"#).starts_with("`to_ms`"));
         assert!(bad(r#"{"plugin":"p","status":"failed"}"#).starts_with("unknown field `status`"));
+        assert!(bad(r#"{"plugin":"p","from_ms":1700000000}"#).contains("not seconds"));
+        assert!(
+            bad(r#"{"plugin":"p","from_ms":1700000000002,"to_ms":1700000000001}"#)
+                .contains("is empty")
+        );
+        assert!(bad(r#"{"plugin":"a","plugin":"b"}"#).contains("duplicate key"));
+        // 0 is the start of time, not seconds.
+        assert!(parse(br#"{"plugin":"p","from_ms":0}"#).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! The management endpoints as plain async functions over [`App`].
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -29,6 +29,16 @@ pub async fn get_event(app: &App, id: &str) -> Result<Value, ApiError> {
         "plugins": detail.invocations.iter().map(views::invocation).collect::<Vec<_>>(),
         "deliveries": detail.deliveries.iter().map(views::delivery).collect::<Vec<_>>(),
     }))
+}
+
+/// `GET /v1/deliveries/{id}`: one delivery with every attempt.
+pub async fn get_delivery(app: &App, id: &str) -> Result<Value, ApiError> {
+    let delivery = app
+        .store
+        .get_delivery(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no delivery with id {id:?}")))?;
+    Ok(views::delivery(&delivery))
 }
 
 /// Query parameters of `GET /v1/deliveries`.
@@ -60,7 +70,11 @@ impl DeliveryListParams {
                     )));
                 }
             };
-            *slot = Some(v.into_owned());
+            if slot.replace(v.into_owned()).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter {k:?} is given twice"
+                )));
+            }
         }
         Ok(p)
     }
@@ -143,6 +157,12 @@ pub async fn retry_bulk(app: &App, body: &[u8]) -> Result<Value, ApiError> {
                 )));
             }
         }
+    }
+    super::check_time_range(filter.from_ms, filter.to_ms)?;
+    if filter.status == crate::store::DeliveryStatus::Pending {
+        return Err(ApiError::BadRequest(
+            "`status` \"pending\": pending deliveries are queued already; retry takes \"failed\" (the default) or \"succeeded\"".into(),
+        ));
     }
     let requeued = app.store.retry_deliveries(filter, now_ms()).await?;
     if requeued > 0 {
@@ -245,11 +265,34 @@ pub async fn dry_run(app: &App, name: &str, body: &[u8]) -> Result<Value, ApiErr
     Ok(out)
 }
 
-/// `GET /readyz`: the store answers and shutdown has not begun.
+/// How long one probe of the store answers `/readyz`.
+const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// The last probe's answer and when it was taken.
+#[derive(Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Result<Value, ApiError>)>>);
+
+/// `GET /readyz`: the store answers and shutdown has not begun. One probe
+/// (a count and a write) answers every call of the next second, however
+/// many arrive: the route needs no token.
 pub async fn readiness(app: &App) -> Result<Value, ApiError> {
     if app.is_shutting_down() {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
+    // Held across the probe: calls arriving meanwhile wait for its answer
+    // instead of probing too.
+    let mut last = app.readiness.0.lock().await;
+    if let Some((at, answer)) = last.as_ref()
+        && at.elapsed() < READINESS_TTL
+    {
+        return answer.clone();
+    }
+    let answer = probe(app).await;
+    *last = Some((Instant::now(), answer.clone()));
+    answer
+}
+
+async fn probe(app: &App) -> Result<Value, ApiError> {
     let depth = app.store.queue_depth(now_ms()).await?;
     // Not ready while the store cannot write (disk full, read-only file):
     // ingest would answer 503. The reason is public ("disk full").

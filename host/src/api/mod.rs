@@ -16,8 +16,8 @@ pub mod views;
 pub use cancel::{cancel_bulk, cancel_one};
 pub use events::list_events;
 pub use handlers::{
-    DeliveryListParams, dry_run, get_event, list_deliveries, list_plugins, readiness, retry_bulk,
-    retry_one,
+    DeliveryListParams, ReadinessCache, dry_run, get_delivery, get_event, list_deliveries,
+    list_plugins, readiness, retry_bulk, retry_one,
 };
 pub use hold::{pause, resume};
 pub use kv::{clear_kv, list_kv};
@@ -41,6 +41,28 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+/// Below this a `*_ms` time is in 1973 or earlier: seconds, most likely.
+const EARLIEST_MS: u64 = 100_000_000_000;
+
+/// Check a `[from_ms, to_ms)` filter: times in milliseconds (0 allowed,
+/// for "from the start"), and not a range that is empty by mistake.
+fn check_time_range(from_ms: Option<u64>, to_ms: Option<u64>) -> Result<(), ApiError> {
+    for (key, ms) in [("from_ms", from_ms), ("to_ms", to_ms)] {
+        if let Some(ms) = ms.filter(|&ms| ms > 0 && ms < EARLIEST_MS) {
+            return Err(ApiError::BadRequest(format!(
+                "`{key}` is {ms}, a time in 1973 or earlier if in milliseconds: \
+                 give milliseconds since 1970, not seconds"
+            )));
+        }
+    }
+    match (from_ms, to_ms) {
+        (Some(from), Some(to)) if from > to => Err(ApiError::BadRequest(format!(
+            "`from_ms` ({from}) is after `to_ms` ({to}): the range [from_ms, to_ms) is empty"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A request body that must be a JSON object; an empty body is `{}` when
 /// `empty_ok` (every field optional), an error otherwise.
 fn json_object(
@@ -50,7 +72,9 @@ fn json_object(
     if empty_ok && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
-    match serde_json::from_slice(body) {
+    // Strict: `{"plugin":"a","plugin":"b"}` must not cancel b's
+    // deliveries because the last key won.
+    match crate::ingest::strict_json::from_slice(body) {
         Ok(serde_json::Value::Object(obj)) => Ok(obj),
         Ok(_) => Err(ApiError::BadRequest(
             "the body must be a JSON object".into(),

@@ -81,6 +81,7 @@ fn parse(name: &str, body: &[u8]) -> Result<ReplayFilter, ApiError> {
             }
         }
     }
+    super::check_time_range(filter.from_ms, filter.to_ms)?;
     Ok(filter)
 }
 
@@ -129,14 +130,15 @@ mod tests {
         assert_eq!((f.plugin.as_str(), f.errors, f.skips), ("p", true, false));
         let f = parse(
             "p",
-            br#"{"decisions":["skip","error"],"event_id":"e1","from_ms":5,"to_ms":9}"#,
+            br#"{"decisions":["skip","error"],"event_id":"e1","from_ms":1700000000005,"to_ms":1700000000009}"#,
         )
         .unwrap();
         assert_eq!((f.errors, f.skips), (true, true));
         assert_eq!(
             (f.event_id.as_deref(), f.from_ms, f.to_ms),
-            (Some("e1"), Some(5), Some(9))
+            (Some("e1"), Some(1_700_000_000_005), Some(1_700_000_000_009))
         );
+        assert!(err(r#"{"to_ms":1700000000}"#).contains("not seconds"));
         assert!(err(r#"{"decisions":["error","fire"]}"#).starts_with("decisions[1]: \"fire\""));
         assert!(err(r#"{"decisions":["nope"]}"#).starts_with("decisions[0]: expected"));
         assert!(err(r#"{"decisions":[]}"#).contains("at least one"));

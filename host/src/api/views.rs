@@ -89,6 +89,9 @@ pub fn delivery(d: &DeliveryRecord) -> Value {
         "request": request(&d.request),
         "attempts": d.attempts.iter().map(attempt).collect::<Vec<_>>(),
         "next_attempt_ms": d.next_attempt_ms,
+        // Set while an attempt is in flight (or was, until then, when the
+        // host holding it stopped).
+        "leased_until_ms": d.leased_until,
         "failure": d.failure,
         "created_ms": d.created_ms,
         "updated_ms": d.updated_ms,

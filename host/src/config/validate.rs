@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
-
 use super::destinations::check_rate;
 use super::env::EnvLookup;
 use super::error::{Issue, KeyPath};

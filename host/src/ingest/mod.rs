@@ -9,7 +9,7 @@
 mod batch;
 mod cloudevents;
 mod event;
-mod strict_json;
+pub(crate) mod strict_json;
 
 pub use batch::{BodyError, BodyFormat, Incoming, body_format, parse_body};
 pub use cloudevents::{CloudEvent, MAX_SOURCE_BYTES, parse_binary, parse_structured};

@@ -245,9 +245,9 @@ async fn admin_route(
             | ["v1", "events"]
             | ["v1", "events", _]
             | ["v1", "deliveries"]
-            | ["v1", "deliveries", "retry"]
+            // One delivery; also `retry` and `cancel`, the bulk routes.
+            | ["v1", "deliveries", _]
             | ["v1", "deliveries", _, "retry"]
-            | ["v1", "deliveries", "cancel"]
             | ["v1", "deliveries", _, "cancel"]
             | ["v1", "plugins"]
             | ["v1", "plugins", _, "dry-run"]
@@ -310,6 +310,7 @@ async fn admin_route(
                 Err(e) => Err(e),
             }
         }
+        (&Method::GET, ["v1", "deliveries", id]) => api::get_delivery(app, id).await,
         (&Method::POST, ["v1", "deliveries", "retry"]) => {
             match read_body(req, ADMIN_BODY_LIMIT).await {
                 Ok(body) => api::retry_bulk(app, &body).await,

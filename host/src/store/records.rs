@@ -57,6 +57,13 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Every status.
+    pub const ALL: [DeliveryStatus; 3] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed,
+    ];
+
     /// Lower-case name, as stored and used in the API's `status=` filter.
     pub fn as_str(self) -> &'static str {
         match self {

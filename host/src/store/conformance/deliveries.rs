@@ -570,4 +570,80 @@ pub async fn a_stale_attempt_counts_in_no_later_round(new_store: impl Fn() -> Ar
     assert_eq!(again[0].attempts_so_far, 0, "a fresh round");
     let rec = store.get_delivery(&id).await.unwrap().unwrap();
     assert_eq!(rec.attempts.len(), 1, "the late attempt is logged");
+
+    // The other order: the fresh round's holder has the delivery when the
+    // stale attempt lands. It still counts in no round but its own.
+    let id = deliveries_for(&*store, "e2", "p", 1, T0).await.remove(0);
+    let stale = lease_all(&*store, T0).await.remove(0);
+    assert_eq!(stale.id, id);
+    store.cancel_delivery(&id, T0 + 1).await.unwrap();
+    store.retry_delivery(&id, T0 + 2).await.unwrap();
+    let holder = lease_all(&*store, T0 + 3).await.remove(0);
+    assert_eq!(
+        (holder.id.as_str(), holder.attempts_so_far),
+        (id.as_str(), 0)
+    );
+    let late = attempt(T0, Some(503), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(&id, &stale.lease, late, NextStep::RetryAt(T0 + 9), T0 + 4)
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::LeaseLost);
+    let own = attempt(T0 + 3, Some(503), AttemptOutcome::Status);
+    let ack = store
+        .record_attempt(&id, &holder.lease, own, NextStep::RetryAt(T0 + 5), T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(ack, AckResult::Applied);
+    let next = lease_all(&*store, T0 + 5).await.remove(0);
+    assert_eq!(
+        next.attempts_so_far, 1,
+        "only the holder's attempt counts in the round"
+    );
+}
+
+/// Bulk cancel and bulk retry reach every matching delivery however many
+/// there are (a backend may work through them in parts), and count each
+/// once.
+pub async fn bulk_operations_reach_every_match(new_store: impl Fn() -> Arc<dyn Store>) {
+    let store = new_store();
+    let mut ids = Vec::new();
+    for e in 0..3 {
+        ids.extend(deliveries_for(&*store, &format!("bulk-{e}"), "a", 900, T0).await);
+    }
+    let other = deliveries_for(&*store, "bulk-b", "b", 3, T0).await;
+    let cancelled = store
+        .cancel_deliveries(
+            CancelFilter {
+                plugin: "a".into(),
+                from_ms: None,
+                to_ms: None,
+            },
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled, 2_700);
+    let failed = |plugin: &str| RetryFilter {
+        plugin: Some(plugin.into()),
+        ..RetryFilter::default()
+    };
+    for id in [&ids[0], &ids[1_500], &ids[2_699]] {
+        let d = store.get_delivery(id).await.unwrap().unwrap();
+        assert_eq!(d.status, DeliveryStatus::Failed, "{id}");
+    }
+    assert_eq!(
+        store.get_delivery(&other[0]).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(
+        store.retry_deliveries(failed("a"), T0 + 2).await.unwrap(),
+        2_700
+    );
+    assert_eq!(
+        store.retry_deliveries(failed("a"), T0 + 2).await.unwrap(),
+        0
+    );
+    let due = store.lease_deliveries(T0 + 2, LEASE, 5_000).await.unwrap();
+    assert_eq!(due.len(), 2_703, "every delivery is due again");
 }

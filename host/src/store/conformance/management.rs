@@ -129,6 +129,38 @@ pub async fn pagination_is_stable(new_store: impl Fn() -> Arc<dyn Store>) {
         "items are full records"
     );
 
+    // One plugin, every status: a's deliveries are e0's (succeeded), e2's
+    // and e4's (pending) and the late ones, newest first across statuses.
+    let of_a: Vec<String> = late
+        .iter()
+        .rev()
+        .chain(newest_first[..5].iter())
+        .chain(newest_first[10..15].iter())
+        .chain(newest_first[20..].iter())
+        .cloned()
+        .collect();
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (items, next) = page(
+            &*store,
+            DeliveryQuery {
+                plugin: Some("a".into()),
+                limit: 4,
+                cursor,
+                ..DeliveryQuery::default()
+            },
+        )
+        .await;
+        assert!(items.len() <= 4);
+        pages.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, of_a, "a plugin's pages across statuses");
+
     let bad = DeliveryQuery {
         cursor: Some("garbage!".into()),
         ..DeliveryQuery::default()

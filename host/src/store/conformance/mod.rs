@@ -42,9 +42,9 @@ use crate::model::{Event, Method, OutboundRequest};
 use super::{Completion, InvocationOutcome, NewEvent, Store, Verdict};
 
 pub use deliveries::{
-    a_stale_attempt_counts_in_no_later_round, cancelled_deliveries_are_failed_and_fenced,
-    delivery_retry_schedule_and_dead_letter, manual_retry_requeues,
-    parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
+    a_stale_attempt_counts_in_no_later_round, bulk_operations_reach_every_match,
+    cancelled_deliveries_are_failed_and_fenced, delivery_retry_schedule_and_dead_letter,
+    manual_retry_requeues, parked_deliveries_wait_until_unparked, stale_delivery_lease_is_fenced,
 };
 pub use handoff::jobs_leased_by_their_creating_write;
 pub use invocations::{

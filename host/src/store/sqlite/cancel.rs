@@ -41,26 +41,48 @@ pub(super) fn one(
     }
 }
 
-/// Cancel every pending delivery matching `filter`.
+/// Cancel the next (at most) `batch` pending deliveries matching
+/// `filter`, in `seq` order after `after`: how many, and the cursor for
+/// the next call (`None`: none left). Like a bulk retry, a bulk cancel is
+/// a run of these, so it never holds the writer long.
 pub(super) fn many(
     conn: &Connection,
     filter: &CancelFilter,
     now_ms: u64,
-) -> Result<u64, StoreError> {
-    let changed = conn
-        .prepare_cached(&format!(
-            "UPDATE deliveries INDEXED BY deliveries_by_plugin SET {CANCEL}
-              WHERE plugin = ?3 AND status = 'pending'
-                AND (?4 IS NULL OR created_ms >= ?4) AND (?5 IS NULL OR created_ms < ?5)"
-        ))
+    after: i64,
+    batch: usize,
+) -> Result<(u64, Option<i64>), StoreError> {
+    let seqs: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
+              WHERE plugin = ?1 AND status = 'pending' AND seq > ?2
+                AND (?3 IS NULL OR created_ms >= ?3) AND (?4 IS NULL OR created_ms < ?4)
+              ORDER BY seq LIMIT ?5",
+        )
         .db()?
-        .execute(params![
-            int(now_ms),
-            CANCELLED,
-            filter.plugin,
-            filter.from_ms.map(int),
-            filter.to_ms.map(int),
-        ])
+        .query_map(
+            params![
+                filter.plugin,
+                after,
+                filter.from_ms.map(int),
+                filter.to_ms.map(int),
+                int(batch as u64),
+            ],
+            |row| row.get(0),
+        )
+        .db()?
+        .collect::<rusqlite::Result<_>>()
         .db()?;
-    Ok(changed as u64)
+    let mut cancel = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET {CANCEL} WHERE seq = ?3 AND status = 'pending'"
+        ))
+        .db()?;
+    for seq in &seqs {
+        cancel.execute(params![int(now_ms), CANCELLED, seq]).db()?;
+    }
+    let next = (seqs.len() == batch)
+        .then(|| seqs.last().copied())
+        .flatten();
+    Ok((seqs.len() as u64, next))
 }

@@ -155,6 +155,11 @@ pub(super) struct RawDelivery {
 }
 
 impl RawDelivery {
+    /// Bytes of its request (URL, headers, body): what a listing carries.
+    pub(super) fn request_bytes(&self) -> usize {
+        self.request.url.len() + self.request.headers.len() + self.request.body.len()
+    }
+
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             seq: row.get(0)?,

@@ -134,15 +134,16 @@ pub(super) fn record_attempt(
             // Lease lost: the attempt happened, so it is logged, but the
             // state belongs to the lease's holder. It counts in the
             // schedule only while another holder has the delivery in the
-            // same round (its lease expired and was taken over); not once
-            // the delivery was cancelled, settled or requeued for a fresh
-            // round by the operator, which the stale attempt predates.
+            // same round (its lease expired and was taken over): not once
+            // the delivery was cancelled or settled, nor in a round the
+            // operator started after the stale lease was issued.
             conn.prepare_cached(
                 "UPDATE deliveries SET round_attempts = round_attempts + 1
-                  WHERE id = ?1 AND status = 'pending' AND leased_until IS NOT NULL",
+                  WHERE id = ?1 AND status = 'pending' AND leased_until IS NOT NULL
+                    AND ?2 > round_token",
             )
             .db()?
-            .execute([delivery_id])
+            .execute(params![delivery_id, parse_token(lease).unwrap_or(i64::MIN)])
             .db()?;
             let found: Option<i64> = conn
                 .prepare_cached("SELECT seq FROM deliveries WHERE id = ?1")
@@ -273,8 +274,11 @@ fn seq_of(conn: &Connection, delivery_id: &str) -> Result<Option<i64>, StoreErro
 }
 
 /// What a manual retry sets: pending, due now, fresh schedule.
+/// A fresh round: every lease issued before it (`lease_token` so far) is
+/// of an earlier round.
 const REQUEUE: &str = "status = 'pending', visible_ms = ?1, next_attempt_ms = ?1, \
-     leased_until = NULL, round_attempts = 0, failure = NULL, updated_ms = ?1";
+     leased_until = NULL, round_attempts = 0, round_token = lease_token, failure = NULL, \
+     updated_ms = ?1";
 
 /// Requeue one finished delivery.
 pub(super) fn retry_one(
@@ -296,31 +300,59 @@ pub(super) fn retry_one(
     }
 }
 
-/// Requeue every finished delivery matching `filter`.
+/// Requeue the next (at most) `batch` finished deliveries matching
+/// `filter`, in `seq` order after `after`: how many, and the cursor for the
+/// next call (`None`: none left). A bulk retry is a run of these, each its
+/// own write, so other writes go on between them however many match; the
+/// cursor visits each delivery once, even one requeued, sent and settled
+/// again while the run goes on.
 pub(super) fn retry_many(
     conn: &Connection,
     filter: &RetryFilter,
     now_ms: u64,
-) -> Result<u64, StoreError> {
+    after: i64,
+    batch: usize,
+) -> Result<(u64, Option<i64>), StoreError> {
     if filter.status == DeliveryStatus::Pending {
-        return Ok(0);
+        return Ok((0, None));
     }
-    let changed = conn
+    let index = if filter.plugin.is_some() {
+        "deliveries_by_plugin"
+    } else {
+        "deliveries_by_status"
+    };
+    let seqs: Vec<i64> = conn
         .prepare_cached(&format!(
-            "UPDATE deliveries SET {REQUEUE}
-              WHERE status = ?2
+            "SELECT seq FROM deliveries INDEXED BY {index}
+              WHERE status = ?1 AND seq > ?2
                 AND (?3 IS NULL OR plugin = ?3)
                 AND (?4 IS NULL OR created_ms >= ?4)
-                AND (?5 IS NULL OR created_ms < ?5)"
+                AND (?5 IS NULL OR created_ms < ?5)
+              ORDER BY seq LIMIT ?6"
         ))
         .db()?
-        .execute(params![
-            int(now_ms),
-            filter.status.as_str(),
-            filter.plugin,
-            filter.from_ms.map(int),
-            filter.to_ms.map(int),
-        ])
+        .query_map(
+            params![
+                filter.status.as_str(),
+                after,
+                filter.plugin,
+                filter.from_ms.map(int),
+                filter.to_ms.map(int),
+                int(batch as u64),
+            ],
+            |row| row.get(0),
+        )
+        .db()?
+        .collect::<rusqlite::Result<_>>()
         .db()?;
-    Ok(changed as u64)
+    let mut requeue = conn
+        .prepare_cached(&format!("UPDATE deliveries SET {REQUEUE} WHERE seq = ?2"))
+        .db()?;
+    for seq in &seqs {
+        requeue.execute(params![int(now_ms), seq]).db()?;
+    }
+    let next = (seqs.len() == batch)
+        .then(|| seqs.last().copied())
+        .flatten();
+    Ok((seqs.len() as u64, next))
 }

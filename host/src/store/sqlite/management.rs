@@ -4,17 +4,22 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::DbResult;
 use super::codec::{DELIVERY_COLUMNS, RawDelivery, int, uint};
 use crate::store::StoreError;
-use crate::store::records::{DeliveryPage, DeliveryQuery, DeliveryRecord, PluginStats, QueueDepth};
+use crate::store::records::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, PluginStats, QueueDepth,
+};
 
 /// Page size when the query asks for 0.
 const DEFAULT_LIMIT: usize = 100;
 /// Largest page.
 const MAX_LIMIT: usize = 1000;
+/// A page ends early once its requests hold this many bytes (after at
+/// least one delivery), so that a page of large bodies stays a page.
+pub(crate) const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// One delivery with its attempts.
 pub(super) fn get_delivery(
@@ -43,6 +48,14 @@ pub(super) fn list_deliveries(
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     };
+    let cursor = match &query.cursor {
+        Some(cursor) => Some(
+            cursor
+                .parse::<i64>()
+                .map_err(|_| StoreError::InvalidCursor)?,
+        ),
+        None => None,
+    };
     let mut conditions = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     if let Some(status) = query.status {
@@ -50,11 +63,24 @@ pub(super) fn list_deliveries(
         conditions.push(format!("d.status = ?{}", args.len()));
     }
     if let Some(plugin) = &query.plugin {
+        if query.status.is_none() {
+            // The (plugin, status, seq) index serves a plugin's page only
+            // status by status: find the page's rows that way, or every
+            // page would read (and sort) all the plugin's deliveries.
+            let seqs = newest_of_plugin(conn, plugin, cursor, limit + 1)?;
+            if seqs.is_empty() {
+                return Ok(DeliveryPage {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+            let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>();
+            conditions.push(format!("d.seq IN ({})", list.join(",")));
+        }
         args.push(Value::Text(plugin.clone()));
         conditions.push(format!("d.plugin = ?{}", args.len()));
     }
-    if let Some(cursor) = &query.cursor {
-        let seq: i64 = cursor.parse().map_err(|_| StoreError::InvalidCursor)?;
+    if let Some(seq) = cursor {
         args.push(Value::Integer(seq));
         conditions.push(format!("d.seq < ?{}", args.len()));
     }
@@ -70,15 +96,27 @@ pub(super) fn list_deliveries(
           {filter} ORDER BY d.seq DESC LIMIT ?{}",
         args.len()
     );
-    let mut raws = conn
-        .prepare_cached(&sql)
-        .db()?
-        .query_map(params_from_iter(args), RawDelivery::from_row)
-        .db()?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .db()?;
-    let next_cursor = if raws.len() > limit {
-        raws.truncate(limit);
+    let read = |stmt: &mut rusqlite::Statement<'_>| {
+        stmt.query_map(params_from_iter(args), RawDelivery::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    };
+    // A statement naming its rows changes every page: not worth caching.
+    let mut raws = if sql.contains("d.seq IN (") {
+        read(&mut conn.prepare(&sql).db()?)
+    } else {
+        read(&mut *conn.prepare_cached(&sql).db()?)
+    }
+    .db()?;
+    let mut bytes = 0;
+    let fit = raws
+        .iter()
+        .position(|raw| {
+            bytes += raw.request_bytes();
+            bytes > MAX_PAGE_BYTES
+        })
+        .map_or(raws.len(), |over| over.max(1));
+    let next_cursor = if raws.len() > limit.min(fit) {
+        raws.truncate(limit.min(fit));
         raws.last().map(|last| last.seq.to_string())
     } else {
         None
@@ -88,6 +126,42 @@ pub(super) fn list_deliveries(
         .map(|raw| raw.decode(conn))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(DeliveryPage { items, next_cursor })
+}
+
+/// The `seq` of a plugin's `n` newest deliveries below `before`: the
+/// newest `n` of each status, merged.
+fn newest_of_plugin(
+    conn: &Connection,
+    plugin: &str,
+    before: Option<i64>,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
+              WHERE plugin = ?1 AND status = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        )
+        .db()?;
+    let mut seqs = Vec::new();
+    for status in DeliveryStatus::ALL {
+        let rows = stmt
+            .query_map(
+                params![
+                    plugin,
+                    status.as_str(),
+                    before.unwrap_or(i64::MAX),
+                    int(n as u64)
+                ],
+                |row| row.get::<_, i64>(0),
+            )
+            .db()?;
+        for seq in rows {
+            seqs.push(seq.db()?);
+        }
+    }
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    seqs.truncate(n);
+    Ok(seqs)
 }
 
 /// Counts per plugin, from the counts the schema's triggers keep (see

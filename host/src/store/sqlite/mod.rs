@@ -64,6 +64,10 @@ use owner::Owner;
 use readers::Readers;
 use writer::Writer;
 
+/// Deliveries a bulk retry or cancel changes per write: each write holds
+/// the writer for milliseconds, whatever the whole run touches.
+const BULK_BATCH: usize = 1000;
+
 /// `path` with `suffix` appended to its file name, as SQLite names a
 /// database's companions (`x.db` → `x.db-wal`).
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -401,8 +405,19 @@ impl Store for SqliteStore {
     }
 
     async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError> {
-        self.write(move |conn| deliveries::retry_many(conn, &filter, now_ms))
-            .await
+        let filter = Arc::new(filter);
+        let (mut total, mut after) = (0, 0);
+        loop {
+            let filter = filter.clone();
+            let (n, next) = self
+                .write(move |conn| deliveries::retry_many(conn, &filter, now_ms, after, BULK_BATCH))
+                .await?;
+            total += n;
+            match next {
+                Some(next) => after = next,
+                None => return Ok(total),
+            }
+        }
     }
 
     async fn replay_invocations(
@@ -431,8 +446,19 @@ impl Store for SqliteStore {
         filter: CancelFilter,
         now_ms: u64,
     ) -> Result<u64, StoreError> {
-        self.write(move |conn| cancel::many(conn, &filter, now_ms))
-            .await
+        let filter = Arc::new(filter);
+        let (mut total, mut after) = (0, 0);
+        loop {
+            let filter = filter.clone();
+            let (n, next) = self
+                .write(move |conn| cancel::many(conn, &filter, now_ms, after, BULK_BATCH))
+                .await?;
+            total += n;
+            match next {
+                Some(next) => after = next,
+                None => return Ok(total),
+            }
+        }
     }
 
     async fn plugin_stats(&self) -> Result<BTreeMap<String, PluginStats>, StoreError> {

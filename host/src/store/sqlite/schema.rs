@@ -19,7 +19,7 @@ use crate::store::StoreError;
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 const V1: &str = r#"
 CREATE TABLE events (
@@ -239,6 +239,14 @@ ALTER TABLE attempts ADD COLUMN response TEXT;
 /// whatever comes again with their id.
 const V7: &str = r#"
 ALTER TABLE events ADD COLUMN source TEXT;
+"#;
+
+/// Version 8: the lease token a delivery's current round began after
+/// (set by an operator's retry), so that a stale attempt counts in the
+/// round it was sent in and in no later one. Rows from before have 0:
+/// every lease of theirs counts, as before.
+const V8: &str = r#"
+ALTER TABLE deliveries ADD COLUMN round_token INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Settings of the writer connection; run before [`migrate`].

@@ -82,6 +82,7 @@ conformance_tests!(
     cancelled_deliveries_are_failed_and_fenced,
     an_id_taken_by_another_source_is_refused,
     a_stale_attempt_counts_in_no_later_round,
+    bulk_operations_reach_every_match,
     pagination_is_stable,
     events_list_newest_first_with_their_status,
     kv_is_namespaced_and_atomic,
