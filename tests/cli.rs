@@ -433,6 +433,23 @@ fn an_unknown_log_format_is_refused_naming_the_choices() {
     }
 }
 
+/// The compile-cache flags are the CLI's; `serve` takes its cache from
+/// `[runtime]`, so passing them to it is an error, not silently ignored.
+#[test]
+fn cache_flags_are_refused_for_serve() {
+    for flags in [vec!["--no-cache"], vec!["--cache-max-mb", "5"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+            .args(&flags)
+            .args(["serve", "--config", "examples/local.toml", "--check"])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("[runtime] section"), "{stderr}");
+    }
+}
+
 /// `run --kv FILE` keeps the plugin's kv store between runs: the Zig
 /// airline-loyalty plugin counts bookings per user and fires on every 2nd,
 /// and login-to-salesforce sends a Lead only for an email's first login.

@@ -32,6 +32,17 @@ pub struct BreakerConfig {
 }
 
 impl BreakerConfig {
+    /// Whether `other` opens and pauses the same way: all but the probe
+    /// timeout, which follows the longest delivery timeout and is no
+    /// reason to forget a breaker's state on reload (a probe forgotten a
+    /// little early or late only lets one more, or one fewer, through).
+    pub fn same_tuning(&self, other: &BreakerConfig) -> bool {
+        BreakerConfig {
+            probe_timeout: other.probe_timeout,
+            ..self.clone()
+        } == *other
+    }
+
     /// The breaker a `[breakers.*]` table describes, with the time after
     /// which a probe that never reported back is forgotten.
     pub fn new(tuning: BreakerTuning, probe_timeout: Duration) -> Self {

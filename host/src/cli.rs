@@ -37,10 +37,10 @@ pub struct Cli {
     /// Directory for compiled components (default: $WASMHOOK_CACHE_DIR or ~/.cache/wasmhook/components).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Most MiB the compile cache may hold; the least recently used entries are removed beyond it.
-    #[arg(long, global = true, value_name = "MB", default_value_t = crate::runtime::DEFAULT_CACHE_MAX_MB,
+    /// Most MiB the compile cache may hold (default 1024); the least recently used entries are removed beyond it.
+    #[arg(long, global = true, value_name = "MB",
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
-    pub cache_max_mb: u64,
+    pub cache_max_mb: Option<u64>,
     /// Do not read or write the compile cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
@@ -195,8 +195,20 @@ pub fn main() -> ExitCode {
                 .clone()
                 .or_else(crate::runtime::default_cache_dir)
         },
-        max_bytes: cli.cache_max_mb << 20,
+        max_bytes: cli
+            .cache_max_mb
+            .unwrap_or(crate::runtime::DEFAULT_CACHE_MAX_MB)
+            << 20,
     };
+    if matches!(cli.command, Command::Serve { .. })
+        && (cli.cache_dir.is_some() || cli.no_cache || cli.cache_max_mb.is_some())
+    {
+        eprintln!(
+            "wasmhook: --cache-dir, --no-cache and --cache-max-mb do not apply to serve: \
+             set cache_dir and cache_max_mb in the config's [runtime] section"
+        );
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Check { plugin, json } => check(&plugin, json, cache),
         Command::Run(args) => run(args, cache),

@@ -367,7 +367,7 @@ impl Builder<'_> {
         };
         let breaker = destination_breaker(breakers.destinations(), &pc.delivery);
         let health = match before {
-            Some(b) if *b.health.config() == breaker => b.health.clone(),
+            Some(b) if b.health.config().same_tuning(&breaker) => b.health.clone(),
             _ => Arc::new(Breaker::new(breaker)),
         };
         let rate = pc.delivery.max_per_second_per_host.map(|per_second| {

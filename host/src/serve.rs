@@ -146,7 +146,14 @@ fn tls_note(config: &Config, tls: bool) -> &'static str {
 /// `[dns] static` names are pinned in front of it.
 pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> {
     survive_file_size_limit();
+    // From now on a SIGHUP asks for a reload (handled once the server
+    // runs) instead of ending the process as it would by default.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let config = Config::load(&opts.config)?;
+    // What the files looked like when they were read: a change made while
+    // the server starts is seen by the first look of the reload loop.
+    let seen = watched(&config);
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.store.path)
             .with_context(|| format!("opening the store {}", config.store.path.display()))?,
@@ -186,6 +193,9 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
         readiness: Default::default(),
     });
     let listen = opts.listen.unwrap_or(config.server.listen);
+    if config.auth.insecure_no_auth && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "[auth] insecure_no_auth = true on an address other hosts can reach: anyone who can connect can send events and use the management API");
+    }
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -237,10 +247,10 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     let reloader = tokio::spawn(reload_loop(
         app.clone(),
         opts.config.clone(),
-        config,
+        (config, seen),
         resolver,
         tls,
-        stop_rx,
+        (hup, stop_rx),
     ));
 
     // One grace period for the whole shutdown: the workers get what the
@@ -343,7 +353,32 @@ async fn shutdown_signal() {
 struct Watched {
     kind: &'static str,
     path: PathBuf,
+    stamp: Option<Stamp>,
+}
+
+/// What tells one version of a file from another without reading it: its
+/// modification time, size and inode (a file replaced by a rename, or a
+/// symlink switched to another file, may keep the time: Nix store files
+/// all have time 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stamp {
     modified: Option<SystemTime>,
+    len: u64,
+    device: u64,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
 }
 
 /// The files a reload would read again: components, secret files (and
@@ -379,7 +414,25 @@ fn watched(config: &Config) -> Vec<Watched> {
         .map(|(kind, path)| Watched {
             kind,
             path: path.clone(),
-            modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+            stamp: Stamp::of(path),
+        })
+        .collect()
+}
+
+/// The files of a config just loaded, each as it was before the load read
+/// it when `before` (a look taken before) has it: a file rewritten while
+/// the reload ran then differs from what is recorded, and the next look
+/// reloads again. Files the new config is the first to name are looked at
+/// now.
+fn as_read(config: &Config, before: &[Watched]) -> Vec<Watched> {
+    watched(config)
+        .into_iter()
+        .map(|w| match before.iter().find(|b| b.path == w.path) {
+            Some(b) => Watched {
+                stamp: b.stamp,
+                ..w
+            },
+            None => w,
         })
         .collect()
 }
@@ -417,29 +470,36 @@ fn change(before: &[Watched], now: &[Watched]) -> Option<String> {
 async fn reload_loop(
     app: Arc<App>,
     path: PathBuf,
-    mut current: Config,
+    (mut current, mut seen): (Config, Vec<Watched>),
     resolver: Arc<dyn Resolver>,
     tls: Option<Arc<ArcSwap<TlsAcceptor>>>,
-    mut stop: watch::Receiver<bool>,
+    (mut hup, mut stop): (tokio::signal::unix::Signal, watch::Receiver<bool>),
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot install the SIGHUP handler; reload disabled");
-        return;
-    };
-    let mut seen = watched(&current);
+    let started = current.clone();
     loop {
-        let why = tokio::select! {
-            _ = hup.recv() => "SIGHUP".to_owned(),
+        // A look at the files before the reload reads them.
+        let (why, looked) = tokio::select! {
+            _ = hup.recv() => ("SIGHUP".to_owned(), watched(&current)),
             _ = tokio::time::sleep(WATCH_INTERVAL) => {
                 let now = watched(&current);
                 let Some(why) = change(&seen, &now) else { continue };
-                seen = now;
-                why
+                seen = watched(&current);
+                (why, now)
             }
             _ = stop.changed() => return,
         };
-        match reload(&app, &path, &current, &resolver, tls.as_deref()) {
+        // Compiling a changed component takes seconds: off the async
+        // threads, which go on serving meanwhile.
+        let result = {
+            let (app, path, started) = (app.clone(), path.clone(), started.clone());
+            let (resolver, tls) = (resolver.clone(), tls.clone());
+            tokio::task::spawn_blocking(move || {
+                reload(&app, &path, &started, &resolver, tls.as_deref())
+            })
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the reload task failed: {e}")))
+        };
+        match result {
             Ok((config, kept, before)) => {
                 worker::forget_replaced_pauses(&app, &before, &app.plugins()).await;
                 let kept = if kept.is_empty() {
@@ -451,7 +511,7 @@ async fn reload_loop(
                     "wasmhook reloaded ({why}): {} plugins{kept}",
                     config.plugins.len()
                 ));
-                seen = watched(&config);
+                seen = as_read(&config, &looked);
                 current = config;
             }
             Err(e) => {
@@ -463,10 +523,14 @@ async fn reload_loop(
     }
 }
 
+/// Load the config at `path` again and swap in what can change while
+/// running. `started`: the config the server started with, which settings
+/// that need a restart are compared against (so the warning repeats for
+/// as long as the file and the running server differ).
 fn reload(
     app: &App,
     path: &Path,
-    current: &Config,
+    started: &Config,
     resolver: &Arc<dyn Resolver>,
     tls: Option<&ArcSwap<TlsAcceptor>>,
 ) -> anyhow::Result<(Config, Vec<String>, Arc<PluginSet>)> {
@@ -483,12 +547,13 @@ fn reload(
     if acceptor.is_some() != tls.is_some() {
         tracing::warn!("turning TLS on or off takes effect only after a restart");
     }
-    if without_tls(&config.server) != without_tls(&current.server)
-        || config.store.path != current.store.path
-        || config.store.retention_s != current.store.retention_s
+    if without_tls(&config.server) != without_tls(&started.server)
+        || config.store.path != started.store.path
+        || config.store.retention_s != started.store.retention_s
+        || config.runtime != started.runtime
     {
         tracing::warn!(
-            "[server] settings, store.path and store.retention_s changes take effect only after a restart"
+            "[server] and [runtime] settings, store.path and store.retention_s changes take effect only after a restart"
         );
     }
     let builder = Builder {
@@ -501,6 +566,18 @@ fn reload(
         .build(&config, Some(&before))
         .context("loading plugins")?;
     let kept = kept_history(&before, &plugins);
+    let removed: Vec<&str> = before
+        .plugins
+        .keys()
+        .filter(|name| !plugins.plugins.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    if !removed.is_empty() {
+        tracing::warn!(
+            removed = %removed.join(", "),
+            "plugins no longer configured: their queued events and deliveries fail as \"no longer configured\" (bring them back with the retry and replay API once the plugin is back)"
+        );
+    }
     if let (Some(swap), Some(acceptor)) = (tls, acceptor) {
         swap.store(Arc::new(acceptor));
     }
@@ -541,8 +618,74 @@ mod tests {
         Watched {
             kind,
             path: path.into(),
-            modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+            stamp: Some(Stamp {
+                modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+                len: 10,
+                device: 1,
+                inode: 7,
+            }),
         }
+    }
+
+    #[test]
+    fn a_file_replaced_with_the_same_time_is_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, link) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("link"),
+        );
+        std::fs::write(&a, "token-1").unwrap();
+        std::fs::write(&b, "token-2").unwrap();
+        // Both with the same time, as a Nix store's files are.
+        let t =
+            std::fs::FileTimes::new().set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1));
+        for f in [&a, &b] {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_times(t)
+                .unwrap();
+        }
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let first = Stamp::of(&link).unwrap();
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&b, &link).unwrap();
+        let second = Stamp::of(&link).unwrap();
+        assert_eq!(first.modified, second.modified);
+        assert_ne!(first, second, "another file behind the link");
+        // Rewritten in place within one tick of the clock: the size tells.
+        let t0 = Stamp::of(&a).unwrap();
+        std::fs::write(&a, "token-longer").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&a)
+            .unwrap()
+            .set_times(t)
+            .unwrap();
+        assert_ne!(t0, Stamp::of(&a).unwrap());
+    }
+
+    #[test]
+    fn a_reload_records_the_files_as_they_were_before_it_read_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = dir.path().join("p.wasm");
+        std::fs::write(&component, b"v1").unwrap();
+        let text = format!(
+            "[auth]\ninsecure_no_auth = true\n[[plugins]]\nname = \"p\"\ncomponent = \"{}\"\nevents = [\"*\"]\n",
+            component.display()
+        );
+        let config = Config::parse(&text, Path::new("t.toml"), dir.path(), &|_| None).unwrap();
+        let looked = watched(&config);
+        // Rewritten while the reload ran, after the look and the read.
+        std::fs::write(&component, b"version 2").unwrap();
+        let seen = as_read(&config, &looked);
+        assert_eq!(seen, looked);
+        assert!(
+            change(&seen, &watched(&config)).is_some(),
+            "the next look reloads again"
+        );
     }
 
     #[test]
@@ -562,7 +705,7 @@ mod tests {
             change(&before, &now).as_deref(),
             Some("a secret file changed")
         );
-        now[1].modified = None; // deleted
+        now[1].stamp = None; // deleted
         assert_eq!(
             change(&before, &now).as_deref(),
             Some("a secret file changed")

@@ -89,7 +89,7 @@ impl SharedLimits {
                         _ => Arc::new(RateLimiter::new(per_second)),
                     });
             let health = match old {
-                Some(o) if o.health.config() == breaker => o.health.clone(),
+                Some(o) if o.health.config().same_tuning(breaker) => o.health.clone(),
                 _ => Arc::new(Breaker::new(breaker.clone())),
             };
             let shared = SharedDestination {
@@ -224,6 +224,21 @@ mod tests {
         assert!(Arc::ptr_eq(
             &a1.rate.clone().unwrap(),
             a2.rate.as_ref().unwrap()
+        ));
+        // Another plugin's longer delivery timeout moves only the probe
+        // timeout: a paused destination stays paused.
+        let longer = BreakerConfig {
+            probe_timeout: std::time::Duration::from_secs(70),
+            ..breaker(3)
+        };
+        let a3 = SharedLimits::build(
+            &[entry("https://a.example", Some(2), Some(5.0))],
+            &longer,
+            Some(&retuned),
+        );
+        assert!(Arc::ptr_eq(
+            &a2.health,
+            &a3.get("a.example:443").unwrap().health
         ));
     }
 

@@ -133,13 +133,27 @@ pub(crate) fn expand(s: &str, sources: Sources<'_>) -> Result<Option<String>, St
 /// the `${NAME}` it was read from, longest values first. Values under 3
 /// bytes are left alone: too short to be a secret, too likely to match
 /// unrelated text.
+/// Each value is also looked for as a message would quote it (`{:?}`:
+/// line breaks and quotes escaped), and line by line (a token file holds
+/// one token per line, and a message may quote one of them).
 pub(crate) fn redact(message: &str, read: &[(String, String)]) -> String {
-    let mut by_length: Vec<&(String, String)> = read.iter().filter(|(_, v)| v.len() >= 3).collect();
-    by_length.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut forms: Vec<(String, &str)> = Vec::new();
+    for (name, value) in read {
+        let lines = value.lines().map(str::trim).filter(|l| *l != value);
+        for piece in std::iter::once(value.as_str()).chain(lines) {
+            let quoted = format!("{piece:?}");
+            for form in [piece, &quoted[1..quoted.len() - 1]] {
+                if form.len() >= 3 {
+                    forms.push((form.to_owned(), name));
+                }
+            }
+        }
+    }
+    forms.sort_by_key(|(form, _)| std::cmp::Reverse(form.len()));
     let mut out = message.to_owned();
-    for (name, value) in by_length {
-        if out.contains(value.as_str()) {
-            out = out.replace(value.as_str(), &format!("${{{name}}}"));
+    for (form, name) in forms {
+        if out.contains(form.as_str()) {
+            out = out.replace(form.as_str(), &format!("${{{name}}}"));
         }
     }
     out
@@ -155,6 +169,21 @@ pub(crate) fn is_var_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_redacted_as_messages_quote_it_and_line_by_line() {
+        let read = vec![(
+            "file:tokens".to_owned(),
+            "tok-AAAA\ntok-\"BBBB\"\n".to_owned(),
+        )];
+        let quoted = format!("invalid type: string {:?}, expected u64", read[0].1);
+        let out = redact(&quoted, &read);
+        assert_eq!(out, "invalid type: string \"${file:tokens}\", expected u64");
+        let one = redact("token tok-AAAA is also an admin token", &read);
+        assert_eq!(one, "token ${file:tokens} is also an admin token");
+        let other = redact("value \"tok-\\\"BBBB\\\"\" refused", &read);
+        assert!(!other.contains("BBBB"), "{other}");
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

@@ -175,7 +175,9 @@ pub struct DeliveryConfig {
     /// Most requests a second to one destination host (after a burst of
     /// one second's worth); unset: no limit. For APIs with a rate limit.
     pub max_per_second_per_host: Option<f64>,
-    /// Bytes of each response body kept in the delivery log.
+    /// Most bytes of a response body read from the receiver (the rest is
+    /// not read); of a refusal's answer the delivery log keeps the first
+    /// 2 KiB, redacted.
     pub response_body_limit_bytes: usize,
     /// PEM file of CA certificates trusted for HTTPS deliveries next to the
     /// public roots (an internal service's private CA).

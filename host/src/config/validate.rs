@@ -299,8 +299,17 @@ fn check_plugin(plugin: &PluginConfig, engine_fuel: bool, path: &KeyPath) -> Res
     super::tls_files::check_delivery(&plugin.delivery, &path.key("delivery"))
 }
 
+/// The longest retry delay: 30 days, past any `retention_s` worth having
+/// (a delivery waiting longer keeps its event from being pruned).
+const MAX_RETRY_DELAY_S: u64 = 30 * 24 * 3600;
+
 fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue> {
     in_range(delivery.timeout_s, 1..=3600, &path.key("timeout_s"))?;
+    in_range(
+        delivery.response_body_limit_bytes as u64,
+        0..=16 << 20,
+        &path.key("response_body_limit_bytes"),
+    )?;
     let schedule = path.key("retry_schedule_s");
     if delivery.retry_schedule_s.is_empty() {
         return Err(Issue::at(schedule, "must list at least one retry delay"));
@@ -310,6 +319,9 @@ fn check_delivery(delivery: &DeliveryConfig, path: &KeyPath) -> Result<(), Issue
             schedule.index(i),
             "retry delays must be at least 1 second",
         ));
+    }
+    for (i, &delay) in delivery.retry_schedule_s.iter().enumerate() {
+        in_range(delay, 1..=MAX_RETRY_DELAY_S, &schedule.index(i))?;
     }
     if let Some(secret) = &delivery.signing_secret {
         check_signing_secret(secret).map_err(|m| Issue::at(path.key("signing_secret"), m))?;

@@ -111,13 +111,17 @@ impl Runtime {
         }
         if spec.limits.memory_mb > self.inner.config.max_memory_mb {
             return Err(LoadError::Settings(format!(
-                "plugin {}: memory_mb = {} exceeds the runtime maximum of {} MiB",
+                "plugin {}: memory_mb = {} exceeds the runtime maximum of {} MiB \
+                 (set from the largest memory_mb when the server started: \
+                 raising it needs a restart)",
                 spec.name, spec.limits.memory_mb, self.inner.config.max_memory_mb
             )));
         }
         if spec.limits.fuel.is_some() && !self.inner.config.fuel {
             return Err(LoadError::Settings(format!(
-                "plugin {}: a fuel limit needs fuel metering enabled on the runtime",
+                "plugin {}: a fuel limit needs fuel metering, which the runtime was started \
+                 without ([runtime] fuel = true, or any plugin's fuel, at start-up): \
+                 turning it on needs a restart",
                 spec.name
             )));
         }

@@ -337,7 +337,10 @@ fn settle_report(
                 DEFAULT_JITTER,
                 &mut rand::rng(),
             ) {
-                Some(delay) => (NextStep::RetryAt(now_ms() + ms(delay)), "retry"),
+                Some(delay) => (
+                    NextStep::RetryAt(now_ms().saturating_add(ms(delay))),
+                    "retry",
+                ),
                 None => (
                     NextStep::Failed(format!(
                         "{reason}; gave up after {} attempts",

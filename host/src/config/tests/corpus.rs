@@ -322,6 +322,10 @@ const CASES: &[(&str, &str, &str)] = &[
         "10:18: plugins[0].delivery.signing_secret: signing secret is not valid base64 after the `whsec_` prefix"
     ),
     case!(
+        "retry_delay_too_long",
+        "10:29: plugins[0].delivery.retry_schedule_s[2]: 18446744073709551615 is out of range; expected 1 to 2592000"
+    ),
+    case!(
         "signing_secret_short",
         "10:18: plugins[0].delivery.signing_secret: signing secret decodes to 6 bytes; Standard Webhooks keys are 24 to 64 bytes"
     ),
