@@ -355,6 +355,52 @@ async fn sink_prints_requests_and_verifies_signatures() {
     let _ = child.wait();
 }
 
+/// A compile-cache entry is native code the host runs: one that group or
+/// others may write, or a directory they may write, is not loaded (the
+/// component is compiled instead), and a new directory is private.
+#[test]
+fn the_compile_cache_loads_only_what_no_one_else_could_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("cache");
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmhook"))
+            .args(["--cache-dir", dir.to_str().unwrap()])
+            .args(["check", "--json", &path("game-reward")])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        (
+            json_stdout(&out)["cache_hit"].as_bool().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(!check().0, "first compile");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "created private");
+    assert!(check().0, "loaded from the cache");
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (hit, stderr) = check();
+    assert!(!hit, "an entry others may write is compiled anew");
+    assert!(
+        stderr.contains("not loading a compile-cache entry"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(check().0);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (hit, stderr) = check();
+    assert!(!hit, "nor one in a directory others may write");
+    assert!(stderr.contains("not using the compile cache"), "{stderr}");
+}
+
 /// `--cache-max-mb` caps the compile cache (the least recently used
 /// entries go); a cap of 0 is refused naming the flag.
 #[test]

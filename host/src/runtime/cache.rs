@@ -7,9 +7,15 @@
 //! temporary file that is renamed into place, so a crash never leaves a
 //! half-written entry under a real key. The cache keeps to a size cap,
 //! dropping the least recently used entries (`cache_trim`).
+//!
+//! An entry is native code, loaded with no check of its own (wasmtime
+//! checks only that its header matches the engine), so whoever can write
+//! one can run code in the host. The directory is created private (0700),
+//! and a directory or entry that another user owns, or that group or
+//! others may write, is not used: the component is compiled instead.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -22,6 +28,28 @@ pub(crate) struct ComponentCache {
     dir: PathBuf,
     engine_key: String,
     max_bytes: u64,
+}
+
+/// Whether a file or directory may hold code this process runs: owned by
+/// this process's user (or root), and writable by no one else.
+fn trusted(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    (meta.uid() == me || meta.uid() == 0) && meta.mode() & 0o022 == 0
+}
+
+/// Why the cache directory `dir` must not be used, if it must not.
+fn untrusted_dir(dir: &Path) -> Option<&'static str> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Some("it is not a directory"),
+        Ok(meta) if !trusted(&meta) => {
+            Some("another user owns it, or group or others may write it")
+        }
+        // Missing: created private when the first entry is written.
+        _ => None,
+    }
 }
 
 impl ComponentCache {
@@ -47,13 +75,24 @@ impl ComponentCache {
     /// Load a cached compilation, if present and usable.
     pub(crate) fn load(&self, engine: &Engine, component_hash: &str) -> Option<Component> {
         let path = self.path_for(component_hash);
-        if !path.is_file() {
+        // Not followed: a symlink could point anywhere.
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        if let Some(why) = untrusted_dir(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "not using the compile cache: {why}");
+            return None;
+        }
+        if !trusted(&meta) {
+            tracing::warn!(path = %path.display(), "not loading a compile-cache entry another user owns, or group or others may write");
             return None;
         }
         // SAFETY: the file was written by `store` below from
         // `Engine::precompile_component` into a directory the operator
-        // gave us for this purpose; wasmtime additionally checks that it was
-        // produced by a compatible engine and refuses it otherwise.
+        // gave us for this purpose, and it and the directory are this
+        // user's alone (checked above); wasmtime additionally checks that
+        // it was produced by a compatible engine and refuses it otherwise.
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
@@ -104,7 +143,17 @@ impl ComponentCache {
         component_hash: &str,
         component: &Component,
     ) -> Result<Option<PathBuf>, String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(why) = untrusted_dir(&self.dir) {
+            return Err(format!("not writing to it: {why}"));
+        }
         let bytes = component.serialize().map_err(|e| e.to_string())?;
         if bytes.len() as u64 > self.max_bytes {
             tracing::info!(

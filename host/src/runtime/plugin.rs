@@ -23,6 +23,9 @@ use crate::store::KvStore;
 /// Where the assets directory appears inside the guest.
 pub const ASSETS_GUEST_PATH: &str = "/assets";
 
+/// Most bytes one `get-random-bytes` call may ask for.
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
 /// Most idle instances kept per plugin in reuse mode.
 const MAX_WARM_INSTANCES: usize = 8;
 
@@ -315,7 +318,12 @@ impl Plugin {
         let stdout = Captured::new(shared.limits.max_stdio_bytes);
         let stderr = Captured::new(shared.limits.max_stdio_bytes);
         let mut builder = WasiCtxBuilder::new();
-        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            // Host memory outside `memory_mb` (WASI's default is 64 MiB a
+            // call); seeding a generator takes a few bytes.
+            .max_random_size(MAX_RANDOM_BYTES);
         let preopen_error = self.inner.assets_dir.as_ref().and_then(|dir| {
             builder
                 .preopened_dir(dir, ASSETS_GUEST_PATH, FsPerms::ReadOnly)

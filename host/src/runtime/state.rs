@@ -14,6 +14,10 @@ use super::stdio::Captured;
 use crate::model::{LogLevel, LogLine, LogSource};
 use crate::store::KvStore;
 
+/// Most WASI resources (streams, pollables, files) one instance may hold
+/// at once: each is host memory the guest's `memory_mb` does not count.
+const MAX_RESOURCES: usize = 10_000;
+
 /// What every instance of one plugin shares.
 pub(crate) struct PluginShared {
     /// The plugin's name: its `kv` namespace and its tag in the host log.
@@ -96,7 +100,12 @@ impl State {
     ) -> Self {
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table: {
+                // Host memory outside `memory_mb`: bound it.
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             limiter: MemoryLimiter::new(shared.limits.memory_mb),
             kv: shared.kv.clone(),
             shared,
