@@ -22,6 +22,10 @@ bash scripts/build-plugins.sh
 cargo build -p wasmhook
 wasmhook="$root/target/debug/wasmhook"
 mkdir -p target/demo
+# A fresh demo store each run: the sample events keep their ids, and a
+# store that already holds them would take them as duplicates and send
+# nothing (as it should for a real event sent twice).
+rm -f target/demo/wasmhook.db target/demo/wasmhook.db-wal target/demo/wasmhook.db-shm
 
 # Demo credentials, unless the caller set real ones.
 export WASMHOOK_INGEST_TOKEN="${WASMHOOK_INGEST_TOKEN:-demo-ingest-token}"

@@ -351,6 +351,31 @@ async fn sink_prints_requests_and_verifies_signatures() {
         assert_eq!(v["body"], r#"{"hello":"world"}"#);
         assert!(v["signature"].as_str().unwrap().starts_with(expect), "{v}");
     }
+    // No signature headers at all: said so, not "no entry matches".
+    let (status, _, _) = support::http::request("POST", &url, &[], body).await;
+    assert_eq!(status, 202);
+    let mut out = String::new();
+    stdout.read_line(&mut out).unwrap();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["signature"],
+        "INVALID: no webhook-id, no webhook-timestamp, no webhook-signature header"
+    );
+    // A body over the sink's 16 MiB: 413, and the line says why.
+    let big = vec![b'x'; 17 << 20];
+    let (status, _, _) = support::http::request("POST", &url, &[], &big).await;
+    assert_eq!(status, 413);
+    let mut out = String::new();
+    stdout.read_line(&mut out).unwrap();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["body_error"].as_str().unwrap().contains("byte limit"),
+        "{v}"
+    );
+    assert!(
+        v["signature"].as_str().unwrap().starts_with("not checked"),
+        "{v}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

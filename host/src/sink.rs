@@ -39,26 +39,38 @@ fn now_s() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn describe(req: &hyper::http::request::Parts, body: &[u8], key: Option<&SigningKey>) -> Value {
-    let header = |name: &str| {
-        req.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let signature = match key {
-        None => "not checked (no --secret)".to_owned(),
-        Some(key) => match key.verify(
-            header("webhook-id"),
-            header("webhook-timestamp"),
-            header("webhook-signature"),
-            body,
-            now_s(),
-            TOLERANCE_S,
-        ) {
-            Ok(()) => "valid".to_owned(),
-            Err(e) => format!("INVALID: {e}"),
-        },
+/// One request as a JSON line. `body` is what was read, or why it could
+/// not be (then the signature is not checked: it covers the whole body).
+fn describe(
+    req: &hyper::http::request::Parts,
+    body: Result<&[u8], &str>,
+    key: Option<&SigningKey>,
+) -> Value {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = match (key, body) {
+        (None, _) => "not checked (no --secret)".to_owned(),
+        (Some(_), Err(why)) => format!("not checked: the body was not read ({why})"),
+        (Some(key), Ok(body)) => {
+            let missing = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                .into_iter()
+                .filter(|name| header(name).is_none())
+                .collect::<Vec<_>>();
+            if missing.is_empty() {
+                match key.verify(
+                    header("webhook-id").unwrap_or_default(),
+                    header("webhook-timestamp").unwrap_or_default(),
+                    header("webhook-signature").unwrap_or_default(),
+                    body,
+                    now_s(),
+                    TOLERANCE_S,
+                ) {
+                    Ok(()) => "valid".to_owned(),
+                    Err(e) => format!("INVALID: {e}"),
+                }
+            } else {
+                format!("INVALID: no {} header", missing.join(", no "))
+            }
+        }
     };
     let headers: serde_json::Map<String, Value> = req
         .headers
@@ -70,13 +82,17 @@ fn describe(req: &hyper::http::request::Parts, body: &[u8], key: Option<&Signing
             )
         })
         .collect();
-    json!({
+    let mut line = json!({
         "method": req.method.as_str(),
         "path": req.uri.path_and_query().map_or("/", |p| p.as_str()),
         "headers": headers,
-        "body": String::from_utf8_lossy(body),
+        "body": String::from_utf8_lossy(body.unwrap_or_default()),
         "signature": signature,
-    })
+    });
+    if let Err(why) = body {
+        line["body_error"] = json!(why);
+    }
+    line
 }
 
 /// Serve until the process is stopped.
@@ -96,13 +112,28 @@ pub async fn run(opts: SinkOptions) -> std::io::Result<()> {
                         .collect()
                         .await
                         .map(|c| c.to_bytes())
-                        .unwrap_or_default();
-                    let line = describe(&parts, &body, opts.secret.as_ref()).to_string() + "\n";
+                        .map_err(|e| {
+                            if e.is::<http_body_util::LengthLimitError>() {
+                                let why = format!("larger than the sink's {MAX_BODY}-byte limit");
+                                (StatusCode::PAYLOAD_TOO_LARGE, why)
+                            } else {
+                                (StatusCode::BAD_REQUEST, format!("reading it failed: {e}"))
+                            }
+                        });
+                    let described = match &body {
+                        Ok(bytes) => describe(&parts, Ok(bytes), opts.secret.as_ref()),
+                        Err((_, why)) => describe(&parts, Err(why), opts.secret.as_ref()),
+                    };
+                    let line = described.to_string() + "\n";
                     let mut out = tokio::io::stdout();
                     let _ = out.write_all(line.as_bytes()).await;
                     let _ = out.flush().await;
-                    let mut resp = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
-                    *resp.status_mut() = opts.status;
+                    let (status, answer): (_, &'static [u8]) = match &body {
+                        Ok(_) => (opts.status, b"{\"ok\":true}"),
+                        Err((status, _)) => (*status, b"{\"error\":\"the body was not read\"}"),
+                    };
+                    let mut resp = Response::new(Full::new(Bytes::from_static(answer)));
+                    *resp.status_mut() = status;
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });
