@@ -87,6 +87,9 @@ impl Drop for Tripwire {
 enum Want {
     /// Invalid plugin output: invocation error kind `invalid_output`.
     Output(&'static str),
+    /// Output the host refuses because of the event (a placeholder the
+    /// event itself holds): invocation error kind `refused`.
+    Refused(&'static str),
     /// The worker's policy check, before any lookup or connect.
     PreCheck(&'static str),
     /// The connect-time address guard, after resolving a name.
@@ -482,10 +485,13 @@ fn matrix(p: &Ports) -> Vec<Vector> {
             format!("//127.0.0.1:{t1}/"),
             Output("is not an absolute URL"),
         ),
+        // The URL comes from the event here, so the placeholder is the
+        // event's: refused as such, before the rule against placeholders
+        // in the authority (`runtime::output` tests that one).
         v(
             "out",
             format!("http://{{{{secret:X}}}}.internal.test:{t1}/"),
-            Output("not allowed in the URL's scheme, host or port"),
+            Refused("the event's own data holds"),
         ),
     ];
     let header = |plugin, url: String, extra: Value, want| Vector {
@@ -508,12 +514,13 @@ fn matrix(p: &Ports) -> Vec<Vector> {
             json!({"headers": {"x-a\r\nx-b": "1"}}),
             Output("invalid header name"),
         ),
-        // A Host header could steer virtual hosting or proxies: the host owns it.
+        // A Host header could steer virtual hosting or proxies: the host
+        // owns it, and refuses it as output, before the policy is asked.
         header(
-            "strict",
-            format!("http://api.allowed.test:{rx}/"),
+            "out",
+            format!("http://127.0.0.1:{t1}/"),
             json!({"headers": {"Host": "169.254.169.254"}}),
-            PreCheck("header \"host\" is set by the host"),
+            Output("header \"host\" is set by the host"),
         ),
         header(
             "strict",
@@ -626,9 +633,13 @@ fn check(v: &Value, want: Want) -> Result<(), String> {
     let show = || format!("{want:?} but got {v}");
     let invocation = &v["plugins"][0];
     let deliveries = v["deliveries"].as_array().cloned().unwrap_or_default();
-    if let Want::Output(needle) = want {
+    if let Want::Output(needle) | Want::Refused(needle) = want {
+        let kind = match want {
+            Want::Output(_) => "invalid_output",
+            _ => "refused",
+        };
         let ok = invocation["decision"] == "error"
-            && invocation["error_kind"] == "invalid_output"
+            && invocation["error_kind"] == kind
             && invocation["error"]
                 .as_str()
                 .is_some_and(|e| e.contains(needle))
@@ -644,7 +655,7 @@ fn check(v: &Value, want: Want) -> Result<(), String> {
         return Err(show());
     };
     let ok = match want {
-        Want::Output(_) => unreachable!(),
+        Want::Output(_) | Want::Refused(_) => unreachable!(),
         Want::Delivered => d["status"] == "succeeded",
         Want::NotFollowed => {
             d["status"] == "failed"

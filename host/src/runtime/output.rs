@@ -120,6 +120,14 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
                 super::state::truncate(name, QUOTED_NAME_BYTES)
             )
         })?;
+        let lower = name.to_ascii_lowercase();
+        if crate::policy::FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+            // Refused here, not only when the request is sent, so that
+            // `wasmhook run` and a dry run show it.
+            return Err(format!(
+                "header {lower:?} is set by the host (hop-by-hop, framing or signing header); remove it from the request"
+            ));
+        }
         http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {
             format!(
                 "invalid value for header {:?} (control characters such as CR/LF are not allowed)",
