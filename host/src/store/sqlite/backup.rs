@@ -88,6 +88,11 @@ pub fn backup(db: &Path, out: &Path) -> Result<BackupReport, BackupError> {
     check_usable(&source, db)?;
     let partial = partial_path(out);
     let result = (|| {
+        // Private from the start: a backup holds events, deliveries and
+        // kv data. `VACUUM INTO` fills an empty file it finds.
+        private_file(&partial)
+            .map_err(|e| e.to_string())
+            .map_err(failed(format!("creating {}", partial.display())))?;
         source
             .execute("VACUUM INTO ?1", [path_text(&partial)?])
             .map_err(|e| e.to_string())
@@ -117,6 +122,9 @@ pub fn backup(db: &Path, out: &Path) -> Result<BackupReport, BackupError> {
 /// process may have open. The database replaced, if any, is kept as
 /// `<db>.replaced-<unix ms>`.
 pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
+    // The file a symlinked `store.path` names, which is what a server
+    // opens and locks: the link is left in place.
+    let db = &super::owner::canonical(db);
     if !from.is_file() {
         return Err(BackupError::Missing(from.to_owned()));
     }
@@ -136,10 +144,21 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
     let checked = inspect(from)?;
     // The copy is complete and synced before the database is touched.
     let partial = partial_path(db);
+    // The restored file gets the mode of the one it replaces (private
+    // when there is none), not the backup's.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(db).map_or(0o600, |m| m.permissions().mode() & 0o777)
+    };
     let copied = std::fs::copy(from, &partial)
         .map_err(|e| e.to_string())
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())
+        })
         .map_err(failed(format!("copying {}", from.display())))
-        .and_then(|_| sync(&partial));
+        .and_then(|()| sync(&partial));
     let replace = || {
         if db.exists() {
             return set_aside(db).map(Some);
@@ -276,6 +295,17 @@ fn inspect(path: &Path) -> Result<BackupReport, BackupError> {
 
 /// `<dir>/.<name>.partial-<pid>`: next to `target`, on the same file
 /// system, hidden, never taken for a finished file.
+/// Create `path` empty, readable and writable by its owner only.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
 fn partial_path(target: &Path) -> PathBuf {
     let name = target.file_name().map_or_else(
         || "wasmhook.db".into(),

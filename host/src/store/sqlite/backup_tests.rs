@@ -173,3 +173,54 @@ async fn a_restore_waits_for_the_store_to_close_and_keeps_what_it_replaces() {
     assert!(store.get_event("old-1").await.unwrap().is_some());
     assert!(store.get_event("new-3").await.unwrap().is_none());
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A backup holds event data: it is private whatever the umask. A restore
+/// gives the database the mode of the file it replaces, not the backup's.
+#[tokio::test]
+async fn backups_are_private_and_a_restore_keeps_the_database_s_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, out) = (dir.path().join("live.db"), dir.path().join("copy.db"));
+    let store = SqliteStore::open(&db).unwrap();
+    insert(&store, (0..3).map(|i| format!("e-{i}"))).await;
+    drop(store);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    SqliteStore::backup(&db, &out).unwrap();
+    assert_eq!(mode(&out), 0o600);
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    SqliteStore::restore(&out, &db).unwrap();
+    assert_eq!(mode(&db), 0o640);
+}
+
+/// `store.path` may be a symlink: the server locks the file it names, so
+/// a restore through the link (or the file) is refused while it runs, and
+/// a restore afterwards replaces the file, leaving the link in place.
+#[tokio::test]
+async fn a_symlinked_store_path_has_one_lock_and_keeps_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (real, link) = (data.join("real.db"), dir.path().join("wasmhook.db"));
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = SqliteStore::open(&link).unwrap();
+    insert(&store, (0..3).map(|i| format!("e-{i}"))).await;
+    let out = dir.path().join("copy.db");
+    SqliteStore::backup(&link, &out).unwrap();
+    for path in [&link, &real] {
+        let refused = SqliteStore::restore(&out, path);
+        assert!(
+            matches!(refused, Err(BackupError::InUse(_))),
+            "{path:?}: {refused:?}"
+        );
+    }
+    insert(&store, (3..5).map(|i| format!("e-{i}"))).await;
+    drop(store);
+    SqliteStore::restore(&out, &link).unwrap();
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(count(&real, "SELECT count(*) FROM events"), 3);
+}

@@ -26,6 +26,7 @@ mod management;
 mod owner;
 mod pauses;
 mod readers;
+mod recovery;
 mod replay;
 mod retention;
 mod schema;
@@ -151,6 +152,16 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         tune_library();
+        // The lock first: a restore holding it may still be moving files,
+        // and a connection opened before it finished would write through
+        // a handle to the file it moved aside, into a WAL named after the
+        // restored one. (A `file:` URI is locked once SQLite resolved it.)
+        let uri = path.to_str().is_some_and(|p| p.starts_with("file:"));
+        let early_owner = if uri {
+            None
+        } else {
+            Some(Owner::claim(&path)?)
+        };
         let mut conn = Connection::open(&path).map_err(|e| {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         })?;
@@ -168,9 +179,16 @@ impl SqliteStore {
             .path()
             .filter(|p| !p.is_empty())
             .map_or_else(|| path.clone(), PathBuf::from);
-        let owner = Owner::claim(&file)?;
+        let owner = match early_owner {
+            Some(owner) => owner,
+            None => Owner::claim(&file)?,
+        };
         schema::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
+        // No other process has the database (the lock), so every lease in
+        // it is a dead process's: its work is due now, not when a lease
+        // measured on a wall clock that may have moved since runs out.
+        recovery::release_dead_leases(&conn)?;
         let tuning = checkpoint::Tuning::default();
         let wal_length = Arc::new(checkpoint::WalLength::default());
         let inner = Inner {

@@ -24,9 +24,36 @@ pub(super) struct Owner {
     _file: File,
 }
 
-/// The lock file of the database at `db`.
+/// The lock file of the database at `db`: next to the file itself, as
+/// SQLite resolves it (symlinks followed), so that every path naming one
+/// database names one lock.
 pub(super) fn lock_path(db: &Path) -> PathBuf {
-    super::with_suffix(db, "-lock")
+    super::with_suffix(&canonical(db), "-lock")
+}
+
+/// `db` with symlinks resolved; for a file not created yet, its resolved
+/// directory and its name. As given when even that cannot be resolved.
+pub(super) fn canonical(db: &Path) -> PathBuf {
+    if let Ok(path) = db.canonicalize() {
+        return path;
+    }
+    // A symlink to a file not created yet (the first start): follow it by
+    // hand, as SQLite does when it creates the file.
+    let mut path = db.to_owned();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = path.parent().unwrap_or(Path::new("")).join(target);
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path,
+    }
 }
 
 /// How long a claim waits for the holder to let go before it is refused.

@@ -632,3 +632,35 @@ fn delivery_ids_are_uuid_v7_carrying_the_callers_clock() {
     // Later ids sort after earlier ones (the index grows at its end).
     assert!(super::deliveries::new_delivery_id(now_ms + 1) > a.max(b));
 }
+
+/// A lease in the database when it is opened is a dead process's (the
+/// lock keeps out live ones): its job is due at once, not when the lease
+/// runs out, while a lease already over keeps its earlier time.
+#[tokio::test]
+async fn a_dead_process_s_leases_are_released_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let now = crate::ingest::now_ms();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut event = new_event("held", &["p"]);
+        event.received_ms = now;
+        store.insert_events(vec![event], None).await.unwrap();
+        let held = store.lease_invocations(now, 3_600_000, 10).await.unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(
+            store
+                .lease_invocations(now + 1, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let back = store
+        .lease_invocations(crate::ingest::now_ms(), 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "due at once, not in an hour");
+    assert_eq!(back[0].attempt, 2);
+}
