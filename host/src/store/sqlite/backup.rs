@@ -11,9 +11,12 @@
 //!
 //! A restore needs the database to itself, so it takes the same lock as a
 //! running store (`owner.rs`) and is refused while `serve` runs. The
-//! database it replaces is kept next to it, renamed, after its WAL has been
-//! folded into it (deleting a WAL loses what it holds; keeping a stale one
-//! next to the restored file would corrupt it).
+//! database it replaces is kept next to it under a second name (a hard
+//! link), after its WAL has been folded into it (deleting a WAL loses what
+//! it holds; keeping a stale one next to the restored file would corrupt
+//! it); the restored copy, checked, then takes the name in one rename, so
+//! there is never a moment with no database at the path. A source with a
+//! WAL next to it is refused: its file alone would miss the WAL's work.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -141,7 +144,20 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
             other => other.to_string(),
         })
     })?;
-    let checked = inspect(from)?;
+    // A backup is one file. Committed work in a WAL next to it would be
+    // read by the check below but not copied: a live or crashed database,
+    // not a backup.
+    if std::fs::metadata(with_suffix(from, "-wal")).is_ok_and(|m| m.len() > 0) {
+        return Err(BackupError::Unusable {
+            path: from.to_owned(),
+            why: "has a write-ahead log next to it (a database in use, or one that \
+                  crashed), whose work a copy of the file would miss; make a backup \
+                  of it with `wasmhook backup`"
+                .to_owned(),
+        });
+    }
+    // Refused before anything is touched if it is no wasmhook database.
+    inspect(from)?;
     // The copy is complete and synced before the database is touched.
     let partial = partial_path(db);
     // The restored file gets the mode of the one it replaces (private
@@ -159,6 +175,7 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
         })
         .map_err(failed(format!("copying {}", from.display())))
         .and_then(|()| sync(&partial));
+    // What is restored is the copy: check it, and report it.
     let replace = || {
         if db.exists() {
             return set_aside(db).map(Some);
@@ -170,8 +187,11 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
         }
         Ok(None)
     };
-    let replaced = match copied.and_then(|()| replace()) {
-        Ok(replaced) => replaced,
+    let (checked, replaced) = match copied
+        .and_then(|()| inspect(&partial))
+        .and_then(|checked| Ok((checked, replace()?)))
+    {
+        Ok(both) => both,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
@@ -179,8 +199,9 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
     };
     if let Err(e) = std::fs::rename(&partial, db) {
         let _ = std::fs::remove_file(&partial);
+        // The database kept its name: drop the second one.
         if let Some(aside) = &replaced {
-            let _ = std::fs::rename(aside, db);
+            let _ = std::fs::remove_file(aside);
         }
         return Err(BackupError::Failed {
             what: format!("naming {}", db.display()),
@@ -196,7 +217,9 @@ pub fn restore(from: &Path, db: &Path) -> Result<BackupReport, BackupError> {
 }
 
 /// Fold `db`'s WAL into it, remove the WAL and shared-memory files, and
-/// rename it aside; where it went.
+/// give it a second name aside; where. It keeps its own name until the
+/// restored file replaces it in one rename: at no moment is there no
+/// database at `db` (a `serve` started then would create an empty one).
 fn set_aside(db: &Path) -> Result<PathBuf, BackupError> {
     let conn = Connection::open(db)
         .map_err(|e| e.to_string())
@@ -222,9 +245,9 @@ fn set_aside(db: &Path) -> Result<PathBuf, BackupError> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let aside = with_suffix(db, &format!(".replaced-{ms}"));
-    std::fs::rename(db, &aside)
+    std::fs::hard_link(db, &aside)
         .map_err(|e| e.to_string())
-        .map_err(failed(format!("renaming {}", db.display())))?;
+        .map_err(failed(format!("keeping {} aside", db.display())))?;
     Ok(aside)
 }
 

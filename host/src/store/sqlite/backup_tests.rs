@@ -224,3 +224,25 @@ async fn a_symlinked_store_path_has_one_lock_and_keeps_its_link() {
     assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
     assert_eq!(count(&real, "SELECT count(*) FROM events"), 3);
 }
+
+/// A "backup" with a write-ahead log next to it is a live or crashed
+/// database: copying the file alone would miss the log's work, so it is
+/// refused, and the database is left as it was.
+#[tokio::test]
+async fn a_restore_from_a_file_with_a_wal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, db) = (dir.path().join("other.db"), dir.path().join("live.db"));
+    let other = SqliteStore::open(&live).unwrap();
+    insert(&other, (0..3).map(|i| format!("e-{i}"))).await;
+    let store = SqliteStore::open(&db).unwrap();
+    insert(&store, ["mine".to_owned()]).await;
+    drop(store);
+    // `other` is still open: its WAL holds the three inserts.
+    let refused = SqliteStore::restore(&live, &db);
+    assert!(
+        matches!(&refused, Err(BackupError::Unusable { why, .. }) if why.contains("write-ahead log")),
+        "{refused:?}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events"), 1);
+    drop(other);
+}
