@@ -75,6 +75,20 @@ const CASES: &[Case] = &[
             "Your order A-1042 has shipped",
         )),
     },
+    // The same push carries the retry key derived from the event id
+    // (evt-ship-0001), so LINE delivers it once however often it is sent.
+    Case {
+        plugin: "messenger-transactional",
+        event: "messenger-transactional.json",
+        config: &[],
+        fire: Some((
+            "POST",
+            "https://api.line.me/v2/bot/message/push",
+            "x-line-retry-key",
+            "95260e6d-b8d0-5634-8721-69776256d53d",
+            "\"to\":\"U4af4980629a3c1d2e5f60718293a4b5c\"",
+        )),
+    },
     Case {
         plugin: "game-reward",
         event: "game-reward.json",
@@ -144,12 +158,13 @@ const CASES: &[Case] = &[
         plugin: "crm-unsubscribe",
         event: "crm-unsubscribe.json",
         config: &[],
+        // Unsubscribe from all email (Communication Preferences API v4): no body.
         fire: Some((
-            "PATCH",
-            "https://api.hubapi.com/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
+            "POST",
+            "https://api.hubapi.com/communication-preferences/v4/statuses/jane.doe%2Bnews%40example.com/unsubscribe-all?channel=EMAIL",
             "authorization",
             "Bearer {{secret:HUBSPOT_TOKEN}}",
-            "hs_email_optout",
+            "",
         )),
     },
     Case {

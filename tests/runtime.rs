@@ -131,7 +131,7 @@ fn javascript_plugin_reused_instance_gives_the_same_answers() {
         };
         assert!(
             req.url
-                .starts_with("https://graph.facebook.com/v19.0/me/messages"),
+                .starts_with("https://graph.facebook.com/v26.0/me/messages"),
             "{}",
             req.url
         );

@@ -1019,34 +1019,34 @@ async fn the_local_example_config_delivers_every_sample_event() {
         ("LOYALTY_API_KEY", "loyalty-SECRET"),
     ];
     let host = Host::start(&text, &env);
-    let mut expected = 0;
-    for (file, n) in [
-        ("slack-notify.json", 1),
-        // user.signup is not routed to slack-notify (events = ["order.*"]).
-        ("slack-notify-skip.json", 0),
-        ("messenger-transactional.json", 2),
-        // order.shipped: slack-notify fires; messenger skips the unknown channel.
-        ("messenger-transactional-skip.json", 1),
-        ("game-reward.json", 2),
-        ("game-reward-skip.json", 0),
-    ] {
-        let body = std::fs::read_to_string(root.join("examples/events").join(file)).unwrap();
+    // Every sample, as scripts/start.sh sends them: 9 webhooks. slack-notify
+    // ×3 (order.paid, and order.shipped twice, since the messenger samples
+    // are order.shipped too), LINE, game-reward ×2, Lob, Salesforce and
+    // HubSpot; the first flight booking only counts (every = 2), and each
+    // *-skip sample is skipped or routed nowhere.
+    let mut samples: Vec<_> = std::fs::read_dir(root.join("examples/events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    samples.sort();
+    assert_eq!(samples.len(), 15, "{samples:?}");
+    for file in &samples {
+        let body = std::fs::read_to_string(file).unwrap();
         let (status, v) = host.ingest(&body).await;
-        assert_eq!(status, 202, "{file}: {v}");
-        expected += n;
+        assert_eq!(status, 202, "{}: {v}", file.display());
     }
-    // order.shipped also matches slack-notify's "order.*". The first
-    // booking only counts (every = 2); a second one with a new id fires.
+    // A second booking with a new id (not one the samples use) fires the
+    // loyalty discount.
     let second = std::fs::read_to_string(root.join("examples/events/airline-loyalty.json"))
         .unwrap()
-        .replace("evt-booking-0001", "evt-booking-0002");
+        .replace("evt-booking-0001", "evt-booking-0101");
     assert_eq!(host.ingest(&second).await.0, 202);
-    expected += 1;
     // The same login again (new event id): already seen, no second Lead.
     let again = std::fs::read_to_string(root.join("examples/events/login-to-salesforce.json"))
         .unwrap()
         .replace("evt-login-0001", "evt-login-0002");
     assert_eq!(host.ingest(&again).await.0, 202);
+    let expected = 10;
     let seen = rx.wait_for(expected, 60).await;
     let find = |path: &str| {
         seen.iter()
@@ -1061,6 +1061,11 @@ async fn the_local_example_config_delivers_every_sample_event() {
         find("/line/push").header("authorization"),
         Some("Bearer line-SECRET")
     );
+    // The retry key derived from the event id reaches LINE as the plugin set it.
+    assert_eq!(
+        find("/line/push").header("x-line-retry-key"),
+        Some("95260e6d-b8d0-5634-8721-69776256d53d")
+    );
     assert_eq!(
         find("/game/players/p-42/coins").header("authorization"),
         Some("Bearer game-SECRET")
@@ -1068,6 +1073,16 @@ async fn the_local_example_config_delivers_every_sample_event() {
     assert_eq!(
         find("/push").header("authorization"),
         Some("Bearer push-SECRET")
+    );
+    // The push collapses on the device with any duplicate of the same event.
+    let push = find("/push").body_json();
+    assert_eq!(
+        push["message"]["apns"]["headers"]["apns-collapse-id"],
+        "reward-9569f1030fc97c2b"
+    );
+    assert_eq!(
+        push["message"]["android"]["collapse_key"],
+        "reward-9569f1030fc97c2b"
     );
     let key = SigningKey::from_whsec(SIGNING_SECRET).unwrap();
     for r in &seen {
@@ -1082,7 +1097,14 @@ async fn the_local_example_config_delivers_every_sample_event() {
         )
         .expect("signed");
     }
+    for path in ["/lob/", "/salesforce/", "/hubspot/", "/loyalty/"] {
+        find(path);
+    }
     let skipped = host.settled_event("evt-level-0002", 30).await;
     assert_eq!(skipped["plugins"][0]["decision"], "skip");
+    // Nothing beyond the expected: the second login sent no second Lead.
+    host.settled_event("evt-login-0002", 30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rx.requests().len(), expected, "{:?}", rx.requests());
     assert!(!host.log().contains("-SECRET"), "a secret reached the log");
 }

@@ -1,5 +1,6 @@
-"""crm-unsubscribe: when someone unsubscribes from email, opt the contact out
-in HubSpot (CRM v3 contacts API, looked up by email). See README.md.
+"""crm-unsubscribe: when someone unsubscribes from email, unsubscribe the
+address from all email in HubSpot (Communication Preferences API v4,
+"unsubscribe from all"). See README.md.
 
 Pure logic: imports only the standard library and wasmhook_plugin, so
 test_plugin.py runs it under plain CPython. app.py wires it into the
@@ -17,18 +18,20 @@ EVENT_NAME = "email.unsubscribed"
 #: Default of config `api_base`.
 HUBSPOT_API = "https://api.hubapi.com"
 
-#: Default of config `reason_property`: a custom contact property.
-REASON_PROPERTY = "unsubscribe_reason"
-
 #: Sent when the event carries no usable `reason`.
 DEFAULT_REASON = "user request"
 
 #: The secret holding the HubSpot private-app access token.
 TOKEN_SECRET = "HUBSPOT_TOKEN"
 
+#: Longest reason written to the contact property (a single-line text
+#: property holds far more; the cap keeps the request small).
+MAX_REASON_CHARS = 500
+
 
 def transform(event: Event, host: Host) -> Any:
-    """Skip, or fire one PATCH that opts the contact out of email."""
+    """Skip, or fire the unsubscribe-all request (plus, with config
+    `reason_property`, a PATCH recording the reason on the contact)."""
     if event.name != EVENT_NAME:
         return Skip('event "%s" is not handled (only %s)' % (event.name, EVENT_NAME))
 
@@ -45,16 +48,43 @@ def transform(event: Event, host: Host) -> Any:
 
     reason = text_property(event.properties, "reason") or DEFAULT_REASON
     base = api_base(host)
-    reason_property = host.config_or("reason_property", REASON_PROPERTY)
+    reason_property = property_name(host)
+    encoded = quote(email, safe="")
 
-    url = "%s/crm/v3/objects/contacts/%s?idProperty=email" % (base, quote(email, safe=""))
-    request = (
-        Request.patch(url)
+    # POST /communication-preferences/v4/statuses/{email}/unsubscribe-all?channel=EMAIL
+    # takes no body: the unsubscribe itself cannot carry a reason.
+    requests = [
+        Request.post("%s/communication-preferences/v4/statuses/%s/unsubscribe-all?channel=EMAIL" % (base, encoded))
         .bearer(TOKEN_SECRET)
-        .json({"properties": {"hs_email_optout": "true", reason_property: reason}})
-    )
-    host.info("opting out HubSpot contact %s (reason: %s)" % (mask_email(email), shorten(reason)))
-    return Fire.one(request)
+    ]
+    if reason_property:
+        requests.append(
+            Request.patch("%s/crm/v3/objects/contacts/%s?idProperty=email" % (base, encoded))
+            .bearer(TOKEN_SECRET)
+            .json({"properties": {reason_property: shorten(reason, MAX_REASON_CHARS)}})
+        )
+    note = "; recording it in %s" % reason_property if reason_property else ""
+    host.info("unsubscribing %s from all HubSpot email (reason: %s%s)" % (mask_email(email), shorten(reason), note))
+    return Fire(requests)
+
+
+def property_name(host: Host) -> Optional[str]:
+    """Config `reason_property`: the custom contact property that receives
+    the reason, or None (unset or blank: the reason is not recorded).
+
+    Raises PluginError when it is not shaped like a HubSpot internal
+    property name (ASCII letters, digits and underscores): a configuration
+    mistake, so every event fails loudly instead of skipping.
+    """
+    name = host.config_or("reason_property", "")
+    if not name:
+        return None
+    if len(name) > 100 or not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+        raise PluginError(
+            'config reason_property must be a HubSpot internal property name '
+            '(letters, digits and _), not "%s"' % shorten(name)
+        )
+    return name
 
 
 def api_base(host: Host) -> str:

@@ -19,10 +19,8 @@ COMPONENT = ROOT / "target" / "plugins" / "crm-unsubscribe.wasm"
 WASMHOOK = pathlib.Path(os.environ.get("WASMHOOK", ROOT / "target" / "debug" / "wasmhook"))
 EVENTS = ROOT / "examples" / "events"
 
-EXPECTED_HEADERS = [
-    ["authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"],
-    ["content-type", "application/json"],
-]
+EXPECTED_HEADERS = [["authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"]]
+UNSUBSCRIBE_PATH = "/communication-preferences/v4/statuses/jane.doe%2Bnews%40example.com/unsubscribe-all?channel=EMAIL"
 
 
 def run(event, *config):
@@ -49,23 +47,43 @@ if os.environ.get("CI") and not HAVE_PARTS:
 
 @unittest.skipUnless(HAVE_PARTS, "needs %s and %s" % (COMPONENT.name, WASMHOOK))
 class ComponentTest(unittest.TestCase):
-    def test_sample_event_fires_the_hubspot_patch(self):
+    def test_sample_event_fires_the_hubspot_unsubscribe_all(self):
         out = run("crm-unsubscribe.json")
         self.assertEqual(out["decision"], "fire", out)
         self.assertEqual(
             out["requests"],
             [
                 {
-                    "method": "PATCH",
-                    "url": "https://api.hubapi.com/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
+                    "method": "POST",
+                    "url": "https://api.hubapi.com" + UNSUBSCRIBE_PATH,
                     "headers": EXPECTED_HEADERS,
-                    "body": '{"properties":{"hs_email_optout":"true","unsubscribe_reason":"too many emails"}}',
+                    "body": "",
                 }
             ],
         )
         self.assertEqual(
             out["logs"],
-            [{"level": "info", "source": "log", "message": "opting out HubSpot contact j***@example.com (reason: too many emails)"}],
+            [
+                {
+                    "level": "info",
+                    "source": "log",
+                    "message": "unsubscribing j***@example.com from all HubSpot email (reason: too many emails)",
+                }
+            ],
+        )
+
+    def test_reason_property_adds_the_contact_patch(self):
+        out = run("crm-unsubscribe.json", "reason_property=unsubscribe_reason")
+        self.assertEqual(out["decision"], "fire", out)
+        self.assertEqual([r["method"] for r in out["requests"]], ["POST", "PATCH"])
+        self.assertEqual(
+            out["requests"][1],
+            {
+                "method": "PATCH",
+                "url": "https://api.hubapi.com/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
+                "headers": EXPECTED_HEADERS + [["content-type", "application/json"]],
+                "body": '{"properties":{"unsubscribe_reason":"too many emails"}}',
+            },
         )
 
     def test_sample_skip_event_skips(self):
@@ -77,10 +95,7 @@ class ComponentTest(unittest.TestCase):
     def test_api_base_points_at_a_local_sink(self):
         out = run("crm-unsubscribe.json", "api_base=http://127.0.0.1:9000/")
         self.assertEqual(out["decision"], "fire", out)
-        self.assertEqual(
-            out["requests"][0]["url"],
-            "http://127.0.0.1:9000/crm/v3/objects/contacts/jane.doe%2Bnews%40example.com?idProperty=email",
-        )
+        self.assertEqual(out["requests"][0]["url"], "http://127.0.0.1:9000" + UNSUBSCRIBE_PATH)
         self.assertEqual(out["requests"][0]["headers"], EXPECTED_HEADERS)
 
     def test_other_events_skip(self):

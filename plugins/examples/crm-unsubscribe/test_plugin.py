@@ -16,7 +16,9 @@ sys.path[:0] = [str(HERE), str(ROOT / "plugins" / "sdk" / "python")]
 from plugin import is_valid_email, mask_email, transform  # noqa: E402
 from wasmhook_plugin import Event, Fire, PluginError, Skip, TestHost  # noqa: E402
 
-HUBSPOT = "https://api.hubapi.com/crm/v3/objects/contacts/"
+API = "https://api.hubapi.com"
+UNSUBSCRIBE = API + "/communication-preferences/v4/statuses/%s/unsubscribe-all?channel=EMAIL"
+CONTACT = API + "/crm/v3/objects/contacts/%s?idProperty=email"
 
 
 def unsubscribed(**properties):
@@ -36,29 +38,22 @@ def sample(name):
 
 
 class FiresTest(unittest.TestCase):
-    def fire(self, event, config=None):
+    def fire(self, event, config=None, count=1):
         host = TestHost(config=config)
         decision = transform(event, host)
         self.assertIsInstance(decision, Fire)
-        self.assertEqual(len(decision.requests), 1)
-        return decision.requests[0], host
+        self.assertEqual(len(decision.requests), count)
+        return decision.requests, host
 
-    def test_unsubscribe_patches_the_contact_by_email(self):
-        request, host = self.fire(unsubscribed(email="jane@example.com", reason="too many emails"))
-        self.assertEqual(request.method, "patch")
-        self.assertEqual(request.url, HUBSPOT + "jane%40example.com?idProperty=email")
+    def test_unsubscribe_posts_unsubscribe_all_for_the_email(self):
+        (request,), host = self.fire(unsubscribed(email="jane@example.com", reason="too many emails"))
+        self.assertEqual(request.method, "post")
+        self.assertEqual(request.url, UNSUBSCRIBE % "jane%40example.com")
+        self.assertEqual(request.headers, [("authorization", "Bearer {{secret:HUBSPOT_TOKEN}}")])
+        self.assertEqual(request.body, b"")
         self.assertEqual(
-            request.headers,
-            [
-                ("authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"),
-                ("content-type", "application/json"),
-            ],
+            host.logs, [("info", "unsubscribing j***@example.com from all HubSpot email (reason: too many emails)")]
         )
-        self.assertEqual(
-            request.json_body(),
-            {"properties": {"hs_email_optout": "true", "unsubscribe_reason": "too many emails"}},
-        )
-        self.assertEqual(host.logs, [("info", "opting out HubSpot contact j***@example.com (reason: too many emails)")])
 
     def test_email_is_percent_encoded_in_the_path(self):
         cases = [
@@ -69,47 +64,81 @@ class FiresTest(unittest.TestCase):
         ]
         for email, encoded in cases:
             with self.subTest(email=email):
-                request, _ = self.fire(unsubscribed(email=email))
-                self.assertEqual(request.url, HUBSPOT + encoded + "?idProperty=email")
+                (request,), _ = self.fire(unsubscribed(email=email))
+                self.assertEqual(request.url, UNSUBSCRIBE % encoded)
 
     def test_surrounding_whitespace_is_ignored(self):
-        request, _ = self.fire(unsubscribed(email="  jane@example.com\n", reason="  spam  "))
-        self.assertEqual(request.url, HUBSPOT + "jane%40example.com?idProperty=email")
-        self.assertEqual(request.json_body()["properties"]["unsubscribe_reason"], "spam")
+        (request,), host = self.fire(unsubscribed(email="  jane@example.com\n", reason="  spam  "))
+        self.assertEqual(request.url, UNSUBSCRIBE % "jane%40example.com")
+        self.assertIn("(reason: spam)", host.logs[0][1])
 
     def test_missing_or_unusable_reason_defaults_to_user_request(self):
         for props in ({}, {"reason": ""}, {"reason": "   "}, {"reason": None}, {"reason": 3}):
             with self.subTest(props=props):
-                request, _ = self.fire(unsubscribed(email="jane@example.com", **props))
-                self.assertEqual(request.json_body()["properties"]["unsubscribe_reason"], "user request")
+                _, host = self.fire(unsubscribed(email="jane@example.com", **props))
+                self.assertIn("(reason: user request)", host.logs[0][1])
 
-    def test_body_is_compact_utf8_json(self):
-        request, _ = self.fire(unsubscribed(email="jane@example.com", reason="trop de courriels \u2709"))
+    def test_reason_property_adds_a_patch_recording_the_reason(self):
+        (unsubscribe, record), host = self.fire(
+            unsubscribed(email="jane.doe+news@example.com", reason="trop de courriels \u2709"),
+            {"reason_property": " unsubscribe_reason "},
+            count=2,
+        )
+        self.assertEqual(unsubscribe.url, UNSUBSCRIBE % "jane.doe%2Bnews%40example.com")
+        self.assertEqual(record.method, "patch")
+        self.assertEqual(record.url, CONTACT % "jane.doe%2Bnews%40example.com")
         self.assertEqual(
-            request.body,
-            '{"properties":{"hs_email_optout":"true","unsubscribe_reason":"trop de courriels \u2709"}}'.encode(),
+            record.headers,
+            [("authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"), ("content-type", "application/json")],
+        )
+        # Compact UTF-8 JSON.
+        self.assertEqual(record.body, '{"properties":{"unsubscribe_reason":"trop de courriels \u2709"}}'.encode())
+        self.assertEqual(
+            host.logs,
+            [
+                (
+                    "info",
+                    "unsubscribing j***@example.com from all HubSpot email "
+                    "(reason: trop de courriels \u2709; recording it in unsubscribe_reason)",
+                )
+            ],
         )
 
-    def test_api_base_points_the_request_elsewhere(self):
+    def test_recorded_reason_defaults_and_is_capped(self):
+        (_, record), _ = self.fire(unsubscribed(email="jane@example.com"), {"reason_property": "optout_note"}, count=2)
+        self.assertEqual(record.json_body(), {"properties": {"optout_note": "user request"}})
+        (_, record), _ = self.fire(
+            unsubscribed(email="jane@example.com", reason="x" * 600), {"reason_property": "optout_note"}, count=2
+        )
+        recorded = record.json_body()["properties"]["optout_note"]
+        self.assertEqual(len(recorded), 500)
+        self.assertTrue(recorded.endswith("\u2026"))
+
+    def test_blank_reason_property_records_nothing(self):
+        self.fire(unsubscribed(email="jane@example.com", reason="x"), {"reason_property": "  "})
+
+    def test_api_base_points_the_requests_elsewhere(self):
         for base in ("http://127.0.0.1:9000", "http://127.0.0.1:9000/", "  http://127.0.0.1:9000/hubspot/ "):
             with self.subTest(base=base):
-                request, _ = self.fire(unsubscribed(email="jane@example.com"), {"api_base": base})
+                (unsubscribe, record), _ = self.fire(
+                    unsubscribed(email="jane@example.com"), {"api_base": base, "reason_property": "r"}, count=2
+                )
                 expected = base.strip().rstrip("/")
-                self.assertEqual(request.url, expected + "/crm/v3/objects/contacts/jane%40example.com?idProperty=email")
-                self.assertIn(("authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"), request.headers)
+                self.assertEqual(
+                    unsubscribe.url,
+                    expected + "/communication-preferences/v4/statuses/jane%40example.com/unsubscribe-all?channel=EMAIL",
+                )
+                self.assertEqual(record.url, expected + "/crm/v3/objects/contacts/jane%40example.com?idProperty=email")
+                self.assertIn(("authorization", "Bearer {{secret:HUBSPOT_TOKEN}}"), unsubscribe.headers)
 
     def test_blank_api_base_means_hubspot(self):
-        request, _ = self.fire(unsubscribed(email="jane@example.com"), {"api_base": "  "})
-        self.assertTrue(request.url.startswith(HUBSPOT))
-
-    def test_reason_property_renames_the_custom_property(self):
-        request, _ = self.fire(unsubscribed(email="jane@example.com", reason="x"), {"reason_property": "optout_note"})
-        self.assertEqual(request.json_body(), {"properties": {"hs_email_optout": "true", "optout_note": "x"}})
+        (request,), _ = self.fire(unsubscribed(email="jane@example.com"), {"api_base": "  "})
+        self.assertTrue(request.url.startswith(API + "/"))
 
     def test_sample_event_fires(self):
-        request, _ = self.fire(sample("crm-unsubscribe.json"))
-        self.assertEqual(request.url, HUBSPOT + "jane.doe%2Bnews%40example.com?idProperty=email")
-        self.assertEqual(request.json_body()["properties"]["unsubscribe_reason"], "too many emails")
+        (request,), host = self.fire(sample("crm-unsubscribe.json"))
+        self.assertEqual(request.url, UNSUBSCRIBE % "jane.doe%2Bnews%40example.com")
+        self.assertIn("(reason: too many emails)", host.logs[0][1])
 
 
 class SkipsTest(unittest.TestCase):
@@ -155,6 +184,13 @@ class ConfigErrorsTest(unittest.TestCase):
                 with self.assertRaises(PluginError) as raised:
                     transform(unsubscribed(email="jane@example.com"), TestHost(config={"api_base": base}))
                 self.assertIn("config api_base must be an absolute http(s) URL", str(raised.exception))
+
+    def test_invalid_reason_property_is_an_error(self):
+        for name in ("unsubscribe reason", "reason/../x", "r\u00e9ason", "x" * 101):
+            with self.subTest(name=name):
+                with self.assertRaises(PluginError) as raised:
+                    transform(unsubscribed(email="jane@example.com"), TestHost(config={"reason_property": name}))
+                self.assertIn("config reason_property must be a HubSpot internal property name", str(raised.exception))
 
 
 class EmailTest(unittest.TestCase):

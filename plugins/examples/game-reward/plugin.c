@@ -113,6 +113,28 @@ static bool buf_put_segment(buf_t *b, const char *s, size_t n) {
   return true;
 }
 
+// Appends the push's collapse key for event id `id`: "reward-" and the
+// FNV-1a 64-bit hash of the id in 16 hex digits. The same id always gives
+// the same key, so a push sent again after a retry replaces the first one
+// on the device instead of showing twice; the key is short (23 bytes,
+// under APNs' 64-byte limit for apns-collapse-id) and plain ASCII whatever
+// the id holds.
+static void buf_put_collapse_key(buf_t *b, const uint8_t *id, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a offset basis
+  for (size_t i = 0; i < n; i++) {
+    h ^= id[i];
+    h *= 0x100000001b3ull;  // FNV prime
+  }
+  char out[16];
+  for (int i = 15; i >= 0; i--) {
+    out[i] = hex[h & 15];
+    h >>= 4;
+  }
+  buf_puts(b, "reward-");
+  buf_put(b, out, sizeof out);
+}
+
 // Moves the buffer's storage into a component-model string.
 static transformer_string_t buf_take(buf_t *b) {
   transformer_string_t s = {(uint8_t *)b->ptr, b->len};
@@ -329,7 +351,20 @@ static bool decide(const transformer_event_t *event, inputs_t *in, transformer_d
     buf_put_json(&body, in->player_id, in->player_id_len);
     buf_puts(&body, ",\"level\":\"");
     buf_put_i64(&body, level);
-    buf_puts(&body, "\"}}}");
+    // One collapse key from the event id, for Android (collapse_key: of
+    // undelivered messages with the key FCM keeps the latest;
+    // notification.tag: a notification with the tag replaces the one shown)
+    // and Apple devices (apns-collapse-id: shown as one notification).
+    buf_t key = {0};
+    buf_put_collapse_key(&key, event->id.ptr, event->id.len);
+    buf_puts(&body, "\"},\"android\":{\"collapse_key\":\"");
+    buf_put(&body, key.ptr, key.len);
+    buf_puts(&body, "\",\"notification\":{\"tag\":\"");
+    buf_put(&body, key.ptr, key.len);
+    buf_puts(&body, "\"}},\"apns\":{\"headers\":{\"apns-collapse-id\":\"");
+    buf_put(&body, key.ptr, key.len);
+    buf_puts(&body, "\"}}}}");
+    free(key.ptr);
     free(text.ptr);
     json_post(&reqs[n_reqs++], &push, "PUSH_TOKEN", &body);
   }

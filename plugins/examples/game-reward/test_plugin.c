@@ -96,14 +96,18 @@ typedef struct {
   transformer_string_t err;
 } outcome_t;
 
-static outcome_t run(const char *name, const char *properties) {
+static outcome_t run_id(const char *id, const char *name, const char *properties) {
   transformer_event_t event = {0};
-  transformer_string_dup(&event.id, "evt-1");
+  transformer_string_dup(&event.id, id);
   transformer_string_dup(&event.name, name);
   transformer_string_dup(&event.properties, properties);
   outcome_t out = {0};
   out.ok = exports_transformer_transform(&event, &out.decision, &out.err);
   return out;
+}
+
+static outcome_t run(const char *name, const char *properties) {
+  return run_id("evt-1", name, properties);
 }
 
 // Frees what the plugin returned, as cabi_post_transform does.
@@ -196,6 +200,56 @@ static void test_fires_coins_and_push(void) {
         "log: %s", last_log);
 }
 
+// The push body for event `id` (level 12, player p-42, token tok), as a
+// malloc'd NUL-terminated string, or NULL when the plugin sent no push.
+static char *push_body(const char *id) {
+  outcome_t out = run_id(id, "level.reached",
+                         "{\"level\":12,\"player_id\":\"p-42\",\"push_token\":\"tok\"}");
+  char *body = NULL;
+  if (out.ok && out.decision.tag == WASMHOOK_PLUGIN_TYPES_DECISION_FIRE &&
+      out.decision.val.fire.len == 2) {
+    transformer_list_u8_t *b = &out.decision.val.fire.ptr[1].body;
+    body = malloc(b->len + 1);
+    memcpy(body, b->ptr, b->len);
+    body[b->len] = '\0';
+  }
+  outcome_free(&out);
+  return body;
+}
+
+static void test_push_carries_a_collapse_key_from_the_event_id(void) {
+  reset();
+  set_config("firebase_project", "my-game");
+  char *body = push_body("evt-1");
+  const char *want =
+      "{\"message\":{\"token\":\"tok\",\"notification\":{\"title\":\"Level up!\","
+      "\"body\":\"You reached level 12! +100 coins\"},\"data\":{\"player_id\":\"p-42\","
+      "\"level\":\"12\"},\"android\":{\"collapse_key\":\"reward-940ac600c414dbc4\","
+      "\"notification\":{\"tag\":\"reward-940ac600c414dbc4\"}},\"apns\":{\"headers\":"
+      "{\"apns-collapse-id\":\"reward-940ac600c414dbc4\"}}}}";
+  CHECK(body && strcmp(body, want) == 0, "push body %s\nwant %s", body ? body : "(none)", want);
+  // The same event (a retry or a rerun) gives the same key; another event
+  // another one (FNV-1a 64 of the id, checked against a reference).
+  char *again = push_body("evt-1");
+  CHECK(body && again && strcmp(body, again) == 0, "same event, different push bodies");
+  char *other = push_body("evt-2");
+  CHECK(other && strstr(other, "\"apns-collapse-id\":\"reward-940ac900c414e0dd\"") &&
+            strstr(other, "\"collapse_key\":\"reward-940ac900c414e0dd\""),
+        "evt-2: %s", other ? other : "(none)");
+  // Any id, however long or odd, gives a 23-byte ASCII key (APNs allows 64).
+  char long_id[300];
+  memset(long_id, 'x', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = '\0';
+  char *odd = push_body(long_id);
+  const char *k = odd ? strstr(odd, "\"apns-collapse-id\":\"") : NULL;
+  CHECK(k && strlen(k + 20) == 23 + 5 && strncmp(k + 20, "reward-", 7) == 0, "long id: %s",
+        odd ? odd : "(none)");
+  free(body);
+  free(again);
+  free(other);
+  free(odd);
+}
+
 static void test_player_id_is_one_encoded_segment(void) {
   reset();
   expect_fire("{\"level\":12,\"player_id\":\"a/../b?c#d e\"}",
@@ -247,6 +301,7 @@ static void test_other_skips_and_errors(void) {
 
 int main(void) {
   test_fires_coins_and_push();
+  test_push_carries_a_collapse_key_from_the_event_id();
   test_player_id_is_one_encoded_segment();
   test_dot_segments_are_skipped();
   test_dot_firebase_project_is_an_error();

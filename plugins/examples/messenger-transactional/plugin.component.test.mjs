@@ -20,7 +20,12 @@ test('component: fire, skip and err through the WIT boundary', { skip: !built &&
   const [req] = line.val.val;
   assert.equal(req.method, 'post');
   assert.equal(req.url, 'https://api.line.me/v2/bot/message/push');
-  assert.deepEqual(req.headers, [['content-type', 'application/json'], ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}']]);
+  // X-Line-Retry-Key: UUIDv5 of "line-push:e1" (the event id), as in logic.mjs.
+  assert.deepEqual(req.headers, [
+    ['content-type', 'application/json'],
+    ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}'],
+    ['x-line-retry-key', '805421b3-34ea-515a-ada2-b5e709133a0c'],
+  ]);
   assert.ok(req.body instanceof Uint8Array);
   assert.deepEqual(JSON.parse(new TextDecoder().decode(req.body)), {
     to: 'U1',
@@ -29,7 +34,8 @@ test('component: fire, skip and err through the WIT boundary', { skip: !built &&
 
   const fb = plugin.transform(event('order.shipped', '{"channel":"messenger","psid":"42","order_id":"A-2"}'));
   assert.equal(fb.val.tag, 'fire');
-  assert.match(fb.val.val[0].url, /^https:\/\/graph\.facebook\.com\/v19\.0\/me\/messages\?access_token=\{\{secret:MESSENGER_PAGE_TOKEN\}\}$/);
+  assert.match(fb.val.val[0].url, /^https:\/\/graph\.facebook\.com\/v26\.0\/me\/messages\?access_token=\{\{secret:MESSENGER_PAGE_TOKEN\}\}$/);
+  assert.equal(JSON.parse(new TextDecoder().decode(fb.val.val[0].body)).tag, 'POST_PURCHASE_UPDATE');
 
   assert.deepEqual(plugin.transform(event('user.signed_up', '{}')), {
     tag: 'ok', val: { tag: 'skip', val: 'event "user.signed_up" is not handled (only order.shipped)' },
@@ -57,9 +63,21 @@ test('component: line_push_url and messenger_send_url config redirect the reques
   const line = plugin.transform(event('{"channel":"line","line_user_id":"U1","order_id":"A-1"}'));
   assert.equal(line.val.tag, 'fire');
   assert.equal(line.val.val[0].url, 'http://127.0.0.1:9000/line');
-  assert.deepEqual(line.val.val[0].headers, [['content-type', 'application/json'], ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}']]);
+  assert.deepEqual(line.val.val[0].headers.slice(0, 2), [['content-type', 'application/json'], ['authorization', 'Bearer {{secret:LINE_CHANNEL_TOKEN}}']]);
+  assert.equal(line.val.val[0].headers[2][0], 'x-line-retry-key');
 
   const fb = plugin.transform(event('{"channel":"messenger","psid":"42","order_id":"A-2"}'));
   assert.equal(fb.val.tag, 'fire');
   assert.equal(fb.val.val[0].url, 'http://127.0.0.1:9000/messenger?access_token={{secret:MESSENGER_PAGE_TOKEN}}');
+});
+
+test('component: graph_api_version and a malformed messenger_tag', { skip: !built && `${wasm} not built` }, async () => {
+  const { loadPlugin } = await import('../../sdk/js/harness.mjs');
+  const event = { id: 'e1', name: 'order.shipped', userId: undefined, timestampMs: 1700000000000n, properties: '{"channel":"messenger","psid":"42","order_id":"A-2"}' };
+  const v25 = await loadPlugin(wasm, { config: { graph_api_version: 'v25.0' } });
+  assert.equal(v25.transform(event).val.val[0].url, 'https://graph.facebook.com/v25.0/me/messages?access_token={{secret:MESSENGER_PAGE_TOKEN}}');
+  const bad = await loadPlugin(wasm, { config: { messenger_tag: 'no tag' } });
+  const err = bad.transform(event);
+  assert.equal(err.tag, 'err');
+  assert.match(err.val, /messenger_tag must be a message tag/);
 });

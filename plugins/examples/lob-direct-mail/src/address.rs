@@ -7,6 +7,12 @@
 //! documents for postcards: a name, a street line and a city everywhere,
 //! plus a two-letter state and a ZIP code in the US. Anything finer (does
 //! the street exist?) is Lob's address verification, not this plugin's.
+//!
+//! Field lengths are Lob's too (its OpenAPI spec): `name` at most 40
+//! characters; in the US `address_line1`/`address_line2` at most 64 and
+//! `address_city` 200; elsewhere lines, city and state at most 200 and the
+//! postal code 40. Longer values are skipped, not cut: a cut address line
+//! would mail the card to the wrong place.
 
 use std::fmt;
 
@@ -26,6 +32,15 @@ pub const ADDRESS_PROPERTIES: [&str; 7] = [
 
 /// The country assumed when the event has no `address_country`.
 pub const DEFAULT_COUNTRY: &str = "US";
+
+/// Lob's longest `name` (and `company`), in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Lob's longest `address_line1`/`address_line2` of a US address.
+pub const MAX_US_LINE_CHARS: usize = 64;
+/// Lob's longest address line, city or state outside the US, and city in the US.
+pub const MAX_FIELD_CHARS: usize = 200;
+/// Lob's longest postal code outside the US.
+pub const MAX_INTL_ZIP_CHARS: usize = 40;
 
 /// A complete address, ready to be Lob's `to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +77,15 @@ pub enum AddressProblem {
         /// What was expected instead.
         expected: &'static str,
     },
+    /// A property longer than Lob accepts for that field.
+    TooLong {
+        /// The property name.
+        field: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// Lob's limit for it, in characters.
+        max: usize,
+    },
     /// The destination country is not one the plugin may mail to.
     UnsupportedCountry {
         /// The normalized country code.
@@ -82,6 +106,10 @@ impl fmt::Display for AddressProblem {
                 value,
                 expected,
             } => write!(f, "address invalid: {field} {value} is not {expected}"),
+            AddressProblem::TooLong { field, chars, max } => write!(
+                f,
+                "address invalid: {field} is {chars} characters long; Lob accepts at most {max}"
+            ),
             AddressProblem::UnsupportedCountry { country, allowed } => write!(
                 f,
                 "country {country} is not supported (postcards go to {} only; see config `countries`)",
@@ -142,6 +170,17 @@ impl Address {
             return Err(AddressProblem::Incomplete(missing));
         };
 
+        check_lengths(
+            us,
+            [
+                ("name", Some(&name)),
+                ("address_line1", Some(&line1)),
+                ("address_line2", line2.as_ref()),
+                ("address_city", Some(&city)),
+                ("address_state", state.as_ref()),
+                ("address_zip", zip.as_ref()),
+            ],
+        )?;
         if us {
             check_us_formats(state.as_deref(), zip.as_deref())?;
         }
@@ -207,6 +246,39 @@ pub fn normalize_country(raw: &str) -> Option<String> {
         code if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) => Some(upper),
         _ => None,
     }
+}
+
+/// Lob's length limit of `field` (characters), for a US address or not;
+/// `None` when the field has no limit of its own (the US state and ZIP have
+/// exact formats instead, see [`check_us_formats`]).
+pub fn max_chars(field: &str, us: bool) -> Option<usize> {
+    match (field, us) {
+        ("name", _) => Some(MAX_NAME_CHARS),
+        ("address_line1" | "address_line2", true) => Some(MAX_US_LINE_CHARS),
+        ("address_line1" | "address_line2" | "address_city" | "address_state", false) => {
+            Some(MAX_FIELD_CHARS)
+        }
+        ("address_city", true) => Some(MAX_FIELD_CHARS),
+        ("address_zip", false) => Some(MAX_INTL_ZIP_CHARS),
+        _ => None,
+    }
+}
+
+/// The first field (in the given order) longer than Lob accepts.
+fn check_lengths<const N: usize>(
+    us: bool,
+    fields: [(&'static str, Option<&String>); N],
+) -> Result<(), AddressProblem> {
+    for (field, value) in fields {
+        let (Some(value), Some(max)) = (value, max_chars(field, us)) else {
+            continue;
+        };
+        let chars = value.chars().count();
+        if chars > max {
+            return Err(AddressProblem::TooLong { field, chars, max });
+        }
+    }
+    Ok(())
 }
 
 /// Lob's US formats: a two-letter state and a `12345` or `12345-6789` ZIP.
@@ -345,6 +417,77 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "country DE is not supported (postcards go to US only; see config `countries`)"
+        );
+    }
+
+    #[test]
+    fn fields_longer_than_lob_accepts_are_refused_naming_field_and_limit() {
+        let cases = [
+            ("name", "n".repeat(41), 41, 40),
+            ("address_line1", "1".repeat(65), 65, 64),
+            ("address_line2", "2".repeat(65), 65, 64),
+            ("address_city", "c".repeat(201), 201, 200),
+        ];
+        for (field, value, chars, max) in cases {
+            let problem =
+                Address::from_props(&with(complete(), field, json!(value)), &us()).unwrap_err();
+            assert_eq!(problem, AddressProblem::TooLong { field, chars, max });
+            assert_eq!(
+                problem.to_string(),
+                format!(
+                    "address invalid: {field} is {chars} characters long; Lob accepts at most {max}"
+                )
+            );
+        }
+        // At the limit is fine; characters are counted, not bytes.
+        let p = with(
+            with(complete(), "name", json!("é".repeat(40))).into(),
+            "address_line1",
+            json!("ü".repeat(64)),
+        );
+        assert!(Address::from_props(&p, &us()).is_ok());
+        // Surrounding whitespace does not count.
+        let p = with(complete(), "name", json!(format!("  {}  ", "n".repeat(40))));
+        assert!(Address::from_props(&p, &us()).is_ok());
+    }
+
+    #[test]
+    fn outside_the_us_lines_may_be_longer_and_the_postal_code_is_capped() {
+        let allowed = vec!["GB".to_owned()];
+        let base = json!({"name": "Ada", "address_line1": "l".repeat(200),
+                          "address_city": "London", "address_country": "GB"});
+        assert!(Address::from_props(&props(base.clone()), &allowed).is_ok());
+        assert_eq!(
+            Address::from_props(
+                &with(base.clone(), "address_line1", json!("l".repeat(201))),
+                &allowed
+            )
+            .unwrap_err(),
+            AddressProblem::TooLong {
+                field: "address_line1",
+                chars: 201,
+                max: 200
+            }
+        );
+        assert_eq!(
+            Address::from_props(
+                &with(base.clone(), "address_zip", json!("9".repeat(41))),
+                &allowed
+            )
+            .unwrap_err(),
+            AddressProblem::TooLong {
+                field: "address_zip",
+                chars: 41,
+                max: 40
+            }
+        );
+        assert_eq!(
+            Address::from_props(&with(base, "name", json!("n".repeat(41))), &allowed).unwrap_err(),
+            AddressProblem::TooLong {
+                field: "name",
+                chars: 41,
+                max: 40
+            }
         );
     }
 

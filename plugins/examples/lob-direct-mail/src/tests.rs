@@ -154,6 +154,25 @@ fn an_incomplete_address_is_skipped_naming_the_missing_fields() {
 }
 
 #[test]
+fn fields_longer_than_lob_accepts_are_skipped_with_the_reason() {
+    configure();
+    let mut props = cart_props();
+    props["name"] = json!("Augusta Ada King, Countess of Lovelace, née Byron");
+    let event = Event::new("cart.abandoned").with_props(props);
+    assert_eq!(
+        run(event).skip_reason(),
+        Some("address invalid: name is 49 characters long; Lob accepts at most 40")
+    );
+    let mut props = cart_props();
+    props["address_line2"] = json!("x".repeat(65));
+    assert_eq!(
+        run(Event::new("cart.abandoned").with_props(props)).skip_reason(),
+        Some("address invalid: address_line2 is 65 characters long; Lob accepts at most 64")
+    );
+    assert!(testing::logs().is_empty());
+}
+
+#[test]
 fn countries_outside_the_configured_list_are_skipped() {
     configure();
     let mut props = cart_props();

@@ -34,6 +34,10 @@ pub const LEAD_SOURCE: &str = "Web login";
 /// `Company` when the event has none (the field is required on a Lead).
 pub const NO_COMPANY: &str = "[not provided]";
 
+/// Longest email Salesforce stores: its Email fields hold 80 characters.
+/// A longer address is skipped (cutting it would make another address).
+pub const MAX_EMAIL_CHARS: usize = 80;
+
 /// Lead field lengths in Salesforce; longer values are cut, not refused.
 const MAX_FIRST_NAME: usize = 40;
 const MAX_LAST_NAME: usize = 80;
@@ -50,8 +54,14 @@ impl Plugin for LoginToSalesforce {
                 event.name
             )));
         }
-        let Some(email) = event.prop_str("email").and_then(|e| valid_email(&e)) else {
+        let Some(raw) = event.prop_str("email") else {
             return Ok(Decision::skip("no valid email property"));
+        };
+        // Checked before anything is remembered: an email Salesforce would
+        // refuse must not be marked as seen in kv.
+        let email = match check_email(&raw) {
+            Ok(email) => email,
+            Err(reason) => return Ok(Decision::skip(reason)),
         };
         // Config first: a misconfigured plugin must not mark emails as seen.
         let url = format!("{}{LEAD_PATH}", base_url()?);
@@ -71,17 +81,46 @@ impl Plugin for LoginToSalesforce {
 
 /// `email` trimmed, when it looks like an address: one `@` with something
 /// on both sides, a dot in the domain and no whitespace. Salesforce does
-/// the real validation; this only keeps junk out of the `kv` store.
+/// the real validation; this only keeps junk out of the `kv` store. See
+/// [`check_email`] for the full check with reasons.
 pub fn valid_email(email: &str) -> Option<String> {
+    check_email(email).ok()
+}
+
+/// `email` trimmed, or the skip reason: not shaped like an address (one
+/// `@` with something on both sides, a dot in the domain), longer than
+/// Salesforce's Email field ([`MAX_EMAIL_CHARS`] characters), or holding a
+/// character no unquoted address can hold (whitespace, control characters,
+/// `"(),:;<>[\]`). Non-ASCII letters are allowed: Salesforce stores them
+/// when the org has Email Address Internationalization turned on.
+pub fn check_email(email: &str) -> Result<String, String> {
+    const INVALID: &str = "no valid email property";
     let email = email.trim();
-    let (local, domain) = email.split_once('@')?;
+    if let Some(c) = email
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "\"(),:;<>[\\]".contains(*c))
+    {
+        return Err(format!(
+            "email holds a character an email address cannot hold: {c:?}"
+        ));
+    }
+    let chars = email.chars().count();
+    if chars > MAX_EMAIL_CHARS {
+        return Err(format!(
+            "email is {chars} characters long; Salesforce's Email field holds at most {MAX_EMAIL_CHARS}"
+        ));
+    }
+    let (local, domain) = email.split_once('@').ok_or(INVALID)?;
     let ok = !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !email.chars().any(char::is_whitespace);
-    ok.then(|| email.to_owned())
+        && !domain.contains('@');
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(INVALID.to_owned())
+    }
 }
 
 /// Whether this event is the first login of `email`, recording it if so

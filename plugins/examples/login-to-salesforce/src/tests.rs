@@ -162,7 +162,6 @@ fn other_events_and_logins_without_a_valid_email_are_skipped() {
         json!({"email": "@example.com"}),
         json!({"email": "ada@localhost"}),
         json!({"email": "ada@example."}),
-        json!({"email": "a da@example.com"}),
         json!({"email": "ada@ex@ample.com"}),
     ];
     for props in bad {
@@ -173,6 +172,87 @@ fn other_events_and_logins_without_a_valid_email_are_skipped() {
         );
     }
     assert!(testing::logs().is_empty());
+}
+
+#[test]
+fn emails_longer_than_80_characters_are_skipped_and_not_remembered() {
+    configure();
+    // 81 characters: 69 + "@example.com".
+    let long = format!("{}@example.com", "a".repeat(69));
+    assert_eq!(long.chars().count(), 81);
+    assert_eq!(
+        run(login("evt-1", json!({ "email": long }))).skip_reason(),
+        Some("email is 81 characters long; Salesforce's Email field holds at most 80")
+    );
+    assert_eq!(testing::kv_get(&format!("seen:{long}")), None);
+    assert!(testing::logs().is_empty());
+    // Exactly 80 fits, counted in characters, not bytes, after trimming.
+    let fits = format!(" {}@example.com ", "é".repeat(68));
+    let decision = run(login("evt-2", json!({ "email": fits })));
+    assert_eq!(
+        the_request(&decision).body_json().unwrap()["Email"],
+        fits.trim()
+    );
+}
+
+#[test]
+fn characters_no_email_can_hold_are_skipped_and_not_remembered() {
+    configure();
+    let cases = [
+        ("a da@example.com", "' '"),
+        ("ada@exa\tmple.com", "'\\t'"),
+        ("ada\u{7}@example.com", "'\\u{7}'"),
+        ("\"ada\"@example.com", "'\"'"),
+        ("ada<script>@example.com", "'<'"),
+        ("ada@[127.0.0.1]", "'['"),
+        ("a,da@example.com", "','"),
+        ("ada;x@example.com", "';'"),
+        ("ada\\x@example.com", "'\\\\'"),
+        ("ada:x@example.com", "':'"),
+        ("(c)ada@example.com", "'('"),
+    ];
+    for (email, shown) in cases {
+        assert_eq!(
+            run(login("evt-1", json!({ "email": email }))).skip_reason(),
+            Some(format!("email holds a character an email address cannot hold: {shown}").as_str()),
+            "{email:?}"
+        );
+        assert_eq!(
+            testing::kv_get(&format!("seen:{}", email.to_lowercase())),
+            None
+        );
+    }
+    // What an unquoted address may hold passes.
+    for email in [
+        "o'brien+tag@example.ie",
+        "a.b-c_d!#$%&*/=?^`{|}~@example.com",
+        "jürgen@bücher.example",
+    ] {
+        assert_eq!(
+            run(login(email, json!({ "email": email })))
+                .requests()
+                .len(),
+            1,
+            "{email}"
+        );
+    }
+}
+
+#[test]
+fn check_email_gives_the_reason() {
+    assert_eq!(
+        check_email(" ada@example.com "),
+        Ok("ada@example.com".to_owned())
+    );
+    assert_eq!(
+        check_email("ada"),
+        Err("no valid email property".to_owned())
+    );
+    assert_eq!(valid_email("a b@example.com"), None);
+    assert_eq!(
+        valid_email("ada@example.com").as_deref(),
+        Some("ada@example.com")
+    );
 }
 
 #[test]
