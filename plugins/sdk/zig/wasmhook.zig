@@ -225,8 +225,25 @@ pub fn log(level: LogLevel, message: []const u8) void {
 // Request-building helpers.
 
 /// `Bearer {{secret:NAME}}`, for an `authorization` header the host fills.
+/// A name that is not `[A-Za-z0-9_]+` is a compile error (see `secret`).
 pub fn bearerSecret(gpa: std.mem.Allocator, comptime name: []const u8) Error![]const u8 {
-    return gpa.dupe(u8, "Bearer {{secret:" ++ name ++ "}}");
+    return gpa.dupe(u8, "Bearer " ++ comptime secret(name));
+}
+
+/// The placeholder `{{secret:NAME}}`, which the host replaces with the
+/// secret's value at send time (in the URL, a header value or a UTF-8
+/// body). A name that is not `[A-Za-z0-9_]+` is a compile error: the host
+/// would refuse the placeholder as malformed.
+pub fn secret(comptime name: []const u8) []const u8 {
+    if (comptime !isSecretName(name)) @compileError("secret name \"" ++ name ++ "\" is invalid: use letters, digits and _ only");
+    return "{{secret:" ++ name ++ "}}";
+}
+
+/// Whether `name` is a valid secret name: `[A-Za-z0-9_]+`.
+pub fn isSecretName(name: []const u8) bool {
+    if (name.len == 0) return false;
+    for (name) |ch| if (!(std.ascii.isAlphanumeric(ch) or ch == '_')) return false;
+    return true;
 }
 
 /// Appends `s` as a quoted JSON string ("\"", "\\" and control characters
@@ -345,6 +362,381 @@ pub fn truncate(s: []const u8, max: usize) []const u8 {
     var n = max;
     while (n > 0 and (s[n] & 0xC0) == 0x80) n -= 1;
     return s[0..n];
+}
+
+// ---------------------------------------------------------------------------
+// The host's checks on what a plugin returns (host/src/runtime/output.rs and
+// the egress policy), with the host's default limits, so that a unit test
+// fails where the host would refuse. `testing.run` applies them. Not
+// checked, because they depend on the operator's configuration:
+// allowed_hosts, allowed_methods, the private-network block, and whether a
+// named secret exists. Non-ASCII host names are accepted as the host's IDNA
+// mapping would accept them, without applying it.
+
+/// Most requests one decision may hold (the default `max_requests`).
+pub const max_requests: usize = 16;
+/// Largest request body, in bytes (the default `max_body_bytes`).
+pub const max_body_bytes: usize = 1024 * 1024;
+/// Longest URL, in bytes.
+pub const max_url_bytes: usize = 8 * 1024;
+/// Most headers on one request (the default `max_headers`).
+pub const max_headers: usize = 64;
+/// Most bytes of header names and values on one request.
+pub const max_header_bytes: usize = 64 * 1024;
+/// Longest skip reason or error message the host keeps, in bytes.
+pub const max_reason_bytes: usize = 4 * 1024;
+
+/// Headers a plugin may not set (compared case-insensitively): hop-by-hop
+/// and framing headers, and the signing headers the host adds itself.
+pub const forbidden_headers = [_][]const u8{
+    "host",              "content-length",     "transfer-encoding", "connection",
+    "keep-alive",        "proxy-authorization", "proxy-authenticate", "proxy-connection",
+    "te",                "trailer",            "upgrade",           "expect",
+    "http2-settings",    "webhook-id",         "webhook-timestamp", "webhook-signature",
+};
+
+const placeholder_open = "{{secret:";
+
+/// Why the host would not accept a decision.
+pub const Rejection = struct {
+    /// The error kind the host records.
+    kind: enum { invalid_output, refused },
+    message: []const u8,
+};
+
+/// At most `max` bytes of `s` cut on a character boundary, with the host's
+/// mark "… (N bytes truncated)" when cut.
+pub fn truncateMarked(gpa: std.mem.Allocator, s: []const u8, max: usize) std.mem.Allocator.Error![]const u8 {
+    if (s.len <= max) return s;
+    const kept = truncate(s, max);
+    return std.fmt.allocPrint(gpa, "{s}\u{2026} ({d} bytes truncated)", .{ kept, s.len - kept.len });
+}
+
+/// Every `{{secret:` must open `{{secret:NAME}}`: the problem, or null.
+fn placeholderProblem(s: []const u8) ?[]const u8 {
+    var rest = s;
+    while (std.mem.indexOf(u8, rest, placeholder_open)) |at| {
+        const after = rest[at + placeholder_open.len ..];
+        var n: usize = 0;
+        while (n < after.len and (std.ascii.isAlphanumeric(after[n]) or after[n] == '_')) n += 1;
+        if (n == 0 or !std.mem.startsWith(u8, after[n..], "}}"))
+            return "malformed secret placeholder: expected {{secret:NAME}} with NAME of letters, digits and _";
+        rest = after[n + 2 ..];
+    }
+    return null;
+}
+
+/// Whether UTF-8 `s` holds a control character (C0, DEL, C1) or Unicode
+/// white space, as Rust's `char::is_control`/`is_whitespace` see them.
+fn hasSpaceOrControl(s: []const u8) bool {
+    var i: usize = 0;
+    while (i < s.len) : (i += 1) {
+        const b = s[i];
+        if (b <= 0x20 or b == 0x7f) return true;
+        const rest = s[i..];
+        if (b == 0xc2 and rest.len > 1 and (rest[1] <= 0xa0)) return true; // U+0080..U+00A0
+        if (std.mem.startsWith(u8, rest, "\xe1\x9a\x80")) return true; // U+1680
+        if (b == 0xe2 and rest.len > 2 and rest[1] == 0x80 and (rest[2] <= 0x8a or rest[2] == 0xa8 or rest[2] == 0xa9 or rest[2] == 0xaf)) return true;
+        if (std.mem.startsWith(u8, rest, "\xe2\x81\x9f")) return true; // U+205F
+        if (std.mem.startsWith(u8, rest, "\xe3\x80\x80")) return true; // U+3000
+    }
+    return false;
+}
+
+fn isTchar(ch: u8) bool {
+    return std.ascii.isAlphanumeric(ch) or std.mem.indexOfScalar(u8, "!#$%&'*+-.^_`|~", ch) != null;
+}
+
+fn isRegNameChar(ch: u8) bool {
+    return std.ascii.isAlphanumeric(ch) or std.mem.indexOfScalar(u8, "-._~!$&'()*+,;=", ch) != null;
+}
+
+fn allIn(s: []const u8, comptime pred: fn (u8) bool) bool {
+    for (s) |ch| if (!pred(ch)) return false;
+    return true;
+}
+
+fn isOctal(ch: u8) bool {
+    return ch >= '0' and ch <= '7';
+}
+
+/// The URL standard's "ends in a number".
+fn endsInNumber(label: []const u8) bool {
+    if (label.len > 0 and allIn(label, std.ascii.isDigit)) return true;
+    return std.mem.startsWith(u8, label, "0x") and allIn(label[2..], std.ascii.isHex);
+}
+
+/// The URL standard's IPv4 parser: up to 4 parts, decimal, 0x hex or 0
+/// octal; all but the last at most 255, the last filling the rest.
+fn isIpv4(address: []const u8) bool {
+    var text = address;
+    if (text.len > 1 and text[text.len - 1] == '.') text = text[0 .. text.len - 1];
+    var numbers: [4]u64 = undefined;
+    var n: usize = 0;
+    var parts = std.mem.splitScalar(u8, text, '.');
+    while (parts.next()) |part| {
+        if (n == 4) return false;
+        var digits = part;
+        var base: u8 = 10;
+        if (std.mem.startsWith(u8, part, "0x")) {
+            digits = part[2..];
+            base = 16;
+            if (!allIn(digits, std.ascii.isHex)) return false;
+        } else if (part.len > 1 and part[0] == '0') {
+            digits = part[1..];
+            base = 8;
+            if (!allIn(digits, isOctal)) return false;
+        } else if (part.len == 0 or !allIn(part, std.ascii.isDigit)) {
+            return false;
+        }
+        numbers[n] = if (digits.len == 0) 0 else std.fmt.parseInt(u64, digits, base) catch return false;
+        n += 1;
+    }
+    for (numbers[0 .. n - 1]) |x| if (x > 255) return false;
+    const limit = std.math.pow(u64, 256, 5 - n);
+    return numbers[n - 1] < limit;
+}
+
+/// An IPv6 address as the URL standard's parser accepts it (no zone id).
+fn isIpv6(text: []const u8) bool {
+    var groups: usize = 0;
+    var compressed = false;
+    var rest = text;
+    if (std.mem.startsWith(u8, rest, "::")) {
+        compressed = true;
+        rest = rest[2..];
+        if (rest.len == 0) return true;
+    } else if (rest.len > 0 and rest[0] == ':') return false;
+    while (true) {
+        const end = std.mem.indexOfScalar(u8, rest, ':') orelse rest.len;
+        const piece = rest[0..end];
+        if (std.mem.indexOfScalar(u8, piece, '.') != null) {
+            // An embedded IPv4 address: the last piece, 4 decimal parts.
+            if (end != rest.len or groups > 6) return false;
+            var parts = std.mem.splitScalar(u8, piece, '.');
+            var count: usize = 0;
+            while (parts.next()) |p| {
+                if (p.len == 0 or p.len > 3 or !allIn(p, std.ascii.isDigit) or (p.len > 1 and p[0] == '0')) return false;
+                if ((std.fmt.parseInt(u16, p, 10) catch return false) > 255) return false;
+                count += 1;
+            }
+            if (count != 4) return false;
+            groups += 2;
+            break;
+        }
+        if (piece.len == 0 or piece.len > 4 or !allIn(piece, std.ascii.isHex)) return false;
+        groups += 1;
+        if (end == rest.len) break;
+        rest = rest[end + 1 ..];
+        if (rest.len > 0 and rest[0] == ':') {
+            if (compressed) return false;
+            compressed = true;
+            rest = rest[1..];
+            if (rest.len == 0) break;
+        } else if (rest.len == 0) return false;
+    }
+    return if (compressed) groups <= 7 else groups == 8;
+}
+
+/// A domain (or IPv4 address) as the URL standard parses it, restricted to
+/// what the host's HTTP client accepts: the problem, or null.
+fn domainProblem(gpa: std.mem.Allocator, raw: []const u8) std.mem.Allocator.Error!?[]const u8 {
+    var decoded = try gpa.alloc(u8, raw.len);
+    var n: usize = 0;
+    var i: usize = 0;
+    while (i < raw.len) {
+        if (raw[i] == '%' and i + 2 < raw.len and std.ascii.isHex(raw[i + 1]) and std.ascii.isHex(raw[i + 2])) {
+            decoded[n] = std.fmt.parseInt(u8, raw[i + 1 .. i + 3], 16) catch unreachable;
+            i += 3;
+        } else {
+            decoded[n] = raw[i];
+            i += 1;
+        }
+        n += 1;
+    }
+    const name = decoded[0..n];
+    if (!std.unicode.utf8ValidateSlice(name)) return "the host is not valid UTF-8 once percent-decoded";
+    for (name) |*ch| {
+        ch.* = std.ascii.toLower(ch.*);
+        if (ch.* < 0x80 and !isRegNameChar(ch.*))
+            return try std.fmt.allocPrint(gpa, "the host has a character an HTTP client refuses ({f})", .{std.zig.fmtString(&.{ch.*})});
+    }
+    if (hasSpaceOrControl(name)) return "the host has whitespace or control characters";
+    var last: []const u8 = name;
+    var labels = std.mem.splitBackwardsScalar(u8, name, '.');
+    if (labels.next()) |l| {
+        last = l;
+        if (l.len == 0) {
+            if (labels.next()) |before| last = before;
+        }
+    }
+    if (endsInNumber(last) and !isIpv4(name)) return "the host is not a valid IPv4 address";
+    return null;
+}
+
+/// Why the host (or its egress policy) refuses `url`, or null: more than
+/// 8 KiB; whitespace, a control character or a backslash; a malformed
+/// placeholder, or one in the scheme, host or port; not an absolute http or
+/// https URL with a host; `user:pass@`; an IPv6 zone id; a port over 65535;
+/// a host of characters an HTTP client refuses; a numeric host that is not
+/// a valid IPv4 address.
+pub fn validateUrl(gpa: std.mem.Allocator, url: []const u8) std.mem.Allocator.Error!?[]const u8 {
+    if (url.len > max_url_bytes)
+        return try std.fmt.allocPrint(gpa, "URL of {d} bytes exceeds the {d}-byte limit", .{ url.len, max_url_bytes });
+    if (!std.unicode.utf8ValidateSlice(url)) return "URL is not valid UTF-8";
+    if (hasSpaceOrControl(url)) return "URL contains whitespace or control characters";
+    if (std.mem.indexOfScalar(u8, url, '\\') != null) return "URL contains a backslash (refused by the egress policy)";
+    if (placeholderProblem(url)) |p| return try std.fmt.allocPrint(gpa, "URL: {s}", .{p});
+    const shown = truncate(url, 256);
+    const colon = std.mem.indexOfScalar(u8, url, ':') orelse
+        return try std.fmt.allocPrint(gpa, "URL \"{s}\" is not an absolute URL", .{shown});
+    const scheme = url[0..colon];
+    if (scheme.len == 0 or !std.ascii.isAlphabetic(scheme[0]) or !allIn(scheme, isSchemeChar))
+        return try std.fmt.allocPrint(gpa, "URL \"{s}\" is not an absolute URL", .{shown});
+    if (!std.ascii.eqlIgnoreCase(scheme, "http") and !std.ascii.eqlIgnoreCase(scheme, "https"))
+        return try std.fmt.allocPrint(gpa, "URL scheme \"{s}\" is not allowed; use http or https", .{try std.ascii.allocLowerString(gpa, scheme)});
+    var rest = url[colon + 1 ..];
+    while (rest.len > 0 and rest[0] == '/') rest = rest[1..];
+    const authority = rest[0 .. std.mem.indexOfAny(u8, rest, "/?#") orelse rest.len];
+    if (std.mem.indexOf(u8, authority, "{{") != null) return "secret placeholders are not allowed in the URL's scheme, host or port";
+    if (std.mem.indexOfScalar(u8, authority, '@') != null)
+        return "URL holds credentials (user:pass@), refused by the egress policy; send them in a header";
+    var host_part = authority;
+    var port: ?[]const u8 = null;
+    if (std.mem.startsWith(u8, authority, "[")) {
+        const close = std.mem.indexOfScalar(u8, authority, ']') orelse return "URL has an unclosed IPv6 address";
+        host_part = authority[0 .. close + 1];
+        const after = authority[close + 1 ..];
+        if (after.len > 0) {
+            if (after[0] != ':') return "URL has text after its IPv6 address";
+            port = after[1..];
+        }
+    } else if (std.mem.indexOfScalar(u8, authority, ':')) |at| {
+        host_part = authority[0..at];
+        port = authority[at + 1 ..];
+    }
+    if (port) |p| if (p.len > 0) {
+        const ok = allIn(p, std.ascii.isDigit) and (std.fmt.parseInt(u64, p, 10) catch std.math.maxInt(u64)) <= 65535;
+        if (!ok) return try std.fmt.allocPrint(gpa, "URL \"{s}\" has an invalid port", .{shown});
+    };
+    if (host_part.len == 0) return try std.fmt.allocPrint(gpa, "URL \"{s}\" has no host", .{shown});
+    if (host_part[0] == '[') {
+        const inner = host_part[1 .. host_part.len - 1];
+        if (std.mem.indexOfScalar(u8, inner, '%') != null) return "URL has an IPv6 zone id, refused by the egress policy";
+        if (!isIpv6(inner)) return try std.fmt.allocPrint(gpa, "URL \"{s}\" has an invalid IPv6 address", .{shown});
+        return null;
+    }
+    if (try domainProblem(gpa, host_part)) |p| return try std.fmt.allocPrint(gpa, "URL \"{s}\": {s}", .{ shown, p });
+    return null;
+}
+
+fn isSchemeChar(ch: u8) bool {
+    return std.ascii.isAlphanumeric(ch) or ch == '+' or ch == '-' or ch == '.';
+}
+
+/// Why the host refuses `request`, or null: the URL (`validateUrl`); more
+/// than 64 headers or 64 KiB of them (names and values); a header name that
+/// is not an HTTP token or is in `forbidden_headers` (Host, Content-Length,
+/// Transfer-Encoding, Connection, Expect, webhook-*, ...); a value with a
+/// control character (TAB allowed); a body over 1 MiB; a malformed
+/// placeholder in a header value or a UTF-8 body. Messages are allocated
+/// in `gpa`.
+pub fn validate(gpa: std.mem.Allocator, request: Request) std.mem.Allocator.Error!?[]const u8 {
+    if (try validateUrl(gpa, request.url)) |p| return p;
+    if (request.headers.len > max_headers)
+        return try std.fmt.allocPrint(gpa, "{d} headers; at most {d} are allowed", .{ request.headers.len, max_headers });
+    var size: usize = 0;
+    for (request.headers) |h| size += h.name.len + h.value.len;
+    if (size > max_header_bytes)
+        return try std.fmt.allocPrint(gpa, "headers of {d} bytes exceed the {d}-byte limit (names and values)", .{ size, max_header_bytes });
+    for (request.headers) |h| {
+        const shown = truncate(h.name, 64);
+        if (h.name.len == 0 or h.name.len >= 1 << 16 or !allIn(h.name, isTchar))
+            return try std.fmt.allocPrint(gpa, "invalid header name \"{f}\"", .{std.zig.fmtString(shown)});
+        for (forbidden_headers) |f| if (std.ascii.eqlIgnoreCase(h.name, f))
+            return try std.fmt.allocPrint(gpa, "header \"{s}\" is set by the host (hop-by-hop, framing or signing header); remove it from the request", .{f});
+        if (!std.unicode.utf8ValidateSlice(h.value))
+            return try std.fmt.allocPrint(gpa, "value of header \"{s}\" is not valid UTF-8", .{shown});
+        for (h.value) |b| if ((b < 0x20 and b != '\t') or b == 0x7f)
+            return try std.fmt.allocPrint(gpa, "invalid value for header \"{s}\" (control characters such as CR/LF are not allowed)", .{shown});
+        if (placeholderProblem(h.value)) |p| return try std.fmt.allocPrint(gpa, "header \"{s}\": {s}", .{ shown, p });
+    }
+    if (request.body.len > max_body_bytes)
+        return try std.fmt.allocPrint(gpa, "body of {d} bytes exceeds the {d}-byte limit (max_body_bytes)", .{ request.body.len, max_body_bytes });
+    if (std.unicode.utf8ValidateSlice(request.body)) {
+        if (placeholderProblem(request.body)) |p| return try std.fmt.allocPrint(gpa, "body: {s}", .{p});
+    }
+    return null;
+}
+
+fn jsonHoldsPlaceholder(value: std.json.Value) bool {
+    switch (value) {
+        .string => |s| return std.mem.indexOf(u8, s, placeholder_open) != null,
+        .array => |a| {
+            for (a.items) |item| if (jsonHoldsPlaceholder(item)) return true;
+            return false;
+        },
+        .object => |o| {
+            var it = o.iterator();
+            while (it.next()) |entry| {
+                if (std.mem.indexOf(u8, entry.key_ptr.*, placeholder_open) != null) return true;
+                if (jsonHoldsPlaceholder(entry.value_ptr.*)) return true;
+            }
+            return false;
+        },
+        else => return false,
+    }
+}
+
+/// Whether the event's own data (id, name, user id, any key or value of its
+/// properties) holds `{{secret:`, as the host decides it (on the properties
+/// as parsed, so `\u007b` escapes count).
+pub fn eventHoldsPlaceholder(gpa: std.mem.Allocator, event: Event) std.mem.Allocator.Error!bool {
+    for ([_][]const u8{ event.id, event.name, event.user_id orelse "" }) |text| {
+        if (std.mem.indexOf(u8, text, placeholder_open) != null) return true;
+    }
+    const value = std.json.parseFromSliceLeaky(std.json.Value, gpa, event.properties, .{}) catch |e| switch (e) {
+        error.OutOfMemory => return error.OutOfMemory,
+        else => return std.mem.indexOf(u8, event.properties, placeholder_open) != null,
+    };
+    return jsonHoldsPlaceholder(value);
+}
+
+fn requestHoldsPlaceholder(r: Request) bool {
+    if (std.mem.indexOf(u8, r.url, placeholder_open) != null) return true;
+    for (r.headers) |h| if (std.mem.indexOf(u8, h.value, placeholder_open) != null) return true;
+    return std.unicode.utf8ValidateSlice(r.body) and std.mem.indexOf(u8, r.body, placeholder_open) != null;
+}
+
+/// Check `decision` as the host checks what `transform` returned for
+/// `event`: at most 16 requests (invalid_output), then the `refused` rule
+/// (the event's own data holds `{{secret:` and so does a request, in its
+/// URL, a header value or a UTF-8 body), then `validate` on each request
+/// ("request N: ..."). Null when the host accepts it; a skip always passes.
+pub fn validateDecision(gpa: std.mem.Allocator, event: Event, decision: Decision) std.mem.Allocator.Error!?Rejection {
+    const requests = switch (decision) {
+        .skip => return null,
+        .fire => |r| r,
+    };
+    if (requests.len > max_requests) return .{ .kind = .invalid_output, .message = try std.fmt.allocPrint(
+        gpa,
+        "the plugin returned {d} requests; at most {d} are allowed per event (max_requests)",
+        .{ requests.len, max_requests },
+    ) };
+    if (try eventHoldsPlaceholder(gpa, event)) {
+        for (requests, 0..) |r, i| if (requestHoldsPlaceholder(r)) return .{ .kind = .refused, .message = try std.fmt.allocPrint(
+            gpa,
+            "request {d} holds a secret placeholder, and the event's own data holds the text \"{{{{secret:\": the host fills no placeholder it cannot tell from event text",
+            .{i},
+        ) };
+    }
+    for (requests, 0..) |r, i| {
+        if (try validate(gpa, r)) |p| {
+            const message = try std.fmt.allocPrint(gpa, "request {d}: {s}", .{ i, p });
+            return .{ .kind = .invalid_output, .message = try truncateMarked(gpa, message, max_reason_bytes) };
+        }
+    }
+    return null;
 }
 
 // ---------------------------------------------------------------------------
@@ -500,10 +892,27 @@ fn wasmPanic(message: []const u8, _: ?usize) noreturn {
 // ---------------------------------------------------------------------------
 
 /// The native stand-in for the host, for unit tests of plugin logic:
-/// settings, the kv store and log lines live in memory until `reset`. The
-/// kv store behaves like the host's (counters as 8 little-endian bytes in
-/// the same key space, a non-8-byte value counting as 0, wrapping add); the
-/// host's caps (calls and bytes per invocation, the quota) are not enforced.
+/// settings, the kv store and log lines live in memory until `reset`.
+///
+/// `run` calls `transform` as the host would and judges the result as the
+/// host does (`validateDecision`): the `Outcome` is `.ok`, `.err` (the
+/// plugin's error, kind `plugin`), `.invalid_output`, `.refused` (the
+/// event's own data and a request both hold `{{secret:`; kv writes made
+/// during the run are kept, as on the host) or `.trap`. `decision()` fails
+/// the test unless the host would accept the decision.
+///
+/// The kv store behaves like the host's (counters as 8 little-endian bytes
+/// in the same key space, a non-8-byte value counting as 0, wrapping add),
+/// caps included: keys of at most 1 KiB, values of at most 1 MiB, and per
+/// invocation 10 000 calls and 8 MiB written (key plus value of every set,
+/// key plus 8 bytes of every increment). A call past a cap traps: inside
+/// `run` the outcome is `.trap` and every later kv call of that run does
+/// nothing (Zig cannot stop the plugin there; the host would); outside
+/// `run` it panics. The namespace quota (kv_max_mb) is not enforced. Log
+/// lines are capped like the host's: 100 per invocation (then `run` adds
+/// the host's note of how many were dropped), each cut to 2 KiB with the
+/// mark "… (N bytes truncated)". An invocation starts with each `run` and
+/// with `reset`.
 ///
 /// ```zig
 /// test "fires on the fifth booking" {
@@ -520,22 +929,50 @@ pub const testing = struct {
     var settings: std.StringArrayHashMapUnmanaged([]const u8) = .empty;
     var store: std.StringArrayHashMapUnmanaged([]const u8) = .empty;
     var lines: std.ArrayList([]const u8) = .empty;
+    // Per invocation.
+    var kv_ops: u32 = 0;
+    var kv_written: u64 = 0;
+    var log_lines: usize = 0;
+    var logs_dropped: usize = 0;
+    var in_run = false;
+    var trap_message: ?[]const u8 = null;
+
+    /// Longest kv key and value, in bytes.
+    pub const max_kv_key_bytes: usize = 1024;
+    pub const max_kv_value_bytes: usize = 1024 * 1024;
+    /// kv calls, and bytes written, per invocation.
+    pub const max_kv_ops: u32 = 10_000;
+    pub const max_kv_written_bytes: u64 = 8 * 1024 * 1024;
+    /// Log lines kept per invocation, and the longest kept line in bytes.
+    pub const max_log_lines: usize = 100;
+    pub const max_log_line_bytes: usize = 2048;
 
     fn gpa() std.mem.Allocator {
         if (state == null) state = std.heap.ArenaAllocator.init(std.heap.page_allocator);
         return state.?.allocator();
     }
 
-    /// Forgets every setting, kv entry and log line.
+    /// Forgets every setting, kv entry and log line; a new invocation starts.
     pub fn reset() void {
         if (state) |arena| arena.deinit();
         state = null;
         settings = .empty;
         store = .empty;
         lines = .empty;
+        beginInvocation();
     }
 
-    /// Sets what `config.get(key)` returns.
+    fn beginInvocation() void {
+        kv_ops = 0;
+        kv_written = 0;
+        log_lines = 0;
+        logs_dropped = 0;
+        trap_message = null;
+    }
+
+    /// Sets what `config.get(key)` returns. The host's config values are
+    /// always text (a TOML number or boolean becomes its text, `3` or
+    /// `true`): pass them as such.
     pub fn setConfig(key: []const u8, value: []const u8) !void {
         const a = gpa();
         try settings.put(a, try a.dupe(u8, key), try a.dupe(u8, value));
@@ -548,36 +985,71 @@ pub const testing = struct {
         return store.get(key);
     }
 
-    /// Sets the raw kv value under `key`.
+    /// Sets the raw kv value under `key` (test setup: not counted against
+    /// the caps).
     pub fn setKv(key: []const u8, value: []const u8) !void {
         const a = gpa();
         try store.put(a, try a.dupe(u8, key), try a.dupe(u8, value));
     }
 
-    /// The log lines written so far, formatted as "LEVEL message".
+    /// The log lines kept so far, formatted as "LEVEL message".
     pub fn logs() []const []const u8 {
         return lines.items;
     }
 
-    /// The outcome of one `run`: the decision or error message, plus the
-    /// arena that holds them (free it with `deinit`).
+    /// What `run` reports, as the host would record it.
+    pub const Result = union(enum) {
+        /// The decision, accepted.
+        ok: Decision,
+        /// The plugin's error (kind `plugin`).
+        err: []const u8,
+        /// The host refuses the decision (kind `invalid_output`).
+        invalid_output: []const u8,
+        /// The event's own data and a request hold `{{secret:` (kind `refused`).
+        refused: []const u8,
+        /// A kv call went past a cap, or a string is not UTF-8 (kind `trap`).
+        trap: []const u8,
+    };
+
+    /// The outcome of one `run`: the decision or error, plus the arena that
+    /// holds them (free it with `deinit`).
     pub const Outcome = struct {
         arena: *std.heap.ArenaAllocator,
-        result: union(enum) { ok: Decision, err: []const u8 },
+        result: Result,
 
-        /// The decision; fails the test when the plugin returned an error.
+        /// The decision; fails the test unless the host would accept it.
         pub fn decision(o: Outcome) Decision {
             return switch (o.result) {
                 .ok => |d| d,
                 .err => |message| std.debug.panic("transform returned err({s})", .{message}),
+                .invalid_output, .refused, .trap => |message| std.debug.panic("the host would record an error of kind {s}: {s}", .{ o.kind(), message }),
             };
         }
 
-        /// The error message; fails the test when the plugin decided.
+        /// The plugin's error message; fails the test otherwise.
         pub fn errMessage(o: Outcome) []const u8 {
             return switch (o.result) {
                 .err => |message| message,
                 .ok => |d| std.debug.panic("transform returned ok ({s})", .{@tagName(d)}),
+                .invalid_output, .refused, .trap => |message| std.debug.panic("the host would record an error of kind {s}: {s}", .{ o.kind(), message }),
+            };
+        }
+
+        /// The error kind the host records: "ok" for none, else "plugin",
+        /// "invalid_output", "refused" or "trap".
+        pub fn kind(o: Outcome) []const u8 {
+            return switch (o.result) {
+                .err => "plugin",
+                else => @tagName(o.result),
+            };
+        }
+
+        /// The error message of any kind; fails the test when the host would
+        /// accept the decision.
+        pub fn failure(o: Outcome) []const u8 {
+            return switch (o.result) {
+                .ok => |d| std.debug.panic("transform returned ok ({s})", .{@tagName(d)}),
+                .err, .invalid_output, .refused, .trap => |message| message,
             };
         }
 
@@ -588,22 +1060,101 @@ pub const testing = struct {
         }
     };
 
-    /// Calls `transform` as the host would, with a fresh arena.
+    /// Calls `transform` as the host would, with a fresh arena and a new
+    /// invocation, and judges its result as the host does.
     pub fn run(comptime transform: anytype, event: Event) !Outcome {
         const arena = try std.testing.allocator.create(std.heap.ArenaAllocator);
         arena.* = std.heap.ArenaAllocator.init(std.testing.allocator);
-        var cx: Context = .{ .arena = arena.allocator() };
-        const result = transform(&cx, event) catch |e| {
+        errdefer {
+            arena.deinit();
+            std.testing.allocator.destroy(arena);
+        }
+        const a = arena.allocator();
+        beginInvocation();
+        in_run = true;
+        var cx: Context = .{ .arena = a };
+        const returned = transform(&cx, event);
+        in_run = false;
+        finishLogs();
+        if (trap_message) |message| return .{ .arena = arena, .result = .{ .trap = try a.dupe(u8, message) } };
+        const result = returned catch |e| {
             const message = if (e == error.PluginError) cx.err_message orelse "plugin error" else @errorName(e);
-            return .{ .arena = arena, .result = .{ .err = message } };
+            if (!std.unicode.utf8ValidateSlice(message)) return .{ .arena = arena, .result = .{ .trap = "the error message is not valid UTF-8 (the component boundary traps)" } };
+            return .{ .arena = arena, .result = .{ .err = try truncateMarked(a, message, max_reason_bytes) } };
         };
+        switch (result) {
+            .skip => |reason| {
+                if (!std.unicode.utf8ValidateSlice(reason)) return .{ .arena = arena, .result = .{ .trap = "the skip reason is not valid UTF-8 (the component boundary traps)" } };
+                return .{ .arena = arena, .result = .{ .ok = .{ .skip = try truncateMarked(a, reason, max_reason_bytes) } } };
+            },
+            .fire => |requests| {
+                for (requests) |r| {
+                    if (!std.unicode.utf8ValidateSlice(r.url)) return .{ .arena = arena, .result = .{ .trap = "a URL is not valid UTF-8 (the component boundary traps)" } };
+                    for (r.headers) |h| if (!std.unicode.utf8ValidateSlice(h.name) or !std.unicode.utf8ValidateSlice(h.value))
+                        return .{ .arena = arena, .result = .{ .trap = "a header is not valid UTF-8 (the component boundary traps)" } };
+                }
+            },
+        }
+        if (try validateDecision(a, event, result)) |rejection| return .{ .arena = arena, .result = switch (rejection.kind) {
+            .invalid_output => .{ .invalid_output = rejection.message },
+            .refused => .{ .refused = rejection.message },
+        } };
         return .{ .arena = arena, .result = .{ .ok = result } };
+    }
+
+    /// The host's note on the log lines dropped during the invocation.
+    fn finishLogs() void {
+        if (logs_dropped == 0) return;
+        const a = gpa();
+        const note = std.fmt.allocPrint(a, "warn {d} log lines dropped (cap {d} per invocation)", .{ logs_dropped, max_log_lines }) catch return;
+        lines.append(a, note) catch return;
+        logs_dropped = 0;
+    }
+
+    /// Where the host traps: inside `run`, remembered (the outcome is
+    /// `.trap`); outside, a panic.
+    fn trap(comptime fmt: []const u8, args: anytype) void {
+        const message = std.fmt.allocPrint(gpa(), fmt, args) catch "kv: cap exceeded";
+        if (!in_run) @panic(message);
+        if (trap_message == null) trap_message = message;
+    }
+
+    /// Counts one kv call and checks its key; false when it traps (or a
+    /// trap already happened in this run).
+    fn kvOp(key: []const u8) bool {
+        if (trap_message != null) return false;
+        kv_ops += 1;
+        if (kv_ops > max_kv_ops) {
+            trap("kv: more than {d} operations in one invocation", .{max_kv_ops});
+            return false;
+        }
+        if (key.len > max_kv_key_bytes) {
+            trap("kv: key of {d} bytes exceeds the {d}-byte limit", .{ key.len, max_kv_key_bytes });
+            return false;
+        }
+        return true;
+    }
+
+    /// Counts the bytes a write stores; false when it traps.
+    fn kvWrite(key: []const u8, value_len: usize) bool {
+        kv_written += key.len + value_len;
+        if (kv_written > max_kv_written_bytes) {
+            trap("kv: more than {d} bytes written in one invocation (keys and values of every set and increment)", .{max_kv_written_bytes});
+            return false;
+        }
+        return true;
     }
 
     const double = struct {
         fn log(level: LogLevel, message: []const u8) void {
+            if (log_lines >= max_log_lines) {
+                logs_dropped += 1;
+                return;
+            }
+            log_lines += 1;
             const a = gpa();
-            const line = std.fmt.allocPrint(a, "{s} {s}", .{ @tagName(level), message }) catch return;
+            const kept = truncateMarked(a, message, max_log_line_bytes) catch return;
+            const line = std.fmt.allocPrint(a, "{s} {s}", .{ @tagName(level), kept }) catch return;
             lines.append(a, line) catch return;
         }
 
@@ -613,21 +1164,30 @@ pub const testing = struct {
         }
 
         fn kvGet(a: std.mem.Allocator, key: []const u8) Error!?[]const u8 {
+            if (!kvOp(key)) return null;
             const value = store.get(key) orelse return null;
             return try a.dupe(u8, value);
         }
 
         fn kvSet(key: []const u8, value: []const u8) void {
+            if (!kvOp(key)) return;
+            if (value.len > max_kv_value_bytes) {
+                trap("kv: value of {d} bytes exceeds the {d}-byte limit", .{ value.len, max_kv_value_bytes });
+                return;
+            }
+            if (!kvWrite(key, value.len)) return;
             setKv(key, value) catch @panic("out of memory");
         }
 
         fn kvDelete(key: []const u8) void {
+            if (!kvOp(key)) return;
             _ = store.orderedRemove(key);
         }
 
         // As the host does: 8 little-endian bytes in the same key space as
         // get/set, a value of another length counts as 0, wrapping add.
         fn kvIncrement(key: []const u8, delta: i64) i64 {
+            if (!kvOp(key) or !kvWrite(key, 8)) return 0;
             const new = kv.counterValue(store.get(key)) +% delta;
             var bytes: [8]u8 = undefined;
             std.mem.writeInt(i64, &bytes, new, .little);
@@ -740,4 +1300,279 @@ test "kv increment counts a value that is not 8 bytes as 0 and wraps on overflow
     try std.testing.expectEqualSlices(u8, &.{ 0, 0, 0, 0, 0, 0, 0, 0x80 }, testing.kvValue("n").?);
     try std.testing.expectEqual(@as(i64, std.math.maxInt(i64)), kv.increment("n", -1));
     try std.testing.expectEqual(@as(i64, 0), kv.counterValue(null));
+}
+
+test "secret names: [A-Za-z0-9_]+ only (others are a compile error in secret and bearerSecret)" {
+    try std.testing.expectEqualStrings("{{secret:API_TOKEN_2}}", secret("API_TOKEN_2"));
+    for ([_][]const u8{ "A", "a_1", "_" }) |name| try std.testing.expect(isSecretName(name));
+    for ([_][]const u8{ "", "API-TOKEN", "A B", "X}}", "é", "A.B" }) |name| try std.testing.expect(!isSecretName(name));
+    comptime std.debug.assert(!isSecretName("A-B"));
+}
+
+fn expectUrl(url: []const u8, want_problem: ?[]const u8) !void {
+    var arena = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena.deinit();
+    const problem = try validateUrl(arena.allocator(), url);
+    if (want_problem) |want| {
+        const got = problem orelse {
+            std.debug.print("accepted: {s}\n", .{url});
+            return error.TestExpectedProblem;
+        };
+        if (std.mem.indexOf(u8, got, want) == null) {
+            std.debug.print("{s}: {s} (want {s})\n", .{ url, got, want });
+            return error.TestWrongProblem;
+        }
+    } else if (problem) |got| {
+        std.debug.print("{s}: {s}\n", .{ url, got });
+        return error.TestUnexpectedProblem;
+    }
+}
+
+test "URLs the host accepts" {
+    for ([_][]const u8{
+        "https://api.example.com/v1/x",                          "http://example.com",
+        "HTTPS://Example.COM:8443/a?b=c#d",                      "https://hooks.slack.com/services/{{secret:SLACK_PATH}}",
+        "https://graph.facebook.com/me?access_token={{secret:T}}", "http://127.0.0.1:9000/hook",
+        "http://[::1]:8080/x",                                   "http://[::ffff:1.2.3.4]/",
+        "https://bücher.example/",                               "http://0x7f.1/",
+        "http://2130706433/",                                    "https:///x",
+        "https://example.com:/x",                                "http://a%2eb/",
+    }) |url| try expectUrl(url, null);
+}
+
+test "URLs the host refuses" {
+    const cases = [_][2][]const u8{
+        .{ "not a url", "whitespace" },                       .{ "/relative/path", "absolute" },
+        .{ "ftp://example.com/x", "scheme" },                 .{ "https://exa\nmple.com", "control" },
+        .{ "https://example.com/\u{a0}", "whitespace" },      .{ "https://example.com/\u{3000}", "whitespace" },
+        .{ "https://example.com\\@evil.com/", "backslash" },  .{ "https://{{secret:HOST}}/x", "host" },
+        .{ "https://example.com/{{secret:}}", "malformed" },  .{ "https://example.com/{{secret:A-B}}", "malformed" },
+        .{ "https://user:pass@example.com/", "credentials" }, .{ "https://example.com:99999/", "port" },
+        .{ "https://example.com:8o/", "port" },               .{ "https://[fe80::1%25eth0]/", "zone" },
+        .{ "https://[nope]/", "IPv6" },                       .{ "https://[1:2:3:4:5:6:7:8:9]/", "IPv6" },
+        .{ "https://", "no host" },                           .{ "https://:80/", "no host" },
+        .{ "http://a\"b.example/", "refuses" },               .{ "http://a%20b.example/", "refuses" },
+        .{ "http://999.1.1.1/", "IPv4" },                     .{ "http://1.2.3.4.5/", "IPv4" },
+        .{ "http://example.09/", "IPv4" },                    .{ "http://1..2/", "IPv4" },
+    };
+    for (cases) |c| try expectUrl(c[0], c[1]);
+    var long: [9000]u8 = @splat('a');
+    @memcpy(long[0..20], "https://example.com/");
+    try expectUrl(&long, "limit");
+}
+
+test "IPv6 addresses as the URL standard reads them" {
+    for ([_][]const u8{ "::", "::1", "1:2:3:4:5:6:7:8", "::ffff:1.2.3.4", "fe80::1", "1:2:3:4:5:6:1.2.3.4", "1::" }) |t| {
+        if (!isIpv6(t)) {
+            std.debug.print("refused {s}\n", .{t});
+            return error.TestExpectedValid;
+        }
+    }
+    for ([_][]const u8{ "", "1:2:3:4:5:6:7:8:9", "1::2::3", ":1", "1:", "12345::", "::1.2.3", "1:2:3:4:5:6:7:1.2.3.4", "nope", "::01.2.3.4" }) |t| {
+        if (isIpv6(t)) {
+            std.debug.print("accepted {s}\n", .{t});
+            return error.TestExpectedInvalid;
+        }
+    }
+}
+
+fn expectRequest(request: Request, want_problem: ?[]const u8) !void {
+    var arena = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena.deinit();
+    const problem = try validate(arena.allocator(), request);
+    if (want_problem) |want| {
+        const got = problem orelse return error.TestExpectedProblem;
+        if (std.mem.indexOf(u8, got, want) == null) {
+            std.debug.print("{s} (want {s})\n", .{ got, want });
+            return error.TestWrongProblem;
+        }
+    } else if (problem) |got| {
+        std.debug.print("{s}\n", .{got});
+        return error.TestUnexpectedProblem;
+    }
+}
+
+test "headers and body" {
+    const url = "https://example.com/";
+    try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = "X-Ok", .value = "fine\there" }} }, null);
+    try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = "x-bad", .value = "a\r\nInjected: 1" }} }, "CR/LF");
+    for ([_][]const u8{ "bad name", "", "a:b", "é" }) |name|
+        try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = name, .value = "v" }} }, "header name");
+    for (forbidden_headers ++ [_][]const u8{ "Host", "Content-Length", "TRANSFER-ENCODING", "Connection", "Expect" }) |name|
+        try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = name, .value = "x" }} }, "set by the host");
+    const many: [65]Header = @splat(.{ .name = "x-a", .value = "v" });
+    try expectRequest(.{ .method = .post, .url = url, .headers = &many }, "at most 64");
+    const big: [64 * 1024]u8 = @splat('v');
+    try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = "x-big", .value = &big }} }, "65536-byte");
+    try expectRequest(.{ .method = .post, .url = url, .headers = &.{.{ .name = "authorization", .value = "Bearer {{secret:A B}}" }} }, "malformed");
+    const body: [max_body_bytes + 1]u8 = @splat('x');
+    try expectRequest(.{ .method = .post, .url = url, .body = body[0..max_body_bytes] }, null);
+    try expectRequest(.{ .method = .post, .url = url, .body = &body }, "max_body_bytes");
+    try expectRequest(.{ .method = .post, .url = url, .body = "{\"k\":\"{{secret:KEY\"}" }, "body: malformed");
+    try expectRequest(.{ .method = .post, .url = url, .body = "\xff{{secret:" }, null); // not UTF-8: not searched
+    try expectRequest(.{ .method = .post, .url = url, .body = "{\"k\":\"{{secret:KEY}}\"}" }, null);
+}
+
+test "decisions: request count, the refused rule, each request" {
+    var arena = std.heap.ArenaAllocator.init(std.testing.allocator);
+    defer arena.deinit();
+    const a = arena.allocator();
+    const plain: Request = .{ .method = .get, .url = "https://a.example/" };
+    const with_secret: Request = .{ .method = .get, .url = "https://a.example/", .headers = &.{.{ .name = "authorization", .value = "Bearer {{secret:T}}" }} };
+    const event: Event = .{ .id = "e", .name = "n" };
+    try std.testing.expect(try validateDecision(a, event, .{ .skip = "x" }) == null);
+    const seventeen: [17]Request = @splat(plain);
+    const too_many = (try validateDecision(a, event, .{ .fire = &seventeen })).?;
+    try std.testing.expect(too_many.kind == .invalid_output and std.mem.indexOf(u8, too_many.message, "17 requests") != null);
+    const second_bad = (try validateDecision(a, event, .{ .fire = &.{ plain, .{ .method = .get, .url = "gopher://b" } } })).?;
+    try std.testing.expect(std.mem.startsWith(u8, second_bad.message, "request 1: "));
+    for ([_]Event{
+        .{ .id = "{{secret:X}}", .name = "n" },
+        .{ .id = "e", .name = "{{secret:X}}" },
+        .{ .id = "e", .name = "n", .user_id = "u{{secret:" },
+        .{ .id = "e", .name = "n", .properties = "{\"note\":[\"hi {{secret:T}}\"]}" },
+        .{ .id = "e", .name = "n", .properties = "{\"{{secret:\":1}" },
+        .{ .id = "e", .name = "n", .properties = "{\"a\":\"\\u007b{secret:X}}\"}" },
+    }) |hostile| {
+        try std.testing.expect(try eventHoldsPlaceholder(a, hostile));
+        const r = (try validateDecision(a, hostile, .{ .fire = &.{ plain, with_secret } })).?;
+        try std.testing.expect(r.kind == .refused and std.mem.startsWith(u8, r.message, "request 1 "));
+    }
+    const noted: Event = .{ .id = "e", .name = "n", .properties = "{\"note\":\"{{secret:\"}" };
+    try std.testing.expect(try validateDecision(a, noted, .{ .fire = &.{plain} }) == null);
+    try std.testing.expect(try validateDecision(a, noted, .{ .skip = "s" }) == null);
+    try std.testing.expect(try validateDecision(a, noted, .{ .fire = &.{.{ .method = .post, .url = "https://a.example/", .body = "\xff{{secret:X}}" }} }) == null);
+    try std.testing.expect(try validateDecision(a, event, .{ .fire = &.{with_secret} }) == null);
+}
+
+/// A plugin doing what config `mode` says, for the tests of `testing.run`.
+fn modes(cx: *Context, event: Event) Error!Decision {
+    _ = kv.increment("calls", 1);
+    const mode = try config.get(cx.arena, "mode") orelse "ok";
+    const props = try cx.properties(event);
+    const url = switch (props.get("url") orelse .null) {
+        .string => |s| s,
+        else => "https://x.test/",
+    };
+    const auth: []const Header = try cx.arena.dupe(Header, &.{.{ .name = "authorization", .value = try bearerSecret(cx.arena, "TOKEN") }});
+    const eq = std.mem.eql;
+    if (eq(u8, mode, "err")) return cx.fail("no", .{});
+    if (eq(u8, mode, "kv-loop")) {
+        var i: usize = 0;
+        while (i < 20_000) : (i += 1) _ = try kv.get(cx.arena, "k");
+        kv.set("after-trap", "x");
+        return cx.skip("looped", .{});
+    }
+    if (eq(u8, mode, "kv-big")) {
+        const value = try cx.arena.alloc(u8, testing.max_kv_value_bytes + 1);
+        @memset(value, 0);
+        kv.set("big", value);
+        return cx.skip("set", .{});
+    }
+    if (eq(u8, mode, "loud")) {
+        for (0..120) |i| cx.log(.info, "{d}", .{i});
+        const reason = try cx.arena.alloc(u8, 5000);
+        @memset(reason, 'r');
+        return .{ .skip = reason };
+    }
+    if (eq(u8, mode, "host-header")) return cx.fireOne(.{ .method = .post, .url = url, .headers = &.{.{ .name = "Host", .value = "x.test" }} });
+    if (eq(u8, mode, "userinfo")) return cx.fireOne(.{ .method = .get, .url = "https://u:p@x.test/" });
+    if (eq(u8, mode, "too-many")) {
+        const requests = try cx.arena.alloc(Request, 17);
+        @memset(requests, .{ .method = .post, .url = url });
+        return .{ .fire = requests };
+    }
+    if (eq(u8, mode, "copy-note")) {
+        const note = switch (props.get("note") orelse .null) {
+            .string => |s| s,
+            else => "",
+        };
+        return cx.fireOne(.{ .method = .post, .url = url, .headers = auth, .body = note });
+    }
+    return cx.fireOne(.{ .method = .post, .url = url, .headers = auth });
+}
+
+fn runMode(mode: []const u8, properties: []const u8) !testing.Outcome {
+    try testing.setConfig("mode", mode);
+    return testing.run(modes, .{ .id = "e", .name = "n", .properties = properties });
+}
+
+test "testing.run reports what the host would" {
+    testing.reset();
+    defer testing.reset();
+    {
+        var out = try runMode("ok", "{}");
+        defer out.deinit();
+        try std.testing.expectEqual(@as(usize, 1), out.decision().fire.len);
+        try std.testing.expectEqualStrings("ok", out.kind());
+    }
+    const cases = [_][3][]const u8{
+        .{ "err", "plugin", "no" },
+        .{ "kv-loop", "trap", "more than 10000 operations" },
+        .{ "kv-big", "trap", "value of 1048577 bytes" },
+        .{ "host-header", "invalid_output", "\"host\" is set by the host" },
+        .{ "userinfo", "invalid_output", "user:pass@" },
+        .{ "too-many", "invalid_output", "17 requests" },
+    };
+    for (cases) |c| {
+        var out = try runMode(c[0], "{}");
+        defer out.deinit();
+        try std.testing.expectEqualStrings(c[1], out.kind());
+        if (std.mem.indexOf(u8, out.failure(), c[2]) == null) {
+            std.debug.print("{s}: {s}\n", .{ c[0], out.failure() });
+            return error.TestWrongMessage;
+        }
+    }
+    // Nothing after the trap happened.
+    try std.testing.expect(testing.kvValue("after-trap") == null);
+    var out = try runMode("ok", "{\"url\":\"ftp://x.test/\"}");
+    defer out.deinit();
+    try std.testing.expect(std.mem.startsWith(u8, out.failure(), "request 0: URL scheme"));
+}
+
+test "testing.run refuses placeholders when the event holds the text, and kv writes are kept" {
+    testing.reset();
+    defer testing.reset();
+    const hostile = "{\"note\":\"{{secret:TOKEN}}\"}";
+    for ([_][]const u8{ "copy-note", "ok" }) |mode| {
+        var out = try runMode(mode, hostile);
+        defer out.deinit();
+        try std.testing.expectEqualStrings("refused", out.kind());
+    }
+    try std.testing.expectEqual(@as(i64, 2), kv.counterValue(testing.kvValue("calls")));
+    var out = try runMode("copy-note", "{\"note\":\"hello\"}");
+    defer out.deinit();
+    try std.testing.expectEqualStrings("hello", out.decision().fire[0].body);
+}
+
+test "testing.run caps log lines and cuts reasons like the host" {
+    testing.reset();
+    defer testing.reset();
+    var out = try runMode("loud", "{}");
+    defer out.deinit();
+    try std.testing.expect(std.mem.endsWith(u8, out.decision().skip, "\u{2026} (904 bytes truncated)"));
+    try std.testing.expectEqual(@as(usize, 101), testing.logs().len);
+    try std.testing.expectEqualStrings("info 99", testing.logs()[99]);
+    try std.testing.expectEqualStrings("warn 20 log lines dropped (cap 100 per invocation)", testing.logs()[100]);
+    const xs: [3000]u8 = @splat('x');
+    log(.info, &xs);
+    try std.testing.expectEqual(@as(usize, 101), testing.logs().len); // still the same invocation: capped
+    testing.reset();
+    log(.info, &xs);
+    const line = testing.logs()[0];
+    try std.testing.expectEqualStrings("info " ++ xs[0..2048], line[0 .. 5 + 2048]);
+    try std.testing.expectEqualStrings("\u{2026} (952 bytes truncated)", line[5 + 2048 ..]);
+}
+
+test "kv writes up to the caps pass; reset starts a new invocation" {
+    testing.reset();
+    defer testing.reset();
+    const value: [1024 * 1024 - 1]u8 = @splat(0);
+    for ("01234567") |ch| kv.set(&.{ch}, &value); // exactly 8 MiB with the keys
+    kv.delete("0");
+    try std.testing.expect(testing.kvValue("1") != null);
+    testing.reset(); // a new invocation
+    const key: [1024]u8 = @splat('k');
+    kv.set(&key, "v");
+    try std.testing.expectEqualStrings("v", testing.kvValue(&key).?);
 }

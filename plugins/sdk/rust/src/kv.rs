@@ -6,14 +6,20 @@
 //! as [`get`] and [`set`]. [`get`] returns those 8 bytes, not decimal text;
 //! read a counter with [`get_counter`] or [`counter_value`].
 //!
-//! On native targets the store is the [`crate::testing`] double.
+//! The host caps it: keys of at most 1 KiB, values of at most 1 MiB, and
+//! per invocation 10 000 calls and 8 MiB written (key plus value of every
+//! `set`, key plus 8 bytes of every `increment`). A call past a cap traps
+//! the invocation; writes made before it are kept.
+//!
+//! On native targets the store is the [`crate::testing`] double, which
+//! enforces the same caps by panicking.
 
 /// The value stored under `key`, or `None` when absent.
 pub fn get(key: &str) -> Option<Vec<u8>> {
     #[cfg(target_arch = "wasm32")]
     return crate::bindings::wasmhook::plugin::kv::get(key);
     #[cfg(not(target_arch = "wasm32"))]
-    return crate::testing::kv_get(key);
+    return crate::testing::plugin_kv_get(key);
 }
 
 /// The value stored under `key` as text (invalid UTF-8 replaced), or `None`.
@@ -26,7 +32,7 @@ pub fn set(key: &str, value: impl AsRef<[u8]>) {
     #[cfg(target_arch = "wasm32")]
     crate::bindings::wasmhook::plugin::kv::set(key, value.as_ref());
     #[cfg(not(target_arch = "wasm32"))]
-    crate::testing::kv_set(key, value.as_ref());
+    crate::testing::plugin_kv_set(key, value.as_ref());
 }
 
 /// Remove `key`; removing an absent key does nothing.

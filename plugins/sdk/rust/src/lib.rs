@@ -38,12 +38,16 @@
 //! - [`Event`] helpers (`event`), the [`Request`] builder (`request`) and
 //!   [`Decision`] constructors (`decision`) as inherent methods on the
 //!   generated types.
+//! - [`validate`], [`validate_decision`]: the host's checks on what a
+//!   plugin returns (`check`), so that a unit test fails where the host
+//!   would refuse; [`testing::run`] applies them to a plugin's result.
 //! - [`log`], [`config`], [`kv`]: the host's imports. On `wasm32` they call
 //!   the host; on every other target they use the thread-local double in
 //!   [`testing`], so plugin logic is unit-tested with plain `cargo test`.
 
 #[doc(hidden)]
 pub mod bindings;
+mod check;
 pub mod config;
 mod decision;
 mod event;
@@ -54,6 +58,11 @@ mod request;
 pub mod testing;
 
 pub use bindings::wasmhook::plugin::types::{Decision, Event, Method, Request};
+pub use check::{
+    FORBIDDEN_HEADERS, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_REASON_BYTES,
+    MAX_REQUESTS, MAX_URL_BYTES, Rejection, check_placeholders, event_holds_placeholder,
+    is_secret_name, request_holds_placeholder, validate, validate_decision, validate_url,
+};
 pub use request::secret;
 
 /// The one thing a plugin implements: what to do with an event.

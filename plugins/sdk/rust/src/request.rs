@@ -1,8 +1,11 @@
 //! A builder for [`Request`], the outbound HTTP request a plugin asks the
 //! host to send, and [`secret`] for `{{secret:NAME}}` placeholders.
 //!
-//! Nothing here validates: the host checks every request (absolute http(s)
-//! URL, header syntax, size caps, egress policy) and fills in secrets.
+//! The builder does not validate: the host checks every request (absolute
+//! http(s) URL, header syntax, size caps, egress policy) and fills in
+//! secrets. [`Request::validate`] (and [`crate::validate`]) runs the same
+//! checks in a unit test; [`crate::testing::run`] applies them to what a
+//! plugin returns. Only [`secret`] checks its argument, and panics.
 
 use serde::Serialize;
 
@@ -11,7 +14,17 @@ use crate::{Method, Request};
 /// The placeholder `{{secret:NAME}}`, which the host replaces with the
 /// secret's value when it sends the request (in the URL, a header value or
 /// a UTF-8 body). The plugin never sees the value.
+///
+/// # Panics
+/// When `name` is not a secret name, `[A-Za-z0-9_]+`: the host would
+/// refuse the placeholder (a malformed one) or leave it unfilled. Secret
+/// names are constants of the plugin, so this is a bug to fix, not input
+/// to handle; see [`crate::is_secret_name`] to check first.
 pub fn secret(name: &str) -> String {
+    assert!(
+        crate::check::is_secret_name(name),
+        "secret name {name:?} is invalid: use letters, digits and _ only"
+    );
     format!("{{{{secret:{name}}}}}")
 }
 
@@ -96,6 +109,9 @@ impl Request {
     }
 
     /// Set `authorization: Bearer {{secret:NAME}}`.
+    ///
+    /// # Panics
+    /// When `name` is not a secret name (see [`secret`]).
     pub fn bearer_secret(self, name: &str) -> Self {
         self.set_header("authorization", format!("Bearer {}", secret(name)))
     }
@@ -103,6 +119,9 @@ impl Request {
     /// Set `authorization: Basic {{secret:NAME}}`. The secret must hold the
     /// already base64-encoded `user:password`, since the plugin cannot
     /// encode a value it never sees.
+    ///
+    /// # Panics
+    /// When `name` is not a secret name (see [`secret`]).
     pub fn basic_auth_secret(self, name: &str) -> Self {
         self.set_header("authorization", format!("Basic {}", secret(name)))
     }
@@ -113,6 +132,14 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Check this request as the host does before sending it (URL, header
+    /// names, values and size, forbidden headers, body size, placeholder
+    /// syntax); the error says what the host would refuse. See
+    /// [`crate::validate`].
+    pub fn validate(&self) -> Result<(), String> {
+        crate::check::validate(self)
     }
 
     /// The body parsed as JSON, handy in tests.
@@ -132,6 +159,34 @@ mod tests {
     #[test]
     fn secret_makes_a_placeholder() {
         assert_eq!(secret("TOKEN"), "{{secret:TOKEN}}");
+        assert_eq!(secret("a_1"), "{{secret:a_1}}");
+    }
+
+    #[test]
+    fn secret_refuses_names_the_host_would_not_fill() {
+        for bad in ["", "API-TOKEN", "A B", "X}}", "TOKEN\n", "é"] {
+            let panicked = std::panic::catch_unwind(|| secret(bad));
+            assert!(panicked.is_err(), "{bad:?}");
+        }
+        assert!(std::panic::catch_unwind(|| Request::get("u").bearer_secret("A-B")).is_err());
+        assert!(std::panic::catch_unwind(|| Request::get("u").basic_auth_secret("")).is_err());
+    }
+
+    #[test]
+    fn validate_reports_what_the_host_refuses() {
+        assert_eq!(
+            Request::post("https://x.test/")
+                .bearer_secret("T")
+                .json(&json!({}))
+                .validate(),
+            Ok(())
+        );
+        let err = Request::post("https://x.test/")
+            .header("Content-Length", "2")
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("content-length"), "{err}");
+        assert!(Request::get("u").validate().is_err());
     }
 
     #[test]
