@@ -419,32 +419,47 @@ fn placeholder_text_from_the_event_is_never_filled() {
 
 #[test]
 fn a_full_instance_pool_is_busy_not_a_fault_of_the_plugin() {
-    // One slot, held by a warm instance of another plugin.
+    // One slot.
     let rt = Runtime::new(RuntimeConfig {
         cache_dir: Some(support::cache_dir()),
         max_instances: 1,
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let load = |name: &str, reuse: u32| {
+    let load = |name: &str, mode: &str, reuse: u32| {
         let spec = PluginSpec {
             name: name.into(),
-            config: [("mode".to_owned(), "skip".to_owned())].into(),
+            config: [("mode".to_owned(), mode.to_owned())].into(),
             assets_dir: None,
             limits: PluginLimits {
                 instance_reuse: reuse,
+                timeout_ms: 1_500,
                 ..PluginLimits::default()
             },
             kv: Arc::new(MemoryKv::new()),
         };
         rt.load_file(&plugin_path("hostile"), spec).unwrap()
     };
-    let warm = load("warm", 4);
+    // An idle instance kept for reuse holds the slot: it is let go.
+    let warm = load("warm", "skip", 4);
     assert!(warm.invoke(&event("x", json!({}))).outcome.is_ok());
-    let other = load("other", 1);
+    let other = load("other", "skip", 1);
+    assert!(other.invoke(&event("x", json!({}))).outcome.is_ok());
+    // A running instance holds it: busy, and no fault of the plugin's.
+    let sleeper = load("sleeper", "sleep", 1);
+    let running = std::thread::spawn(move || sleeper.invoke(&event("x", json!({}))));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let inv = other.invoke(&event("x", json!({})));
     assert_eq!(inv.outcome, Err(PluginError::Busy));
     assert_eq!(PluginError::Busy.kind(), ErrorKind::Busy);
+    assert!(matches!(
+        running.join().unwrap().outcome,
+        Err(PluginError::Timeout { .. })
+    ));
+    assert!(
+        other.invoke(&event("x", json!({}))).outcome.is_ok(),
+        "free again"
+    );
 }
 
 fn load_err(component: &str) -> LoadError {

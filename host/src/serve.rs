@@ -46,9 +46,10 @@ pub struct ServeOptions {
 }
 
 /// Instance slots of the pool: room for every executor's running
-/// instance twice over (fresh ones being set up as others end) and for
-/// the warm instances that `instance_reuse` keeps, with at least the
-/// default. A full pool is not fatal: the job goes back to the queue.
+/// instance twice over (fresh ones being set up as others end) and some
+/// of the idle ones `instance_reuse` keeps, with at least the default.
+/// When the pool is full, the idle instances are let go; if it is full of
+/// running ones, the job goes back to the queue.
 fn instance_slots() -> u32 {
     let executors = crate::worker::WorkerConfig::default().invocations;
     u32::try_from(executors.saturating_mul(4) + 64)
@@ -150,10 +151,13 @@ pub async fn serve(opts: ServeOptions, resolver: Arc<dyn Resolver>) -> anyhow::R
     // runs) instead of ending the process as it would by default.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    // The files the config names, looked at, then read: a change made
+    // after the look (while the server starts, or between the look and the
+    // read) differs from what is recorded, and the reload loop's first
+    // look reads it. The config is loaded twice for that: the first load
+    // only says which files there are.
+    let seen = watched(&Config::load(&opts.config)?);
     let config = Config::load(&opts.config)?;
-    // What the files looked like when they were read: a change made while
-    // the server starts is seen by the first look of the reload loop.
-    let seen = watched(&config);
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.store.path)
             .with_context(|| format!("opening the store {}", config.store.path.display()))?,

@@ -99,6 +99,11 @@ mod tests {
                 .contains("is empty")
         );
         assert!(bad(r#"{"plugin":"a","plugin":"b"}"#).contains("duplicate key"));
+        assert!(
+            bad(r#"{"plugin":"p","from_ms":1700000000001,"to_ms":1700000000001}"#)
+                .contains("is empty")
+        );
+        assert!(bad(r#"{"plugin":"p","to_ms":0}"#).contains("is empty"));
         // 0 is the start of time, not seconds.
         assert!(parse(br#"{"plugin":"p","from_ms":0}"#).is_ok());
     }

@@ -282,6 +282,10 @@ pub async fn readiness(app: &App) -> Result<Value, ApiError> {
     // Held across the probe: calls arriving meanwhile wait for its answer
     // instead of probing too.
     let mut last = app.readiness.0.lock().await;
+    // Shutdown may have begun while this call waited for the probe.
+    if app.is_shutting_down() {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
     if let Some((at, answer)) = last.as_ref()
         && at.elapsed() < READINESS_TTL
     {

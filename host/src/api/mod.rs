@@ -56,8 +56,11 @@ fn check_time_range(from_ms: Option<u64>, to_ms: Option<u64>) -> Result<(), ApiE
         }
     }
     match (from_ms, to_ms) {
-        (Some(from), Some(to)) if from > to => Err(ApiError::BadRequest(format!(
-            "`from_ms` ({from}) is after `to_ms` ({to}): the range [from_ms, to_ms) is empty"
+        (_, Some(0)) => Err(ApiError::BadRequest(
+            "`to_ms` is 0: the range [from_ms, 0) is empty".into(),
+        )),
+        (Some(from), Some(to)) if from >= to => Err(ApiError::BadRequest(format!(
+            "`from_ms` ({from}) is not before `to_ms` ({to}): the range [from_ms, to_ms) is empty"
         ))),
         _ => Ok(()),
     }

@@ -169,7 +169,19 @@ impl ComponentCache {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+        {
+            // Private whatever the umask (002 would make it group
+            // writable, and so refused at the next load).
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| e.to_string())?;
+        }
         std::fs::rename(&tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             e.to_string()

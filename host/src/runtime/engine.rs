@@ -90,6 +90,9 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<State>,
     pub(crate) config: RuntimeConfig,
     cache: Option<ComponentCache>,
+    /// Every plugin's pool of idle instances (`instance_reuse`), so that a
+    /// full instance pool can have them let go.
+    pub(super) warm_pools: std::sync::Mutex<Vec<std::sync::Weak<dyn super::plugin::Evict>>>,
     _ticker: EpochTicker,
 }
 
@@ -131,6 +134,7 @@ impl Runtime {
                 linker,
                 config,
                 cache,
+                warm_pools: Default::default(),
                 _ticker: ticker,
             }),
         })

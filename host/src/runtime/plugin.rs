@@ -64,13 +64,29 @@ struct Warm {
     uses: u32,
 }
 
+/// What the runtime can ask of a plugin's idle instances when its pool is
+/// full: to let them go.
+pub(super) trait Evict: Send + Sync {
+    /// Drop every idle instance; how many.
+    fn evict(&self) -> usize;
+}
+
+impl Evict for Mutex<Vec<Warm>> {
+    fn evict(&self) -> usize {
+        let mut pool = self.lock().unwrap_or_else(|p| p.into_inner());
+        let n = pool.len();
+        pool.clear();
+        n
+    }
+}
+
 struct PluginInner {
     runtime: Runtime,
     pre: TransformerPre<State>,
     shared: Arc<PluginShared>,
     assets_dir: Option<PathBuf>,
     info: ComponentInfo,
-    warm: Mutex<Vec<Warm>>,
+    warm: Arc<Mutex<Vec<Warm>>>,
 }
 
 /// A plugin ready to be invoked. Cheap to clone; safe to share across
@@ -81,6 +97,42 @@ pub struct Plugin {
 }
 
 impl Runtime {
+    /// A new plugin's pool of idle instances, known to the runtime so that
+    /// a full instance pool can empty it.
+    fn register_warm_pool(&self) -> Arc<Mutex<Vec<Warm>>> {
+        let pool = Arc::new(Mutex::new(Vec::new()));
+        let weak: std::sync::Weak<dyn Evict> = Arc::downgrade(&(pool.clone() as Arc<dyn Evict>));
+        let mut pools = self
+            .inner
+            .warm_pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Pools of plugins dropped since (a reload) go from the list.
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(weak);
+        pool
+    }
+
+    /// Let every plugin's idle instances go; how many.
+    fn evict_warm(&self) -> usize {
+        let pools: Vec<_> = self
+            .inner
+            .warm_pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        let evicted = pools.iter().map(|p| p.evict()).sum();
+        if evicted > 0 {
+            tracing::info!(
+                evicted,
+                "instance pool full: idle instances kept for reuse let go"
+            );
+        }
+        evicted
+    }
+
     /// Load a component file as a plugin.
     pub fn load_file(&self, path: &std::path::Path, spec: PluginSpec) -> Result<Plugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
@@ -141,7 +193,7 @@ impl Runtime {
                 }),
                 assets_dir: spec.assets_dir,
                 info,
-                warm: Mutex::new(Vec::new()),
+                warm: self.register_warm_pool(),
             }),
         })
     }
@@ -188,7 +240,7 @@ impl Plugin {
             }
             // A fresh instance was armed once, before instantiation: its
             // start-up and the call share one deadline and fuel budget.
-            None => match self.instantiate(kv.as_ref()) {
+            None => match self.instantiate_or_evict(kv.as_ref()) {
                 Ok(w) => (w, limits.fuel),
                 Err((store, e)) => {
                     let outcome = Err(classify(e, store.data(), limits));
@@ -308,6 +360,21 @@ impl Plugin {
         }
     }
 
+    /// Like [`Plugin::instantiate`]; when the instance pool is full, the
+    /// idle instances every plugin keeps for reuse are let go and it is
+    /// tried once more, so warm instances never starve a plugin of slots.
+    fn instantiate_or_evict(
+        &self,
+        kv: Option<&Arc<dyn KvStore>>,
+    ) -> Result<Warm, (Store<State>, wasmtime::Error)> {
+        match self.instantiate(kv) {
+            Err((_, e)) if pool_full(&e) && self.inner.runtime.evict_warm() > 0 => {
+                self.instantiate(kv)
+            }
+            other => other,
+        }
+    }
+
     /// A fresh store and instance. On failure the store is returned too, so
     /// that logs written during start-up and the limiter state survive.
     fn instantiate(
@@ -349,11 +416,15 @@ impl Plugin {
     }
 }
 
+/// Whether `e` says the pooling allocator had no free slot.
+fn pool_full(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+}
+
 /// Turn a wasmtime error from instantiation or a call into a typed error.
 fn classify(e: wasmtime::Error, state: &State, limits: &PluginLimits) -> PluginError {
-    if e.chain()
-        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
-    {
+    if pool_full(&e) {
         return PluginError::Busy;
     }
     match e.downcast_ref::<Trap>() {

@@ -208,11 +208,12 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
     let class = slot.class();
     let plugin = loaded.plugin.clone();
     let event = job.event.clone();
-    probe.started();
     let invocation = executors.run(class, move || plugin.invoke(&event)).await;
     drop(slot);
     let invocation = match invocation {
         Ok(inv) if inv.outcome == Err(PluginError::Busy) => {
+            // Not a run: the probe, if this job held it, goes back.
+            drop(probe);
             // The host's instance pool was full: the plugin did not run,
             // and it is no fault of its own. Back to the queue, as a
             // failing plugin's surplus goes.
@@ -221,8 +222,12 @@ async fn process(app: &App, job: InvocationJob, executors: &Executors) {
             release(app, &job, now_ms() + FAILING_RETRY_MS).await;
             return;
         }
-        Ok(inv) => inv,
+        Ok(inv) => {
+            probe.started();
+            inv
+        }
         Err(e) => {
+            probe.started();
             // A panic on the blocking thread: contained, recorded as a trap.
             tracing::error!(plugin = %job.plugin, event_id = %job.event.id, error = %e, "plugin invocation task failed");
             Invocation {

@@ -42,20 +42,20 @@ pub(super) fn one(
 }
 
 /// Cancel the next (at most) `batch` pending deliveries matching
-/// `filter`, in `seq` order after `after`: how many, and the cursor for
+/// `filter`, in `seq` order after `after` and up to `upto`: how many, and the cursor for
 /// the next call (`None`: none left). Like a bulk retry, a bulk cancel is
 /// a run of these, so it never holds the writer long.
 pub(super) fn many(
     conn: &Connection,
     filter: &CancelFilter,
     now_ms: u64,
-    after: i64,
+    (after, upto): (i64, i64),
     batch: usize,
 ) -> Result<(u64, Option<i64>), StoreError> {
     let seqs: Vec<i64> = conn
         .prepare_cached(
             "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
-              WHERE plugin = ?1 AND status = 'pending' AND seq > ?2
+              WHERE plugin = ?1 AND status = 'pending' AND seq > ?2 AND seq <= ?6
                 AND (?3 IS NULL OR created_ms >= ?3) AND (?4 IS NULL OR created_ms < ?4)
               ORDER BY seq LIMIT ?5",
         )
@@ -67,6 +67,7 @@ pub(super) fn many(
                 filter.from_ms.map(int),
                 filter.to_ms.map(int),
                 int(batch as u64),
+                upto,
             ],
             |row| row.get(0),
         )

@@ -301,8 +301,9 @@ pub(super) fn retry_one(
 }
 
 /// Requeue the next (at most) `batch` finished deliveries matching
-/// `filter`, in `seq` order after `after`: how many, and the cursor for the
-/// next call (`None`: none left). A bulk retry is a run of these, each its
+/// `filter`, in `seq` order after `after` and up to `upto` (the newest
+/// delivery when the run began: those created later are not its): how
+/// many, and the cursor for the next call (`None`: none left). A bulk retry is a run of these, each its
 /// own write, so other writes go on between them however many match; the
 /// cursor visits each delivery once, even one requeued, sent and settled
 /// again while the run goes on.
@@ -310,26 +311,33 @@ pub(super) fn retry_many(
     conn: &Connection,
     filter: &RetryFilter,
     now_ms: u64,
-    after: i64,
+    (after, upto): (i64, i64),
     batch: usize,
 ) -> Result<(u64, Option<i64>), StoreError> {
     if filter.status == DeliveryStatus::Pending {
         return Ok((0, None));
     }
-    let index = if filter.plugin.is_some() {
-        "deliveries_by_plugin"
-    } else {
-        "deliveries_by_status"
-    };
-    let seqs: Vec<i64> = conn
-        .prepare_cached(&format!(
-            "SELECT seq FROM deliveries INDEXED BY {index}
-              WHERE status = ?1 AND seq > ?2
-                AND (?3 IS NULL OR plugin = ?3)
+    // A plugin's rows by its `(plugin, status, seq)` index, the others by
+    // `(status, seq)`: each a range search. (`?3 IS NULL OR plugin = ?3`
+    // would have SQLite scan the whole index on every batch.)
+    let sql = match filter.plugin {
+        Some(_) => {
+            "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
+              WHERE plugin = ?3 AND status = ?1 AND seq > ?2 AND seq <= ?7
                 AND (?4 IS NULL OR created_ms >= ?4)
                 AND (?5 IS NULL OR created_ms < ?5)
               ORDER BY seq LIMIT ?6"
-        ))
+        }
+        None => {
+            "SELECT seq FROM deliveries INDEXED BY deliveries_by_status
+              WHERE status = ?1 AND seq > ?2 AND seq <= ?7 AND ?3 IS NULL
+                AND (?4 IS NULL OR created_ms >= ?4)
+                AND (?5 IS NULL OR created_ms < ?5)
+              ORDER BY seq LIMIT ?6"
+        }
+    };
+    let seqs: Vec<i64> = conn
+        .prepare_cached(sql)
         .db()?
         .query_map(
             params![
@@ -339,6 +347,7 @@ pub(super) fn retry_many(
                 filter.from_ms.map(int),
                 filter.to_ms.map(int),
                 int(batch as u64),
+                upto,
             ],
             |row| row.get(0),
         )

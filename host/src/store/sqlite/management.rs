@@ -74,11 +74,14 @@ pub(super) fn list_deliveries(
                     next_cursor: None,
                 });
             }
+            // The rows by their keys; naming the plugin as well would
+            // have the planner read its whole index range again.
             let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>();
             conditions.push(format!("d.seq IN ({})", list.join(",")));
+        } else {
+            args.push(Value::Text(plugin.clone()));
+            conditions.push(format!("d.plugin = ?{}", args.len()));
         }
-        args.push(Value::Text(plugin.clone()));
-        conditions.push(format!("d.plugin = ?{}", args.len()));
     }
     if let Some(seq) = cursor {
         args.push(Value::Integer(seq));
@@ -96,27 +99,30 @@ pub(super) fn list_deliveries(
           {filter} ORDER BY d.seq DESC LIMIT ?{}",
         args.len()
     );
+    // Rows are read one by one and the page ends at MAX_PAGE_BYTES, so
+    // large bodies are not all held before the page is cut.
     let read = |stmt: &mut rusqlite::Statement<'_>| {
-        stmt.query_map(params_from_iter(args), RawDelivery::from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let (mut raws, mut bytes) = (Vec::new(), 0);
+        while let Some(row) = rows.next()? {
+            let raw = RawDelivery::from_row(row)?;
+            bytes += raw.request_bytes();
+            if bytes > MAX_PAGE_BYTES && !raws.is_empty() {
+                return Ok((raws, true));
+            }
+            raws.push(raw);
+        }
+        Ok((raws, false))
     };
     // A statement naming its rows changes every page: not worth caching.
-    let mut raws = if sql.contains("d.seq IN (") {
+    let (mut raws, cut) = if sql.contains("d.seq IN (") {
         read(&mut conn.prepare(&sql).db()?)
     } else {
         read(&mut *conn.prepare_cached(&sql).db()?)
     }
     .db()?;
-    let mut bytes = 0;
-    let fit = raws
-        .iter()
-        .position(|raw| {
-            bytes += raw.request_bytes();
-            bytes > MAX_PAGE_BYTES
-        })
-        .map_or(raws.len(), |over| over.max(1));
-    let next_cursor = if raws.len() > limit.min(fit) {
-        raws.truncate(limit.min(fit));
+    let next_cursor = if cut || raws.len() > limit {
+        raws.truncate(limit);
         raws.last().map(|last| last.seq.to_string())
     } else {
         None

@@ -69,6 +69,18 @@ use writer::Writer;
 /// the writer for milliseconds, whatever the whole run touches.
 const BULK_BATCH: usize = 1000;
 
+/// One write of a bulk retry or cancel; a failure is logged with what the
+/// run had done so far (those writes are committed), then returned.
+fn bulk_step(
+    step: Result<(u64, Option<i64>), StoreError>,
+    done: u64,
+    what: &str,
+) -> Result<(u64, Option<i64>), StoreError> {
+    step.inspect_err(|e| {
+        tracing::warn!(error = %e, done, "bulk {what} stopped part-way; the deliveries it reached are changed")
+    })
+}
+
 /// `path` with `suffix` appended to its file name, as SQLite names a
 /// database's companions (`x.db` → `x.db-wal`).
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -235,6 +247,18 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.inner.writer.write(work).await
+    }
+
+    /// The newest delivery's `seq`: where a bulk run stops, so that it
+    /// changes the deliveries there were when it was asked for.
+    async fn newest_delivery(&self) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM deliveries", [], |r| {
+                r.get(0)
+            })
+            .db()
+        })
+        .await
     }
 
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
@@ -424,12 +448,16 @@ impl Store for SqliteStore {
 
     async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError> {
         let filter = Arc::new(filter);
+        let upto = self.newest_delivery().await?;
         let (mut total, mut after) = (0, 0);
         loop {
             let filter = filter.clone();
-            let (n, next) = self
-                .write(move |conn| deliveries::retry_many(conn, &filter, now_ms, after, BULK_BATCH))
-                .await?;
+            let step = self
+                .write(move |conn| {
+                    deliveries::retry_many(conn, &filter, now_ms, (after, upto), BULK_BATCH)
+                })
+                .await;
+            let (n, next) = bulk_step(step, total, "retry")?;
             total += n;
             match next {
                 Some(next) => after = next,
@@ -465,12 +493,14 @@ impl Store for SqliteStore {
         now_ms: u64,
     ) -> Result<u64, StoreError> {
         let filter = Arc::new(filter);
+        let upto = self.newest_delivery().await?;
         let (mut total, mut after) = (0, 0);
         loop {
             let filter = filter.clone();
-            let (n, next) = self
-                .write(move |conn| cancel::many(conn, &filter, now_ms, after, BULK_BATCH))
-                .await?;
+            let step = self
+                .write(move |conn| cancel::many(conn, &filter, now_ms, (after, upto), BULK_BATCH))
+                .await;
+            let (n, next) = bulk_step(step, total, "cancel")?;
             total += n;
             match next {
                 Some(next) => after = next,
