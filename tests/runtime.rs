@@ -462,6 +462,34 @@ fn a_full_instance_pool_is_busy_not_a_fault_of_the_plugin() {
     );
 }
 
+/// The Rust SDK's test helpers refuse what the host refuses: their limits
+/// and the headers the host owns are the host's own values. (The other
+/// SDKs carry the same numbers; their suites test them.)
+#[test]
+fn the_rust_sdk_checks_against_the_host_s_own_limits() {
+    let host = PluginLimits::default();
+    assert_eq!(wasmhook_plugin::MAX_REQUESTS, host.max_requests);
+    assert_eq!(wasmhook_plugin::MAX_BODY_BYTES, host.max_body_bytes);
+    assert_eq!(wasmhook_plugin::MAX_URL_BYTES, host.max_url_bytes);
+    assert_eq!(
+        wasmhook_plugin::MAX_URL_BYTES,
+        wasmhook::policy::MAX_URL_BYTES
+    );
+    assert_eq!(wasmhook_plugin::MAX_HEADERS, host.max_headers);
+    assert_eq!(
+        wasmhook_plugin::MAX_HEADER_BYTES,
+        wasmhook::runtime::MAX_HEADER_BYTES
+    );
+    assert_eq!(
+        wasmhook_plugin::MAX_REASON_BYTES,
+        wasmhook::runtime::MAX_REASON_BYTES
+    );
+    assert_eq!(
+        wasmhook_plugin::FORBIDDEN_HEADERS,
+        wasmhook::policy::FORBIDDEN_HEADERS
+    );
+}
+
 fn load_err(component: &str) -> LoadError {
     let spec = PluginSpec {
         name: component.into(),

@@ -28,4 +28,5 @@ pub use engine::{Runtime, RuntimeConfig};
 pub use error::{ErrorKind, LoadError, PluginError};
 pub use inspect::ComponentInfo;
 pub use limits::PluginLimits;
+pub use output::{MAX_HEADER_BYTES, MAX_REASON_BYTES};
 pub use plugin::{ASSETS_GUEST_PATH, Invocation, Plugin, PluginSpec};

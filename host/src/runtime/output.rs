@@ -11,11 +11,11 @@ use crate::model::{Decision, Event, Method, OutboundRequest};
 /// longer ones are cut (marked). They are stored with every invocation,
 /// logged and served by the API, so their size must not be the plugin's
 /// to choose.
-pub(crate) const MAX_REASON_BYTES: usize = 4 * 1024;
+pub const MAX_REASON_BYTES: usize = 4 * 1024;
 
 /// Most bytes of header names and values on one request. Receivers
 /// refuse far less (8–16 KiB is common); this bounds what is stored.
-pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// How much of an invalid header name an error message quotes.
 const QUOTED_NAME_BYTES: usize = 64;

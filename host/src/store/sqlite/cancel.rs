@@ -52,28 +52,21 @@ pub(super) fn many(
     (after, upto): (i64, i64),
     batch: usize,
 ) -> Result<(u64, Option<i64>), StoreError> {
-    let seqs: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
-              WHERE plugin = ?1 AND status = 'pending' AND seq > ?2 AND seq <= ?6
-                AND (?3 IS NULL OR created_ms >= ?3) AND (?4 IS NULL OR created_ms < ?4)
-              ORDER BY seq LIMIT ?5",
-        )
-        .db()?
-        .query_map(
-            params![
-                filter.plugin,
-                after,
-                filter.from_ms.map(int),
-                filter.to_ms.map(int),
-                int(batch as u64),
-                upto,
-            ],
-            |row| row.get(0),
-        )
-        .db()?
-        .collect::<rusqlite::Result<_>>()
-        .db()?;
+    let seqs = super::deliveries::seqs_of(
+        conn,
+        "SELECT seq FROM deliveries INDEXED BY deliveries_by_plugin
+          WHERE plugin = ?1 AND status = 'pending' AND seq > ?2 AND seq <= ?6
+            AND (?3 IS NULL OR created_ms >= ?3) AND (?4 IS NULL OR created_ms < ?4)
+          ORDER BY seq LIMIT ?5",
+        params![
+            filter.plugin,
+            after,
+            filter.from_ms.map(int),
+            filter.to_ms.map(int),
+            int(batch as u64),
+            upto,
+        ],
+    )?;
     let mut cancel = conn
         .prepare_cached(&format!(
             "UPDATE deliveries SET {CANCEL} WHERE seq = ?3 AND status = 'pending'"
@@ -82,8 +75,5 @@ pub(super) fn many(
     for seq in &seqs {
         cancel.execute(params![int(now_ms), CANCELLED, seq]).db()?;
     }
-    let next = (seqs.len() == batch)
-        .then(|| seqs.last().copied())
-        .flatten();
-    Ok((seqs.len() as u64, next))
+    Ok(super::deliveries::batch_end(&seqs, batch))
 }

@@ -300,6 +300,29 @@ pub(super) fn retry_one(
     }
 }
 
+/// The `seq` of each row `sql` selects: one batch of a bulk run.
+pub(super) fn seqs_of(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<i64>, StoreError> {
+    conn.prepare_cached(sql)
+        .db()?
+        .query_map(params, |row| row.get(0))
+        .db()?
+        .collect::<rusqlite::Result<_>>()
+        .db()
+}
+
+/// What a batch of a bulk run did: how many rows, and where the next
+/// batch starts (`None`: this one was not full, nothing is left).
+pub(super) fn batch_end(seqs: &[i64], batch: usize) -> (u64, Option<i64>) {
+    let next = (seqs.len() == batch)
+        .then(|| seqs.last().copied())
+        .flatten();
+    (seqs.len() as u64, next)
+}
+
 /// Requeue the next (at most) `batch` finished deliveries matching
 /// `filter`, in `seq` order after `after` and up to `upto` (the newest
 /// delivery when the run began: those created later are not its): how
@@ -336,32 +359,24 @@ pub(super) fn retry_many(
               ORDER BY seq LIMIT ?6"
         }
     };
-    let seqs: Vec<i64> = conn
-        .prepare_cached(sql)
-        .db()?
-        .query_map(
-            params![
-                filter.status.as_str(),
-                after,
-                filter.plugin,
-                filter.from_ms.map(int),
-                filter.to_ms.map(int),
-                int(batch as u64),
-                upto,
-            ],
-            |row| row.get(0),
-        )
-        .db()?
-        .collect::<rusqlite::Result<_>>()
-        .db()?;
+    let seqs = seqs_of(
+        conn,
+        sql,
+        params![
+            filter.status.as_str(),
+            after,
+            filter.plugin,
+            filter.from_ms.map(int),
+            filter.to_ms.map(int),
+            int(batch as u64),
+            upto,
+        ],
+    )?;
     let mut requeue = conn
         .prepare_cached(&format!("UPDATE deliveries SET {REQUEUE} WHERE seq = ?2"))
         .db()?;
     for seq in &seqs {
         requeue.execute(params![int(now_ms), seq]).db()?;
     }
-    let next = (seqs.len() == batch)
-        .then(|| seqs.last().copied())
-        .flatten();
-    Ok((seqs.len() as u64, next))
+    Ok(batch_end(&seqs, batch))
 }

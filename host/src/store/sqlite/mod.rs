@@ -69,18 +69,6 @@ use writer::Writer;
 /// the writer for milliseconds, whatever the whole run touches.
 const BULK_BATCH: usize = 1000;
 
-/// One write of a bulk retry or cancel; a failure is logged with what the
-/// run had done so far (those writes are committed), then returned.
-fn bulk_step(
-    step: Result<(u64, Option<i64>), StoreError>,
-    done: u64,
-    what: &str,
-) -> Result<(u64, Option<i64>), StoreError> {
-    step.inspect_err(|e| {
-        tracing::warn!(error = %e, done, "bulk {what} stopped part-way; the deliveries it reached are changed")
-    })
-}
-
 /// `path` with `suffix` appended to its file name, as SQLite names a
 /// database's companions (`x.db` → `x.db-wal`).
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -247,6 +235,37 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.inner.writer.write(work).await
+    }
+
+    /// A bulk retry or cancel: `step` applied to one batch after another
+    /// (the `seq` range `(after, upto]`), each its own write, up to the
+    /// newest delivery there was when it began; how many it changed. A
+    /// failure part-way is logged with what was done (those writes are
+    /// committed), then returned.
+    async fn bulk<F>(&self, what: &'static str, step: F) -> Result<u64, StoreError>
+    where
+        F: Fn(&Connection, (i64, i64)) -> Result<(u64, Option<i64>), StoreError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let step = Arc::new(step);
+        let upto = self.newest_delivery().await?;
+        let (mut total, mut after) = (0, 0);
+        loop {
+            let step = step.clone();
+            let (n, next) = self
+                .write(move |conn| step(conn, (after, upto)))
+                .await
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, done = total, "bulk {what} stopped part-way; the deliveries it reached are changed")
+                })?;
+            total += n;
+            match next {
+                Some(next) => after = next,
+                None => return Ok(total),
+            }
+        }
     }
 
     /// The newest delivery's `seq`: where a bulk run stops, so that it
@@ -447,23 +466,10 @@ impl Store for SqliteStore {
     }
 
     async fn retry_deliveries(&self, filter: RetryFilter, now_ms: u64) -> Result<u64, StoreError> {
-        let filter = Arc::new(filter);
-        let upto = self.newest_delivery().await?;
-        let (mut total, mut after) = (0, 0);
-        loop {
-            let filter = filter.clone();
-            let step = self
-                .write(move |conn| {
-                    deliveries::retry_many(conn, &filter, now_ms, (after, upto), BULK_BATCH)
-                })
-                .await;
-            let (n, next) = bulk_step(step, total, "retry")?;
-            total += n;
-            match next {
-                Some(next) => after = next,
-                None => return Ok(total),
-            }
-        }
+        self.bulk("retry", move |conn, range| {
+            deliveries::retry_many(conn, &filter, now_ms, range, BULK_BATCH)
+        })
+        .await
     }
 
     async fn replay_invocations(
@@ -492,21 +498,10 @@ impl Store for SqliteStore {
         filter: CancelFilter,
         now_ms: u64,
     ) -> Result<u64, StoreError> {
-        let filter = Arc::new(filter);
-        let upto = self.newest_delivery().await?;
-        let (mut total, mut after) = (0, 0);
-        loop {
-            let filter = filter.clone();
-            let step = self
-                .write(move |conn| cancel::many(conn, &filter, now_ms, (after, upto), BULK_BATCH))
-                .await;
-            let (n, next) = bulk_step(step, total, "cancel")?;
-            total += n;
-            match next {
-                Some(next) => after = next,
-                None => return Ok(total),
-            }
-        }
+        self.bulk("cancel", move |conn, range| {
+            cancel::many(conn, &filter, now_ms, range, BULK_BATCH)
+        })
+        .await
     }
 
     async fn plugin_stats(&self) -> Result<BTreeMap<String, PluginStats>, StoreError> {
