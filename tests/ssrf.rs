@@ -377,7 +377,9 @@ fn matrix(p: &Ports) -> Vec<Vector> {
             format!("http://api.allowed.test:{rx}/"),
             Connect("api.allowed.test resolved to 127.0.0.1, which is loopback"),
         ),
-        // Allowlist tricks against `strict`.
+        // Allowlist tricks against `strict`. (Credentials and backslashes
+        // in the authority are refused as output since session 12, before
+        // the policy is asked; the policy refuses them too.)
         v(
             "strict",
             format!("http://api.allowed.test:{t1}/"),
@@ -389,19 +391,19 @@ fn matrix(p: &Ports) -> Vec<Vector> {
             PreCheck("https://api.allowed.test"),
         ),
         v(
-            "strict",
+            "out",
             format!("http://api.allowed.test@127.0.0.1:{t1}/"),
-            PreCheck("URL carries credentials"),
+            Output("URL carries credentials"),
         ),
         v(
-            "strict",
+            "out",
             format!("http://api.allowed.test:{rx}@127.0.0.1:{t1}/"),
-            PreCheck("URL carries credentials"),
+            Output("URL carries credentials"),
         ),
         v(
-            "strict",
+            "out",
             format!("http://@127.0.0.1:{t1}/"),
-            PreCheck("URL carries credentials"),
+            Output("URL carries credentials"),
         ),
         v(
             "strict",
@@ -414,14 +416,14 @@ fn matrix(p: &Ports) -> Vec<Vector> {
             PreCheck("http://127.0.0.1:"),
         ),
         v(
-            "strict",
+            "out",
             format!("http://127.0.0.1:{t1}\\@api.allowed.test:{rx}/"),
-            PreCheck("backslash"),
+            Output("backslash"),
         ),
         v(
-            "strict",
+            "out",
             format!("http://api.allowed.test:{rx}\\@127.0.0.1:{t1}/"),
-            PreCheck("backslash"),
+            Output("backslash"),
         ),
         v(
             "strict",

@@ -35,6 +35,7 @@ mod tests;
 
 pub use check::{EgressPolicy, FORBIDDEN_HEADERS, PolicySpec, SecretRule};
 pub use destination::{Destination, MAX_URL_BYTES};
+pub(crate) use destination::{check_raw_text, raw_authority};
 pub use error::{CidrError, PatternError, PolicyConfigError, PolicyDenied};
 pub use ip::{Cidr, IpClass, classify};
 pub use live::{LiveSecret, SecretValue, Unavailable};

@@ -211,6 +211,13 @@ fn validate_url(url: &str, max_bytes: usize) -> Result<(), String> {
     if url.chars().any(|c| c.is_control() || c == ' ') {
         return Err("URL contains whitespace or control characters".into());
     }
+    // What the policy would refuse when sending, refused here too, so
+    // that `wasmhook run` and a dry run show it: a backslash or Unicode
+    // whitespace (parsers disagree about them), credentials before the host.
+    crate::policy::check_raw_text(url).map_err(|denied| denied.to_string())?;
+    if crate::policy::raw_authority(url).contains('@') {
+        return Err(crate::policy::PolicyDenied::UserInfo.to_string());
+    }
     check_placeholders(url).map_err(|e| format!("URL: {e}"))?;
     let authority_end = url.find("://").map(|i| {
         i + 3
