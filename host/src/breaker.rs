@@ -130,6 +130,9 @@ const PRUNE_ABOVE: usize = 1024;
 #[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,
+    /// `config.probe_timeout` as it is now, in ms: a reload that keeps the
+    /// breaker may move it ([`Breaker::set_probe_timeout`]).
+    probe_timeout_ms: std::sync::atomic::AtomicU64,
     hosts: Mutex<HashMap<String, State>>,
     /// Size of `hosts` at which the next failure report sweeps it.
     prune_at: std::sync::atomic::AtomicUsize,
@@ -139,6 +142,9 @@ impl Breaker {
     /// A breaker with the given tuning.
     pub fn new(config: BreakerConfig) -> Self {
         Self {
+            probe_timeout_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(config.probe_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
             config,
             hosts: Mutex::new(HashMap::new()),
             prune_at: std::sync::atomic::AtomicUsize::new(PRUNE_ABOVE),
@@ -157,20 +163,36 @@ impl Breaker {
             return;
         }
         let cfg = &self.config;
+        let probe_timeout = self.probe_timeout();
         hosts.retain(|_, state| match *state {
             State::Closed { since, .. } => now.saturating_duration_since(since) <= cfg.window,
             State::Open { until, .. } => now < until + cfg.max_cooldown,
-            State::HalfOpen { probe_at, .. } => {
-                now < probe_at + cfg.probe_timeout + cfg.max_cooldown
-            }
+            State::HalfOpen { probe_at, .. } => now < probe_at + probe_timeout + cfg.max_cooldown,
         });
         self.prune_at
             .store((hosts.len() * 2).max(PRUNE_ABOVE), Relaxed);
     }
 
-    /// Its tuning.
+    /// Its tuning (`probe_timeout` as it was made; see
+    /// [`Breaker::probe_timeout`]).
     pub fn config(&self) -> &BreakerConfig {
         &self.config
+    }
+
+    /// After how long a probe that never reported back is forgotten.
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.probe_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Move the probe timeout (a reload that keeps this breaker, whose
+    /// longest delivery timeout changed).
+    pub fn set_probe_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.probe_timeout_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Ask before running work for `key`. In the half-open state the first
@@ -197,7 +219,7 @@ impl Breaker {
                 }
             }
             State::HalfOpen { probe_at, cooldown } => {
-                let expires = probe_at + self.config.probe_timeout;
+                let expires = probe_at + self.probe_timeout();
                 if now >= expires {
                     *state = State::HalfOpen {
                         probe_at: now,

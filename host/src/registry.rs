@@ -367,7 +367,10 @@ impl Builder<'_> {
         };
         let breaker = destination_breaker(breakers.destinations(), &pc.delivery);
         let health = match before {
-            Some(b) if b.health.config().same_tuning(&breaker) => b.health.clone(),
+            Some(b) if b.health.config().same_tuning(&breaker) => {
+                b.health.set_probe_timeout(breaker.probe_timeout);
+                b.health.clone()
+            }
             _ => Arc::new(Breaker::new(breaker)),
         };
         let rate = pc.delivery.max_per_second_per_host.map(|per_second| {

@@ -89,7 +89,10 @@ impl SharedLimits {
                         _ => Arc::new(RateLimiter::new(per_second)),
                     });
             let health = match old {
-                Some(o) if o.health.config().same_tuning(breaker) => o.health.clone(),
+                Some(o) if o.health.config().same_tuning(breaker) => {
+                    o.health.set_probe_timeout(breaker.probe_timeout);
+                    o.health.clone()
+                }
                 _ => Arc::new(Breaker::new(breaker.clone())),
             };
             let shared = SharedDestination {
@@ -236,10 +239,13 @@ mod tests {
             &longer,
             Some(&retuned),
         );
-        assert!(Arc::ptr_eq(
-            &a2.health,
-            &a3.get("a.example:443").unwrap().health
-        ));
+        let kept = &a3.get("a.example:443").unwrap().health;
+        assert!(Arc::ptr_eq(&a2.health, kept));
+        assert_eq!(
+            kept.probe_timeout(),
+            std::time::Duration::from_secs(70),
+            "with the new probe timeout"
+        );
     }
 
     #[test]
