@@ -569,6 +569,10 @@ fn reload(
     let plugins = builder
         .build(&config, Some(&before))
         .context("loading plugins")?;
+    if app.is_shutting_down() {
+        // Built while the server began to stop: nothing to swap in for.
+        anyhow::bail!("the server is shutting down");
+    }
     let kept = kept_history(&before, &plugins);
     let removed: Vec<&str> = before
         .plugins
