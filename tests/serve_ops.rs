@@ -291,6 +291,41 @@ async fn sigterm_shuts_down_gracefully_and_keeps_queued_work() {
     assert!(v["deliveries"][0]["next_attempt_ms"].as_u64().is_some());
 }
 
+/// SIGTERM while a delivery waits on a receiver much slower than the grace
+/// period: the process ends within the grace period (plus the second it
+/// gives to putting jobs back), not when the answer comes; the delivery it
+/// abandoned is not lost, and the next start sends it at once (its lease
+/// is a dead process's), not when the lease would have run out.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_slow_delivery_ends_within_the_grace_period() {
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(200).after(std::time::Duration::from_secs(30)));
+    let config = hostile_config(&rx.url(), "ok", "[1]", "")
+        .replace("shutdown_grace_s = 5", "shutdown_grace_s = 1")
+        .replace("timeout_s = 2", "timeout_s = 60");
+    let mut host = Host::start(&config, &[]);
+    host.ingest(r#"{"id":"slow-1","name":"x"}"#).await;
+    rx.wait_for(1, 30).await;
+    let signalled = std::time::Instant::now();
+    host.signal("TERM");
+    assert_eq!(host.wait_exit(20), Some(0), "{}", host.log());
+    let took = signalled.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "shutdown took {took:?} with a 1 s grace period and a 30 s answer"
+    );
+    rx.set_default(Reply::status(200));
+    let restarted = std::time::Instant::now();
+    let host = host.restart();
+    rx.wait_for(2, 30).await;
+    assert!(
+        restarted.elapsed() < std::time::Duration::from_secs(30),
+        "sent again at once, not after its 65 s lease"
+    );
+    let v = host.settled_event("slow-1", 30).await;
+    assert_eq!(v["deliveries"][0]["status"], "succeeded", "{v}");
+}
+
 /// Three concurrent batches of 1000 events: more jobs than the in-process
 /// hand-off holds, so some are handed to the worker already leased and the
 /// rest are stored unleased and leased from the store. Every event is
