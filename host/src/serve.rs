@@ -353,7 +353,7 @@ async fn shutdown_signal() {
 }
 
 /// A file whose change triggers a reload, with what it is for the log.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Watched {
     kind: &'static str,
     path: PathBuf,
@@ -487,7 +487,7 @@ async fn reload_loop(
             _ = tokio::time::sleep(WATCH_INTERVAL) => {
                 let now = watched(&current);
                 let Some(why) = change(&seen, &now) else { continue };
-                seen = watched(&current);
+                seen = now.clone();
                 (why, now)
             }
             _ = stop.changed() => return,

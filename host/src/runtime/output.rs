@@ -114,18 +114,15 @@ fn validate_request(r: types::Request, limits: &PluginLimits) -> Result<Outbound
         ));
     }
     for (name, value) in &r.headers {
-        http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            format!(
-                "invalid header name {:?}",
-                super::state::truncate(name, QUOTED_NAME_BYTES)
-            )
-        })?;
-        let lower = name.to_ascii_lowercase();
-        if crate::policy::FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+        // Parsed names are lower-case: the list of host-owned headers is too.
+        let parsed = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {:?}", short(name)))?;
+        if crate::policy::FORBIDDEN_HEADERS.contains(&parsed.as_str()) {
             // Refused here, not only when the request is sent, so that
             // `wasmhook run` and a dry run show it.
             return Err(format!(
-                "header {lower:?} is set by the host (hop-by-hop, framing or signing header); remove it from the request"
+                "header {:?} is set by the host (hop-by-hop, framing or signing header); remove it from the request",
+                parsed.as_str()
             ));
         }
         http::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| {

@@ -19,7 +19,7 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// A page ends early once its requests hold this many bytes (after at
 /// least one delivery), so that a page of large bodies stays a page.
-pub(crate) const MAX_PAGE_BYTES: usize = 8 << 20;
+const MAX_PAGE_BYTES: usize = 8 << 20;
 
 /// One delivery with its attempts.
 pub(super) fn get_delivery(
@@ -58,6 +58,8 @@ pub(super) fn list_deliveries(
     };
     let mut conditions = Vec::new();
     let mut args: Vec<Value> = Vec::new();
+    // The page's rows named by key: the statement changes every page.
+    let mut by_keys = false;
     if let Some(status) = query.status {
         args.push(Value::Text(status.as_str().to_owned()));
         conditions.push(format!("d.status = ?{}", args.len()));
@@ -78,6 +80,7 @@ pub(super) fn list_deliveries(
             // have the planner read its whole index range again.
             let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>();
             conditions.push(format!("d.seq IN ({})", list.join(",")));
+            by_keys = true;
         } else {
             args.push(Value::Text(plugin.clone()));
             conditions.push(format!("d.plugin = ?{}", args.len()));
@@ -115,7 +118,7 @@ pub(super) fn list_deliveries(
         Ok((raws, false))
     };
     // A statement naming its rows changes every page: not worth caching.
-    let (mut raws, cut) = if sql.contains("d.seq IN (") {
+    let (mut raws, cut) = if by_keys {
         read(&mut conn.prepare(&sql).db()?)
     } else {
         read(&mut *conn.prepare_cached(&sql).db()?)
